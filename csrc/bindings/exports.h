@@ -1,0 +1,11 @@
+// One export function per kernel, collected by module.cpp.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace repap {
+
+void export_info(pybind11::module_& m);
+void export_projection(pybind11::module_& m);
+
+}  // namespace repap

@@ -1,0 +1,3 @@
+from repap.cli import main
+
+raise SystemExit(main())

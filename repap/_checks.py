@@ -1,0 +1,63 @@
+"""Argument checks shared by the numpy and torch paths: one-line ValueErrors naming the argument."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Sequence
+
+NON_FINITE = 1  # status bits reported by the kernels (csrc/common/status.h)
+OUT_OF_RANGE = 2
+
+
+def check_frac_shape(shape: Sequence[int]) -> None:
+    if len(shape) != 3 or shape[-1] != 3:
+        raise ValueError(f"frac: expected shape (F, N, 3), got {tuple(shape)}")
+
+
+def check_n_bins(n_bins: object) -> int:
+    if isinstance(n_bins, bool):
+        raise ValueError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
+    try:
+        n = operator.index(n_bins)
+    except TypeError:
+        raise ValueError(f"n_bins: expected an integer >= 2, got {n_bins!r}") from None
+    if n < 2:
+        raise ValueError(f"n_bins: expected an integer >= 2, got {n}")
+    return n
+
+
+def check_sigma(sigma: object) -> list[float]:
+    """One positive, finite width per axis (a scalar is used for all three)."""
+    scalar = isinstance(sigma, numbers.Real) or getattr(sigma, "ndim", None) == 0
+    try:
+        values = [float(sigma)] * 3 if scalar else [float(s) for s in sigma]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"sigma: expected a number or three numbers, got {sigma!r}") from None
+    if len(values) != 3:
+        raise ValueError(f"sigma: expected a number or three numbers, got {len(values)} values")
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"sigma: every value must be positive and finite, got {values}")
+    return values
+
+
+def check_periodic(periodic: object) -> bool:
+    if not isinstance(periodic, bool):
+        raise ValueError(f"periodic: expected True or False, got {periodic!r}")
+    return periodic
+
+
+def check_out_shape(shape: Sequence[int], expected: tuple[int, ...]) -> None:
+    if tuple(shape) != expected:
+        raise ValueError(f"out: expected shape {expected}, got {tuple(shape)}")
+
+
+def raise_for_status(status: int) -> None:
+    """Turn the kernels' status bitmask into the error a user can act on."""
+    if status & NON_FINITE:
+        raise ValueError("frac: contains NaN or infinite coordinates")
+    if status & OUT_OF_RANGE:
+        raise ValueError(
+            "frac: coordinates outside [0, 1) with periodic=False (wrap them or pass periodic=True)"
+        )
