@@ -106,7 +106,7 @@ def project(
 
 
 def bin_index(frac: Array, n_bins: int, periodic: bool = True) -> Array:
-    """Index of the bin holding each coordinate, shape (F, 3N), int64, same order as :func:`project`.
+    """Bin of each coordinate, shape (F, 3N), int64, in the order of :func:`project`.
 
     Bin k covers [k/G, (k+1)/G); with ``periodic=True`` coordinates are wrapped into [0, 1)
     first. It is the argmax of the row :func:`project` writes for the same coordinate.
