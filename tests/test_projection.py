@@ -62,6 +62,11 @@ def test_non_contiguous_and_integer_inputs(rng):
     )
 
 
+def test_huge_sigma_gives_uniform_rows(rng):
+    rows = repap.project(rng.random((2, 3, 3)), 25, 1e30)
+    np.testing.assert_allclose(rows, 1 / 25, rtol=1e-6)
+
+
 def test_empty_input():
     assert repap.project(np.zeros((0, 4, 3)), 10, 0.1).shape == (0, 12, 10)
     assert repap.bin_index(np.zeros((2, 0, 3)), 10).shape == (2, 0)

@@ -131,8 +131,10 @@ REPAP_HD int bin_of_offset(int j, BinPos p, int n_bins) {
 }
 
 /// Largest |j| whose weight can be non-zero for any offset in the bin: c (|j|^2 - |j|) <= kArgCut.
+/// Saturates for huge sigma (c tiny or zero), where every bin is in the window.
 inline int window_half_width(float c) {
-  return static_cast<int>(0.5 * (1.0 + std::sqrt(1.0 + 4.0 * kArgCut / c))) + 1;
+  const double half = 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * kArgCut / c));
+  return half < 1e9 ? static_cast<int>(half) + 1 : 1000000000;
 }
 
 }  // namespace repap::projection
