@@ -1,0 +1,364 @@
+"""Trajectories as arrays: positions (F, N, 3), cell, atomic numbers, pbc, optional energies.
+
+ASE reads and writes every file format; repap keeps the frames as arrays and adds a compact
+native format (``.npz``) that reloads fast. Reading streams frames into fixed-size blocks, so a
+file of a million frames never exists as a million ``ase.Atoms`` objects at once: memory peaks
+near twice the final arrays (the blocks plus their concatenation).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ase import Atoms
+
+NPZ_FORMAT = "repap-trajectory-1"
+_BLOCK = 4096  # frames per buffer block while streaming a file
+
+
+@dataclass
+class Trajectory:
+    """Frames of one system: same atoms, same order, in every frame.
+
+    positions: (F, N, 3) Cartesian, Angstrom. cell: (3, 3), rows are lattice vectors, or one per
+    frame (F, 3, 3). numbers: (N,) atomic numbers. pbc: (3,) bool. energy: (F,) potential energy
+    of each frame in eV, or None. info: JSON-able metadata (e.g. how the frames were made).
+    """
+
+    positions: np.ndarray
+    cell: np.ndarray
+    numbers: np.ndarray
+    pbc: np.ndarray = field(default_factory=lambda: np.ones(3, bool))
+    energy: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions = np.asarray(self.positions, dtype=np.float64)
+        self.cell = np.asarray(self.cell, dtype=np.float64)
+        self.numbers = np.asarray(self.numbers, dtype=np.int64)
+        self.pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
+        if self.energy is not None:
+            self.energy = np.asarray(self.energy, dtype=np.float64)
+        validate(self, "trajectory")
+
+    # -- shape -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def n_atoms(self) -> int:
+        return self.positions.shape[1]
+
+    def frame_cells(self) -> np.ndarray:
+        """The cell of every frame, (F, 3, 3) (a broadcast view when the cell is fixed)."""
+        if self.cell.ndim == 3:
+            return self.cell
+        return np.broadcast_to(self.cell, (len(self), 3, 3))
+
+    def __getitem__(self, index: int | slice | np.ndarray) -> Atoms | Trajectory:
+        """An int gives one ``ase.Atoms``; a slice or index array gives a Trajectory."""
+        if isinstance(index, int | np.integer):
+            return self._atoms(int(index))
+        cell = self.cell[index] if self.cell.ndim == 3 else self.cell
+        energy = None if self.energy is None else self.energy[index]
+        return Trajectory(
+            self.positions[index], cell, self.numbers, self.pbc, energy, dict(self.info)
+        )
+
+    def __iter__(self) -> Iterator[Atoms]:
+        for i in range(len(self)):
+            yield self._atoms(i)
+
+    def fractional(self, wrap: bool = True) -> np.ndarray:
+        """Fractional coordinates (F, N, 3); ``wrap`` folds periodic axes into [0, 1)."""
+        cells = self.frame_cells()
+        if (np.abs(np.linalg.det(cells)) < 1e-9).any():
+            raise ValueError("cell: singular (volume 0); fractional coordinates need a cell")
+        inv = np.linalg.inv(cells)
+        frac = np.einsum("fni,fij->fnj", self.positions, inv)
+        if wrap and self.pbc.any():
+            folded = frac[..., self.pbc] % 1.0
+            folded[folded >= 1.0] = 0.0  # x % 1 rounds up to exactly 1.0 for tiny negative x
+            frac[..., self.pbc] = folded
+        return frac
+
+    # -- ASE ---------------------------------------------------------------------------------
+    @classmethod
+    def from_atoms(cls, frames: Iterable[Atoms], source: str = "frames") -> Trajectory:
+        """Stack ``ase.Atoms`` frames (any iterable; consumed once, block by block)."""
+        return _collect(frames, source)
+
+    def to_atoms(self) -> list[Atoms]:
+        """One ``ase.Atoms`` per frame; energies ride on a SinglePointCalculator."""
+        return list(self)
+
+    def _atoms(self, i: int) -> Atoms:
+        from ase import Atoms
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"frame {i} out of range for {len(self)} frames")
+        cell = self.cell[i] if self.cell.ndim == 3 else self.cell
+        atoms = Atoms(numbers=self.numbers, positions=self.positions[i], cell=cell, pbc=self.pbc)
+        if self.energy is not None and np.isfinite(self.energy[i]):
+            atoms.calc = SinglePointCalculator(atoms, energy=float(self.energy[i]))
+        return atoms
+
+    # -- files -------------------------------------------------------------------------------
+    def write(
+        self, path: str | os.PathLike, format: str | None = None, precision: float | None = None
+    ) -> None:
+        """Write to ``path``: ``.npz`` is repap's native format, anything else goes to ASE.
+
+        The ``.npz`` keeps float64 positions bit for bit; with ``precision`` (Angstrom) it
+        stores each atom's mean position plus integer displacements instead, rounded to
+        ``precision``: several times smaller for thermal motion around fixed sites.
+        """
+        path = Path(path)
+        if (format or path.suffix.lstrip(".")) == "npz":
+            _write_npz(self, path, precision)
+            return
+        if precision is not None:
+            raise ValueError(f"precision: only the .npz format takes it, not {path.name}")
+        import ase.io
+
+        try:
+            ase.io.write(path, self.to_atoms(), format=format)
+        except ValueError as err:
+            raise ValueError(f"{path}: cannot write this format ({err})") from None
+
+
+def read(
+    path: str | os.PathLike, index: str | int | slice = ":", format: str | None = None
+) -> Trajectory:
+    """Read a trajectory from any file ASE reads (extxyz, .traj, LAMMPS dump, XDATCAR, ...) or
+    from repap's ``.npz``. ``index`` selects frames as in ``ase.io.read`` (default: all)."""
+    path = Path(path)
+    if not path.is_file():
+        raise OSError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: no frames")
+    if (format or path.suffix.lstrip(".")) == "npz":
+        traj = _read_npz(path)
+        return traj if index == ":" else traj[_as_slice(index, path)]
+    import ase.io
+    from ase.io.formats import UnknownFileTypeError
+
+    try:
+        frames = ase.io.iread(path, index=index, format=format)
+        return _collect(frames, str(path))
+    except UnknownFileTypeError:
+        raise ValueError(f"{path}: unknown file format (pass format=, e.g. 'extxyz')") from None
+    except StopIteration:
+        raise ValueError(f"{path}: no frames") from None
+
+
+def check_writable(path: str | os.PathLike, precision: float | None = None) -> None:
+    """Raise now, before a long computation, if ``Trajectory.write(path)`` would fail."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OSError(f"{path}: folder {path.parent} does not exist")
+    if path.suffix == ".npz":
+        _check_precision(precision)
+        return
+    if precision is not None:
+        raise ValueError(f"precision: only the .npz format takes it, not {path.name}")
+    from ase.io.formats import UnknownFileTypeError, filetype, get_ioformat
+
+    try:
+        writable = get_ioformat(filetype(path, read=False)).can_write
+    except UnknownFileTypeError:
+        writable = False
+    if not writable:
+        raise ValueError(
+            f"{path}: unknown or read-only file format (use a suffix such as .npz, .extxyz, .traj)"
+        )
+
+
+def _check_precision(precision: float | None) -> None:
+    if precision is not None and not (isinstance(precision, float | int) and 0 < precision < 1):
+        raise ValueError(f"precision: expected a length in (0, 1) A, got {precision!r}")
+
+
+def _as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
+    if isinstance(index, slice):
+        return index
+    if isinstance(index, int):
+        return slice(index, index + 1 if index != -1 else None)
+    try:
+        parts = [int(p) if p else None for p in str(index).split(":")]
+    except ValueError:
+        raise ValueError(f"{path}: index {index!r} is not an int or 'start:stop:step'") from None
+    if len(parts) == 1:
+        return _as_slice(parts[0] if parts[0] is not None else ":", path)
+    return slice(*parts)
+
+
+def validate(traj: Trajectory, source: str) -> None:
+    """One-line errors naming the source and frame for data no step downstream can use."""
+    pos, cell = traj.positions, traj.cell
+    if pos.ndim != 3 or pos.shape[2] != 3:
+        raise ValueError(f"{source}: positions must have shape (F, N, 3), got {pos.shape}")
+    n_frames, n_atoms = pos.shape[:2]
+    if n_frames == 0:
+        raise ValueError(f"{source}: no frames")
+    if n_atoms == 0:
+        raise ValueError(f"{source}: frame 0 has no atoms")
+    if traj.numbers.shape != (n_atoms,):
+        raise ValueError(f"{source}: {traj.numbers.shape[0]} atomic numbers for {n_atoms} atoms")
+    if cell.shape not in ((3, 3), (n_frames, 3, 3)):
+        raise ValueError(
+            f"{source}: cell must have shape (3, 3) or ({n_frames}, 3, 3), got {cell.shape}"
+        )
+    bad = ~np.isfinite(pos).all(axis=(1, 2))
+    if bad.any():
+        raise ValueError(f"{source}: frame {int(np.argmax(bad))} has NaN or infinite positions")
+    if not np.isfinite(cell).all():
+        raise ValueError(f"{source}: the cell has NaN or infinite entries")
+    if traj.pbc.any():
+        volume = np.abs(np.linalg.det(cell.reshape(-1, 3, 3)))
+        tiny = volume < 1e-6
+        if tiny.any():
+            frame = int(np.argmax(tiny)) if cell.ndim == 3 else 0
+            raise ValueError(f"{source}: frame {frame} is periodic but has no cell (volume 0)")
+    if traj.energy is not None and traj.energy.shape != (n_frames,):
+        raise ValueError(f"{source}: {traj.energy.shape} energies for {n_frames} frames")
+
+
+def _collect(frames: Iterable[Atoms], source: str) -> Trajectory:
+    """Stream frames into blocks, checking each against frame 0 as it arrives."""
+    blocks_pos: list[np.ndarray] = []
+    blocks_cell: list[np.ndarray] = []
+    blocks_energy: list[np.ndarray] = []
+    numbers = pbc = None
+    n = 0
+    for atoms in frames:
+        k = n % _BLOCK
+        if k == 0:
+            if numbers is None:
+                numbers, pbc = atoms.numbers.copy(), atoms.pbc.copy()
+                n_atoms = len(numbers)
+            blocks_pos.append(np.empty((_BLOCK, n_atoms, 3)))
+            blocks_cell.append(np.empty((_BLOCK, 3, 3)))
+            blocks_energy.append(np.full(_BLOCK, np.nan))
+        if len(atoms) != n_atoms:
+            raise ValueError(f"{source}: frame {n} has {len(atoms)} atoms, frame 0 has {n_atoms}")
+        if not np.array_equal(atoms.numbers, numbers):
+            raise ValueError(f"{source}: frame {n} has other species or atom order than frame 0")
+        if not np.array_equal(atoms.pbc, pbc):
+            raise ValueError(
+                f"{source}: frame {n} has pbc {atoms.pbc.tolist()}, frame 0 has {pbc.tolist()}"
+            )
+        positions = atoms.positions
+        if not np.isfinite(positions).all():
+            raise ValueError(f"{source}: frame {n} has NaN or infinite positions")
+        cell = atoms.cell.array
+        if pbc.any() and not abs(np.linalg.det(cell)) >= 1e-6:  # also catches a NaN cell
+            raise ValueError(f"{source}: frame {n} is periodic but has no cell (volume 0)")
+        blocks_pos[-1][k] = positions
+        blocks_cell[-1][k] = cell
+        blocks_energy[-1][k] = _energy_of(atoms)
+        n += 1
+    if n == 0:
+        raise ValueError(f"{source}: no frames")
+    positions = _concat(blocks_pos, n)
+    cells = _concat(blocks_cell, n)
+    energy = _concat(blocks_energy, n)
+    cell = cells[0].copy() if (cells == cells[0]).all() else cells
+    return Trajectory(
+        positions,
+        cell,
+        numbers,
+        pbc,
+        None if np.isnan(energy).all() else energy,
+        {"source": source},
+    )
+
+
+def _concat(blocks: list[np.ndarray], n: int) -> np.ndarray:
+    out = np.empty((n, *blocks[0].shape[1:]), dtype=blocks[0].dtype)
+    start = 0
+    while blocks:  # free each block as soon as it is copied, to keep the peak near 2x
+        block = blocks.pop(0)
+        take = min(len(block), n - start)
+        out[start : start + take] = block[:take]
+        start += take
+    return out
+
+
+def _energy_of(atoms: Atoms) -> float:
+    calc = atoms.calc
+    if calc is not None and "energy" in getattr(calc, "results", {}):
+        return float(calc.results["energy"])
+    value = atoms.info.get("energy")
+    return float(value) if isinstance(value, int | float) else np.nan
+
+
+def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
+    arrays: dict[str, np.ndarray] = {"format": np.array(NPZ_FORMAT)}
+    if precision is None:
+        arrays["positions"] = traj.positions
+    else:  # each atom's mean position + integer steps of `precision` A, as byte planes
+        _check_precision(precision)
+        mean = traj.positions.mean(axis=0)
+        steps = np.round((traj.positions - mean) / precision)
+        dtype = np.int16 if np.abs(steps).max() <= np.iinfo(np.int16).max else np.int32
+        planes = steps.astype(dtype).view(np.uint8).reshape(*steps.shape, -1)
+        # the high bytes of small displacements are nearly constant and compress away
+        arrays.update(
+            mean=mean,
+            precision=np.array(float(precision)),
+            dtype=np.array(np.dtype(dtype).str),
+            steps=np.moveaxis(planes, -1, 0).copy(),
+        )
+    arrays.update(
+        cell=traj.cell, numbers=traj.numbers, pbc=traj.pbc, info=np.array(json.dumps(traj.info))
+    )
+    if traj.energy is not None:
+        arrays["energy"] = traj.energy
+    tmp = path.with_name(path.name + ".part")
+    compression = zipfile.ZIP_DEFLATED if precision is None else zipfile.ZIP_LZMA
+    with zipfile.ZipFile(tmp, "w", compression=compression) as zf:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            array = array if array.flags.c_contiguous else array.copy()  # keeps 0-d arrays 0-d
+            np.lib.format.write_array(buffer, array, allow_pickle=False)
+            zf.writestr(f"{name}.npy", buffer.getvalue())
+    os.replace(tmp, path)  # an interrupted write never leaves a half file under `path`
+
+
+def _read_npz(path: Path) -> Trajectory:
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
+            if "format" not in data or str(data["format"]) != NPZ_FORMAT:
+                raise ValueError(f"{path}: not a repap trajectory (no '{NPZ_FORMAT}' marker)")
+            if "positions" in data:
+                positions = data["positions"]
+            else:
+                planes = np.moveaxis(data["steps"], 0, -1)
+                steps = np.ascontiguousarray(planes).view(str(data["dtype"]))[..., 0]
+                positions = data["mean"] + steps * float(data["precision"])
+            energy = data["energy"] if "energy" in data else None
+            return Trajectory(
+                positions,
+                data["cell"],
+                data["numbers"],
+                data["pbc"],
+                energy,
+                json.loads(str(data["info"])),
+            )
+    except (zipfile.BadZipFile, EOFError, KeyError, OSError) as err:
+        raise ValueError(f"{path}: damaged or truncated .npz ({err})") from None
+    except ValueError as err:
+        msg = str(err)
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
