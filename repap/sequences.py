@@ -1,0 +1,152 @@
+"""From a trajectory to the coordinate sequences RePAP learns: unwrap, order atoms, fractional.
+
+As in the RePAP paper, atoms are ordered by the distance of their mean position to the origin,
+so that sequence position k means roughly the same site in every frame, and each frame becomes
+the sequence x0, y0, z0, x1, ... of fractional coordinates in [0, 1). The permutation is kept
+so that generated structures map back to the original atom order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from repap.trajectory import Trajectory
+
+
+@dataclass
+class Sequences:
+    """Frames as fractional coordinates in sequence order.
+
+    frac: (F, N, 3), wrapped into [0, 1) on periodic axes. order: (N,) permutation, sequence
+    position k holds atom ``order[k]`` of the source trajectory. cell, numbers (in sequence
+    order) and pbc describe the frames; ``start`` is the index of frame 0 in the source.
+    """
+
+    frac: np.ndarray
+    order: np.ndarray
+    cell: np.ndarray
+    numbers: np.ndarray
+    pbc: np.ndarray
+    start: int = 0
+
+    def __len__(self) -> int:
+        return self.frac.shape[0]
+
+    @property
+    def n_atoms(self) -> int:
+        return self.frac.shape[1]
+
+    def flat(self) -> np.ndarray:
+        """(F, 3N) sequences x0, y0, z0, x1, ... (a view)."""
+        return self.frac.reshape(len(self), -1)
+
+    def __getitem__(self, index: slice) -> Sequences:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("Sequences take contiguous slices only")
+        lo, _, _ = index.indices(len(self))
+        cell = self.cell[index] if self.cell.ndim == 3 else self.cell
+        return Sequences(
+            self.frac[index], self.order, cell, self.numbers, self.pbc, self.start + lo
+        )
+
+    def to_trajectory(
+        self, frac: np.ndarray | None = None, cell: np.ndarray | None = None
+    ) -> Trajectory:
+        """Structures in sequence order (default: these frames) back in the source's atom
+        order, as Cartesian positions in ``cell`` (default: this cell)."""
+        frac = self.frac if frac is None else np.asarray(frac, dtype=np.float64)
+        if frac.ndim == 2:
+            frac = frac.reshape(frac.shape[0], -1, 3)
+        if frac.shape[1:] != (self.n_atoms, 3):
+            raise ValueError(
+                f"frac: expected shape (F, {self.n_atoms}, 3) or "
+                f"(F, {3 * self.n_atoms}), got {frac.shape}"
+            )
+        cell = self.cell if cell is None else np.asarray(cell, dtype=np.float64)
+        inverse = np.argsort(self.order)
+        original = frac[:, inverse]
+        positions = original @ cell if cell.ndim == 2 else np.einsum("fni,fij->fnj", original, cell)
+        return Trajectory(positions, cell, self.numbers[inverse], self.pbc)
+
+
+def unwrap(traj: Trajectory) -> np.ndarray:
+    """Positions (F, N, 3) made continuous in time: an atom crossing a periodic face keeps
+    going instead of jumping to the other side. Assumes atoms move less than half a cell
+    between frames; works in fractional coordinates, so any cell shape (and a cell that
+    changes between frames) is handled."""
+    frac = traj.fractional(wrap=False)
+    step = np.diff(frac, axis=0)
+    step[..., traj.pbc] -= np.round(step[..., traj.pbc])
+    frac[1:] = frac[0] + np.cumsum(step, axis=0)
+    cells = traj.frame_cells()
+    return frac @ traj.cell if traj.cell.ndim == 2 else np.einsum("fni,fij->fnj", frac, cells)
+
+
+def atom_order(traj: Trajectory, unwrap_first: bool = True) -> np.ndarray:
+    """Atoms sorted by the distance of their mean position to the origin (stable sort).
+
+    The mean is taken over the unwrapped trajectory (``unwrap_first``), folded back into the
+    cell on periodic axes, and measured in Cartesian coordinates of the mean cell.
+    """
+    positions = unwrap(traj) if unwrap_first else traj.positions
+    cell = traj.frame_cells().mean(axis=0)
+    mean_frac = positions.mean(axis=0) @ np.linalg.inv(cell) if traj.pbc.any() else None
+    if mean_frac is None:
+        mean = positions.mean(axis=0)
+    else:
+        mean_frac[:, traj.pbc] %= 1.0
+        mean = mean_frac @ cell
+    return np.argsort(np.linalg.norm(mean, axis=1), kind="stable")
+
+
+def prepare(
+    traj: Trajectory, order: str | np.ndarray = "distance", unwrap_first: bool = True
+) -> Sequences:
+    """Sequences of a trajectory: atoms ordered (``"distance"`` as in the paper, ``"none"`` to
+    keep the file's order, or an explicit permutation such as a trained model's), fractional
+    coordinates wrapped into [0, 1) on periodic axes. On non-periodic axes the cell is the box:
+    coordinates must lie inside it."""
+    if isinstance(order, str):
+        if order == "distance":
+            perm = atom_order(traj, unwrap_first)
+        elif order == "none":
+            perm = np.arange(traj.n_atoms)
+        else:
+            raise ValueError(f"order: expected 'distance', 'none' or a permutation, got {order!r}")
+    else:
+        perm = np.asarray(order)
+        if perm.shape != (traj.n_atoms,) or not np.array_equal(
+            np.sort(perm), np.arange(traj.n_atoms)
+        ):
+            raise ValueError(f"order: expected a permutation of {traj.n_atoms} atoms")
+    frac = traj.fractional(wrap=True)[:, perm]
+    open_axes = ~traj.pbc
+    if open_axes.any():
+        outside = ((frac[..., open_axes] < 0) | (frac[..., open_axes] >= 1)).any(axis=(1, 2))
+        if outside.any():
+            raise ValueError(
+                f"frame {int(np.argmax(outside))}: an atom lies outside the cell "
+                "on a non-periodic axis (the cell is the box there)"
+            )
+    return Sequences(frac, perm, traj.cell, traj.numbers[perm], traj.pbc)
+
+
+def split(
+    seqs: Sequences, val: float = 0.1, test: float = 0.1
+) -> tuple[Sequences, Sequences, Sequences]:
+    """Contiguous train / validation / test blocks, in that order of time. Neighbouring frames
+    of an MD run are correlated, so shuffled splits would leak the validation set."""
+    for name, value in (("val", val), ("test", test)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name}: expected a fraction in [0, 1), got {value}")
+    if val + test >= 1:
+        raise ValueError(f"val + test: expected less than 1, got {val + test}")
+    n = len(seqs)
+    n_test = round(n * test)
+    n_val = round(n * val)
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise ValueError(f"split: {n} frames leave no training frame")
+    return seqs[:n_train], seqs[n_train : n_train + n_val], seqs[n_train + n_val :]
