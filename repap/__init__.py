@@ -1,16 +1,27 @@
 """repap: ensembles of atomic structures with Recurrent Probabilistic Axis Projections."""
 
 from repap._C import build_info, cuda_available, get_num_threads, set_num_threads
+from repap.md import energy, simulate
 from repap.projection import bin_index, project
+from repap.reference import reference
+from repap.sequences import Sequences, prepare
+from repap.trajectory import Trajectory, read
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Sequences",
+    "Trajectory",
     "__version__",
     "bin_index",
     "build_info",
     "cuda_available",
+    "energy",
     "get_num_threads",
+    "prepare",
     "project",
+    "read",
+    "reference",
     "set_num_threads",
+    "simulate",
 ]

@@ -22,6 +22,75 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from repap.md import simulate
+
+    protocol = {
+        name: getattr(args, name)
+        for name in (
+            "atoms",
+            "density",
+            "frames",
+            "stride",
+            "melt_temperature",
+            "melt_time",
+            "quench_time",
+            "temperature",
+            "equilibrate_time",
+            "timestep",
+            "min_distance",
+            "potential",
+        )
+    }
+    if args.runs < 1:
+        raise ValueError(f"--runs: expected at least 1, got {args.runs}")
+    out = Path(args.out)
+    for run in range(args.runs):
+        # several runs: one file each, seed + run; a finished file is kept (resume)
+        path = out if args.runs == 1 else out.with_name(f"{out.stem}-run{run}{out.suffix}")
+        if args.runs > 1 and path.exists():
+            print(f"{path}: exists, run {run} skipped")
+            continue
+        traj = simulate(
+            path,
+            seed=args.seed + run,
+            precision=args.precision,
+            progress=not args.quiet,
+            **protocol,
+        )
+        e = traj.energy / traj.n_atoms
+        print(
+            f"{path}: {len(traj)} frames of {traj.n_atoms} atoms, cell {traj.cell[0, 0]:.4f} A, "
+            f"energy {e.mean():.4f} +- {e.std():.4f} eV/atom"
+        )
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from repap.trajectory import read
+
+    traj = read(args.file, index=args.index, format=args.format)
+    species = dict(zip(*np.unique(traj.numbers, return_counts=True), strict=True))
+    print(
+        f"{args.file}: {len(traj)} frames, {traj.n_atoms} atoms, "
+        f"species {{{', '.join(f'Z={z}: {c}' for z, c in species.items())}}}, "
+        f"pbc {traj.pbc.tolist()}"
+    )
+    cell = "per frame" if traj.cell.ndim == 3 else np.array2string(traj.cell, precision=4)
+    print(f"cell: {cell}")
+    if traj.energy is not None:
+        e = traj.energy / traj.n_atoms
+        print(f"energy: {np.nanmean(e):.4f} +- {np.nanstd(e):.4f} eV/atom")
+    if args.write:
+        traj.write(args.write)
+        print(f"wrote {args.write}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repap", description="Ensembles of atomic structures with RePAP."
@@ -36,6 +105,106 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=2000, help="frames to project (default: 2000)")
     p.add_argument("--bins", type=int, default=50, help="grid bins per axis (default: 50)")
     p.set_defaults(func=_demo)
+
+    from repap.md import MeltQuench
+
+    d = MeltQuench()
+    p = sub.add_parser(
+        "simulate",
+        help="make a-Si reference data: LAMMPS melt-quench with Stillinger-Weber",
+        description="Melt-quench amorphous Si with LAMMPS (NVT, Nose-Hoover) and store frames "
+        "with their potential energies. Any format repap.read knows (.npz is the compact one).",
+    )
+    p.add_argument("--out", default="a-si.npz", help="output file (default: a-si.npz)")
+    p.add_argument("--atoms", type=int, default=d.atoms, help=f"atoms (default: {d.atoms})")
+    p.add_argument(
+        "--density",
+        type=float,
+        default=d.density,
+        help=f"g/cm^3, cubic cell (default: {d.density})",
+    )
+    p.add_argument(
+        "--frames", type=int, default=d.frames, help=f"frames stored (default: {d.frames})"
+    )
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=d.stride,
+        help=f"MD steps between frames (default: {d.stride})",
+    )
+    p.add_argument(
+        "--melt-temperature",
+        type=float,
+        default=d.melt_temperature,
+        help=f"K (default: {d.melt_temperature:g})",
+    )
+    p.add_argument(
+        "--melt-time", type=float, default=d.melt_time, help=f"ps (default: {d.melt_time:g})"
+    )
+    p.add_argument(
+        "--quench-time",
+        type=float,
+        default=d.quench_time,
+        help=f"ps, linear ramp to --temperature (default: {d.quench_time:g})",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=d.temperature,
+        help=f"K, sampling temperature (default: {d.temperature:g})",
+    )
+    p.add_argument(
+        "--equilibrate-time",
+        type=float,
+        default=d.equilibrate_time,
+        help=f"ps at --temperature before sampling (default: {d.equilibrate_time:g})",
+    )
+    p.add_argument(
+        "--timestep", type=float, default=d.timestep, help=f"ps (default: {d.timestep:g})"
+    )
+    p.add_argument(
+        "--min-distance",
+        type=float,
+        default=d.min_distance,
+        help=f"A between atoms of the random start (default: {d.min_distance:g})",
+    )
+    p.add_argument(
+        "--potential",
+        choices=["vink", "sw"],
+        default=d.potential,
+        help="Stillinger-Weber parameters: Vink's a-Si fit or the original "
+        f"(default: {d.potential})",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default: {d.seed})")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="independent melt-quenches (seeds seed, seed+1, ...), one file each "
+        "named OUT-runK; existing files are kept, so a rerun resumes (default: 1)",
+    )
+    p.add_argument(
+        "--precision",
+        type=float,
+        default=None,
+        metavar="A",
+        help="store .npz positions rounded to A Angstrom, several times smaller "
+        "(default: exact float64)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("inspect", help="summarise a trajectory file (and convert it)")
+    p.add_argument("file", help="any file ASE reads, or repap's .npz")
+    p.add_argument("--index", default=":", help="frames, as in ase.io.read (default: all)")
+    p.add_argument("--format", default=None, help="file format when the suffix does not say")
+    p.add_argument(
+        "--write",
+        metavar="OUT",
+        default=None,
+        help="also write the frames to OUT (format from its suffix)",
+    )
+    p.set_defaults(func=_inspect)
     return parser
 
 
@@ -47,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:  # a user's mistake: one line, no traceback
         print(f"repap {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # e.g. LAMMPS gave up: still one line, but a failure, not usage
+        print(f"repap {args.command}: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"repap {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -3,6 +3,9 @@
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 import repap
 from repap.cli import main
 
@@ -29,3 +32,90 @@ def test_bad_argument_is_one_line_exit_2(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip() == "repap demo: error: --frames: expected at least 1, got 0"
     assert "Traceback" not in run.stderr
+
+
+SHORT_MD = [
+    "--melt-time",
+    "0.5",
+    "--quench-time",
+    "1",
+    "--equilibrate-time",
+    "0.5",
+    "--frames",
+    "4",
+    "--stride",
+    "5",
+    "--quiet",
+]
+
+
+def repap_cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "repap", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_simulate_writes_and_resumes_runs(tmp_path, capsys):
+    out = tmp_path / "si.npz"
+    assert main(["simulate", *SHORT_MD, "--seed", "5", "--runs", "2", "--out", str(out)]) == 0
+    first = repap.read(tmp_path / "si-run0.npz")
+    second = repap.read(tmp_path / "si-run1.npz")
+    assert len(first) == 4 and first.info["simulate"]["seed"] == 5
+    assert second.info["simulate"]["seed"] == 6
+    # a rerun keeps the finished files (resume) instead of recomputing them
+    mtime = (tmp_path / "si-run0.npz").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["simulate", *SHORT_MD, "--seed", "5", "--runs", "2", "--out", str(out)]) == 0
+    assert "run 0 skipped" in capsys.readouterr().out
+    assert (tmp_path / "si-run0.npz").stat().st_mtime_ns == mtime
+
+
+def test_simulate_to_extxyz_keeps_energies(tmp_path):
+    assert main(["simulate", *SHORT_MD, "--out", str(tmp_path / "si.extxyz")]) == 0
+    traj = repap.read(tmp_path / "si.extxyz")
+    assert traj.positions.shape == (4, 30, 3) and np.isfinite(traj.energy).all()
+
+
+def test_inspect_summarises_and_converts(tmp_path, capsys):
+    ref = repap.reference(heldout=True)[:10]
+    ref.write(tmp_path / "ref.npz")
+    assert main(["inspect", str(tmp_path / "ref.npz"), "--write", str(tmp_path / "r.traj")]) == 0
+    out = capsys.readouterr().out
+    assert "10 frames, 30 atoms" in out and "Z=14: 30" in out
+    np.testing.assert_array_equal(repap.read(tmp_path / "r.traj").positions, ref.positions)
+
+
+@pytest.mark.parametrize(
+    ("args", "stderr"),
+    [
+        (["inspect", "missing.xyz"], "repap inspect: error: missing.xyz: no such file"),
+        (
+            ["inspect", "bad.txt"],
+            "repap inspect: error: bad.txt: unknown file format (pass format=, e.g. 'extxyz')",
+        ),
+        (
+            ["inspect", "growing.extxyz"],
+            "repap inspect: error: growing.extxyz: frame 1 has 2 atoms, frame 0 has 1",
+        ),
+        (
+            ["simulate", "--atoms", "1", "--quiet"],
+            "repap simulate: error: atoms: expected at least 2, got 1",
+        ),
+        (
+            ["simulate", "--out", "nowhere/x.npz", "--quiet"],
+            "repap simulate: error: nowhere/x.npz: folder nowhere does not exist",
+        ),
+        (["simulate", "--runs", "0"], "repap simulate: error: --runs: expected at least 1, got 0"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, stderr):
+    (tmp_path / "bad.txt").write_text("not a trajectory\n")
+    (tmp_path / "growing.extxyz").write_text(
+        '1\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        "Si 0 0 0\n"
+        '2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+        "Si 0 0 0\nSi 1 1 1\n"
+    )
+    run = repap_cli(*args, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == stderr

