@@ -19,7 +19,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest tests
 
 bench: $(VENV)/.installed
-	$(VENV)/bin/pytest bench/bench_projection.py --benchmark-columns=min,mean,stddev,rounds \
+	$(VENV)/bin/pytest bench/bench_*.py --benchmark-columns=min,mean,stddev,rounds \
 		--benchmark-sort=mean -p no:randomly
 
 lint: $(VENV)/.installed

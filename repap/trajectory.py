@@ -132,8 +132,11 @@ class Trajectory:
             raise ValueError(f"precision: only the .npz format takes it, not {path.name}")
         import ase.io
 
-        try:
-            ase.io.write(path, self.to_atoms(), format=format)
+        check_writable(path, format=format)
+        if len(self) > 1 and _ioformat(path, format).single:
+            raise ValueError(f"{path}: this format holds one frame, the trajectory has {len(self)}")
+        try:  # a generator: frames become Atoms one at a time, never all at once
+            ase.io.write(path, self[0] if len(self) == 1 else iter(self), format=format)
         except ValueError as err:
             raise ValueError(f"{path}: cannot write this format ({err})") from None
 
@@ -163,26 +166,34 @@ def read(
         raise ValueError(f"{path}: no frames") from None
 
 
-def check_writable(path: str | os.PathLike, precision: float | None = None) -> None:
+def check_writable(
+    path: str | os.PathLike, precision: float | None = None, format: str | None = None
+) -> None:
     """Raise now, before a long computation, if ``Trajectory.write(path)`` would fail."""
     path = Path(path)
     if not path.parent.is_dir():
         raise OSError(f"{path}: folder {path.parent} does not exist")
-    if path.suffix == ".npz":
+    if (format or path.suffix.lstrip(".")) == "npz":
         _check_precision(precision)
         return
     if precision is not None:
         raise ValueError(f"precision: only the .npz format takes it, not {path.name}")
-    from ase.io.formats import UnknownFileTypeError, filetype, get_ioformat
+    from ase.io.formats import UnknownFileTypeError
 
     try:
-        writable = get_ioformat(filetype(path, read=False)).can_write
+        writable = _ioformat(path, format).can_write
     except UnknownFileTypeError:
         writable = False
     if not writable:
         raise ValueError(
             f"{path}: unknown or read-only file format (use a suffix such as .npz, .extxyz, .traj)"
         )
+
+
+def _ioformat(path: Path, format: str | None) -> Any:
+    from ase.io.formats import filetype, get_ioformat
+
+    return get_ioformat(format or filetype(path, read=False))
 
 
 def _check_precision(precision: float | None) -> None:

@@ -220,3 +220,13 @@ def test_constructor_checks():
 
 def test_top_level_exports():
     assert repap.read is read and repap.Trajectory is Trajectory
+
+
+def test_single_frame_formats(tmp_path, rng):
+    traj = make_traj(rng, cell=np.diag([8.0, 9.0, 10.0]), energy=False)
+    traj[:1].write(tmp_path / "POSCAR")
+    np.testing.assert_allclose(read(tmp_path / "POSCAR").positions, traj.positions[:1], atol=1e-6)
+    with pytest.raises(ValueError, match=r"POSCAR: this format holds one frame, the trajectory"):
+        traj.write(tmp_path / "POSCAR")
+    with pytest.raises(ValueError, match=r"t.weird: unknown or read-only file format"):
+        traj.write(tmp_path / "t.weird")
