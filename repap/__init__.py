@@ -1,8 +1,10 @@
 """repap: ensembles of atomic structures with Recurrent Probabilistic Axis Projections."""
 
 from repap._C import build_info, cuda_available, get_num_threads, set_num_threads
+from repap.evaluate import evaluate
 from repap.md import energy, simulate
 from repap.projection import bin_index, project
+from repap.radial import rdf
 from repap.reference import reference
 from repap.sequences import Sequences, prepare
 from repap.trajectory import Trajectory, read
@@ -17,9 +19,11 @@ __all__ = [
     "build_info",
     "cuda_available",
     "energy",
+    "evaluate",
     "get_num_threads",
     "prepare",
     "project",
+    "rdf",
     "read",
     "reference",
     "set_num_threads",

@@ -91,6 +91,38 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from repap.evaluate import evaluate, markdown
+    from repap.reference import reference
+    from repap.trajectory import read
+
+    if args.nbins < 1:
+        raise ValueError(f"--nbins: expected at least 1, got {args.nbins}")
+    for name in ("rmax", "cutoff", "min_dist"):
+        if not getattr(args, name) > 0:
+            raise ValueError(
+                f"--{name.replace('_', '-')}: expected a positive number, got {getattr(args, name)}"
+            )
+    ensemble = read(args.ensemble)
+    ref = read(args.reference) if args.reference else reference(heldout=True)
+    training = read(args.training) if args.training else None
+    report = evaluate(
+        ensemble,
+        ref,
+        training=training,
+        out=args.out,
+        rmax=args.rmax,
+        nbins=args.nbins,
+        cutoff=args.cutoff,
+        min_dist=args.min_dist,
+        energy=not args.no_energy,
+        seed=args.seed,
+    )
+    print(markdown(report))
+    print(f"wrote {args.out}/report.json, report.md, rdf.png, coordination.png, angles.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repap", description="Ensembles of atomic structures with RePAP."
@@ -205,6 +237,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the frames to OUT (format from its suffix)",
     )
     p.set_defaults(func=_inspect)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="compare an ensemble with a reference and random baselines (report + plots)",
+        description="RDF (Err_RDF of the RePAP poster), coordination, bond angles, close pairs, "
+        "SW energy and novelty of an ensemble, beside the reference and two random baselines "
+        "(uniform; random with a minimum distance) at the ensemble's cell and atom count.",
+    )
+    p.add_argument("ensemble", help="structures to judge (any format repap.read knows)")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="reference trajectory (default: the shipped held-out a-Si run)",
+    )
+    p.add_argument(
+        "--training",
+        default=None,
+        help="training trajectory, for novelty (min RMSD to a training frame)",
+    )
+    p.add_argument("--out", default="repap-evaluate", help="output folder (default: %(default)s)")
+    p.add_argument("--rmax", type=float, default=4.2, help="RDF range, A (default: 4.2)")
+    p.add_argument("--nbins", type=int, default=100, help="RDF bins (default: 100)")
+    p.add_argument(
+        "--cutoff",
+        type=float,
+        default=2.85,
+        help="bond cutoff for coordination and angles, A (default: 2.85)",
+    )
+    p.add_argument(
+        "--min-dist",
+        type=float,
+        default=2.0,
+        help="close-pair threshold and the baseline's minimum distance, A (default: 2)",
+    )
+    p.add_argument("--no-energy", action="store_true", help="skip the LAMMPS energies")
+    p.add_argument("--seed", type=int, default=0, help="seed of the baselines (default: 0)")
+    p.set_defaults(func=_evaluate)
     return parser
 
 

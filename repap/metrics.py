@@ -1,0 +1,268 @@
+"""Structure-quality metrics over ensembles: plain functions, batched over frames (Numba).
+
+All take positions (F, N, 3) or (N, 3) in Angstrom with a cell (3, 3) or (F, 3, 3), or a
+Trajectory. Distances are minimum-image; periodic images are enumerated when a cutoff exceeds
+half a cell height, as in ``repap.rdf``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from repap.trajectory import Trajectory
+
+
+def err_rdf(g: np.ndarray, g_ref: np.ndarray) -> float:
+    """The RePAP poster's RDF error: sum over bins k (from 1) of (g_k - g_ref_k)^2 / k."""
+    g, g_ref = np.asarray(g, dtype=np.float64), np.asarray(g_ref, dtype=np.float64)
+    if g.shape != g_ref.shape or g.ndim != 1:
+        raise ValueError(
+            f"g, g_ref: expected two 1-D arrays of one length, got {g.shape} and {g_ref.shape}"
+        )
+    k = np.arange(1, g.size + 1)
+    return float(np.sum((g - g_ref) ** 2 / k))
+
+
+def frames_of(positions, cell=None, pbc=True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(positions (F, N, 3), cells (F, 3, 3), pbc (3,)) from arrays or a Trajectory."""
+    if isinstance(positions, Trajectory):
+        return positions.positions, np.ascontiguousarray(positions.frame_cells()), positions.pbc
+    pos = np.asarray(positions, dtype=np.float64)
+    pos = pos[None] if pos.ndim == 2 else pos
+    if pos.ndim != 3 or pos.shape[2] != 3:
+        raise ValueError(f"positions: expected shape (N, 3) or (F, N, 3), got {pos.shape}")
+    if not np.isfinite(pos).all():
+        raise ValueError("positions: contain NaN or infinite values")
+    if cell is None:
+        raise ValueError("cell: required with array positions")
+    cells = np.asarray(cell, dtype=np.float64)
+    if cells.shape == (3, 3):
+        cells = np.broadcast_to(cells, (pos.shape[0], 3, 3))
+    if cells.shape != (pos.shape[0], 3, 3):
+        raise ValueError(
+            f"cell: expected shape (3, 3) or ({pos.shape[0]}, 3, 3), got {cells.shape}"
+        )
+    if not (np.abs(np.linalg.det(cells)) > 1e-9).all():
+        raise ValueError("cell: singular (volume 0)")
+    return pos, np.ascontiguousarray(cells), np.broadcast_to(np.asarray(pbc, bool), (3,))
+
+
+@dataclass
+class Neighbours:
+    """Neighbours within a cutoff: counts (F, N), vectors (F, N, K, 3) from each atom to its
+    first counts[f, i] neighbours (the rest is padding), distances (F, N, K)."""
+
+    counts: np.ndarray
+    vectors: np.ndarray
+    distances: np.ndarray
+
+
+def neighbours(positions, cell=None, cutoff: float = 2.85, pbc=True) -> Neighbours:
+    """Every neighbour of every atom within ``cutoff`` (periodic images included)."""
+    pos, cells, periodic = frames_of(positions, cell, pbc)
+    if not (isinstance(cutoff, int | float) and math.isfinite(cutoff) and cutoff > 0):
+        raise ValueError(f"cutoff: expected a positive number, got {cutoff!r}")
+    inv = np.linalg.inv(cells)
+    frac = np.einsum("fni,fij->fnj", pos, inv)
+    heights = 1.0 / np.linalg.norm(inv, axis=1)
+    reach = np.where(periodic, np.floor(cutoff / heights + 0.5), 0).astype(np.int64)
+    slots = 8
+    while True:  # grow the per-atom slots until every neighbour fits (rarely more than once)
+        counts, vectors = _neighbour_kernel(frac, cells, periodic, reach, float(cutoff), slots)
+        if counts.max(initial=0) <= slots:
+            break
+        slots = int(counts.max())
+    return Neighbours(counts, vectors, np.linalg.norm(vectors, axis=-1))
+
+
+@numba.njit(cache=True, parallel=True)
+def _neighbour_kernel(frac, cells, periodic, reach, cutoff, slots):
+    n_frames, n_atoms = frac.shape[0], frac.shape[1]
+    counts = np.zeros((n_frames, n_atoms), dtype=np.int64)
+    vectors = np.zeros((n_frames, n_atoms, slots, 3))
+    c2 = cutoff * cutoff
+    for f in numba.prange(n_frames):
+        h = cells[f]
+        for i in range(n_atoms):
+            for j in range(n_atoms):
+                s0 = frac[f, j, 0] - frac[f, i, 0]
+                s1 = frac[f, j, 1] - frac[f, i, 1]
+                s2 = frac[f, j, 2] - frac[f, i, 2]
+                if periodic[0]:
+                    s0 -= np.floor(s0 + 0.5)
+                if periodic[1]:
+                    s1 -= np.floor(s1 + 0.5)
+                if periodic[2]:
+                    s2 -= np.floor(s2 + 0.5)
+                for a in range(-reach[f, 0], reach[f, 0] + 1):
+                    for b in range(-reach[f, 1], reach[f, 1] + 1):
+                        for e in range(-reach[f, 2], reach[f, 2] + 1):
+                            if i == j and a == 0 and b == 0 and e == 0:
+                                continue
+                            t0, t1, t2 = s0 + a, s1 + b, s2 + e
+                            x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
+                            y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
+                            z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                            if x * x + y * y + z * z < c2:
+                                k = counts[f, i]
+                                if k < slots:
+                                    vectors[f, i, k, 0] = x
+                                    vectors[f, i, k, 1] = y
+                                    vectors[f, i, k, 2] = z
+                                counts[f, i] = k + 1
+    return counts, vectors
+
+
+def coordination(positions, cell=None, cutoff: float = 2.85, pbc=True) -> np.ndarray:
+    """Neighbours of each atom within ``cutoff``, (F, N) integers."""
+    return neighbours(positions, cell, cutoff, pbc).counts
+
+
+def coordination_summary(counts: np.ndarray) -> dict[str, object]:
+    """Mean, the fraction of four-fold atoms and the histogram {n: fraction of atoms}."""
+    counts = np.asarray(counts)
+    values, freq = np.unique(counts, return_counts=True)
+    return {
+        "mean": float(counts.mean()),
+        "fourfold": float((counts == 4).mean()),
+        "histogram": {int(v): float(c / counts.size) for v, c in zip(values, freq, strict=True)},
+    }
+
+
+def bond_angles(positions, cell=None, cutoff: float = 2.85, pbc=True) -> np.ndarray:
+    """Every angle j-i-k (degrees) between two neighbours j < k of an atom i, flattened."""
+    return coordination_and_angles(positions, cell, cutoff, pbc)[1]
+
+
+def coordination_and_angles(
+    positions, cell=None, cutoff: float = 2.85, pbc=True, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coordination (F, N) and all bond angles (degrees), ``chunk`` frames at a time so that
+    the neighbour vectors of a long trajectory never sit in memory at once."""
+    pos, cells, periodic = frames_of(positions, cell, pbc)
+    counts, angles = [], []
+    for start in range(0, len(pos), chunk):
+        nb = neighbours(pos[start : start + chunk], cells[start : start + chunk], cutoff, periodic)
+        counts.append(nb.counts)
+        angles.append(_angles(nb))
+    return np.concatenate(counts), np.concatenate(angles)
+
+
+def _angles(nb: Neighbours) -> np.ndarray:
+    k = nb.vectors.shape[2]
+    valid = np.arange(k) < nb.counts[..., None]  # (F, N, K)
+    unit = np.divide(
+        nb.vectors, nb.distances[..., None], out=np.zeros_like(nb.vectors), where=valid[..., None]
+    )
+    cos = np.einsum("fnad,fnbd->fnab", unit, unit)
+    a, b = np.triu_indices(k, 1)
+    keep = valid[..., a] & valid[..., b]
+    return np.degrees(np.arccos(np.clip(cos[..., a, b][keep], -1.0, 1.0)))
+
+
+def close_pairs(positions, cell=None, threshold: float = 2.0, pbc=True) -> dict[str, object]:
+    """Closest approach per structure and how often atoms come closer than ``threshold``.
+
+    Returns min_distance (F,): the smallest minimum-image distance of a pair i < j (searched
+    over the 27 images around the folded vector, exact for any reasonably shaped cell);
+    fraction_pairs: pairs i < j closer than threshold over all pairs; fraction_structures:
+    structures with at least one such pair.
+    """
+    pos, cells, periodic = frames_of(positions, cell, pbc)
+    frac = np.einsum("fni,fij->fnj", pos, np.linalg.inv(cells))
+    dmin, below = _close_pair_kernel(frac, cells, periodic, float(threshold))
+    n_atoms = pos.shape[1]
+    return {
+        "min_distance": dmin,
+        "fraction_pairs": float(below.sum() / (len(pos) * n_atoms * (n_atoms - 1) / 2)),
+        "fraction_structures": float((below > 0).mean()),
+    }
+
+
+@numba.njit(cache=True, parallel=True)
+def _close_pair_kernel(frac, cells, periodic, threshold):
+    n_frames, n_atoms = frac.shape[0], frac.shape[1]
+    dmin = np.empty(n_frames)
+    below = np.zeros(n_frames, dtype=np.int64)
+    reach = np.empty(3, dtype=np.int64)
+    for d in range(3):
+        reach[d] = 1 if periodic[d] else 0
+    for f in numba.prange(n_frames):
+        h = cells[f]
+        best_frame = np.inf
+        for i in range(n_atoms):
+            for j in range(i + 1, n_atoms):
+                s0 = frac[f, j, 0] - frac[f, i, 0]
+                s1 = frac[f, j, 1] - frac[f, i, 1]
+                s2 = frac[f, j, 2] - frac[f, i, 2]
+                if periodic[0]:
+                    s0 -= np.floor(s0 + 0.5)
+                if periodic[1]:
+                    s1 -= np.floor(s1 + 0.5)
+                if periodic[2]:
+                    s2 -= np.floor(s2 + 0.5)
+                best = np.inf
+                for a in range(-reach[0], reach[0] + 1):
+                    for b in range(-reach[1], reach[1] + 1):
+                        for e in range(-reach[2], reach[2] + 1):
+                            t0, t1, t2 = s0 + a, s1 + b, s2 + e
+                            x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
+                            y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
+                            z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                            best = min(best, x * x + y * y + z * z)
+                d_ij = math.sqrt(best)
+                best_frame = min(best_frame, d_ij)
+                if d_ij < threshold:
+                    below[f] += 1
+        dmin[f] = best_frame
+    return dmin, below
+
+
+def novelty(generated, training, stride: int = 1) -> np.ndarray:
+    """For each generated structure, the smallest RMSD (A) to any training frame (every
+    ``stride``-th), atom i against atom i, minimum image in the training cell, no alignment:
+    RePAP structures live in the training frame's atom order and origin, so a copy of a
+    training frame scores ~0."""
+    gen, _, _ = frames_of(generated)
+    train, cells_t, periodic = frames_of(training)
+    if gen.shape[1:] != train.shape[1:]:
+        raise ValueError(
+            f"generated, training: atom counts differ ({gen.shape[1]} and {train.shape[1]})"
+        )
+    cell = cells_t[0]
+    inv = np.linalg.inv(cell)
+    return _novelty_kernel(gen @ inv, train[::stride] @ inv, cell, periodic)
+
+
+@numba.njit(cache=True, parallel=True)
+def _novelty_kernel(gen, train, cell, periodic):
+    n_gen, n_atoms = gen.shape[0], gen.shape[1]
+    out = np.empty(n_gen)
+    for g in numba.prange(n_gen):
+        best = np.inf
+        for t in range(train.shape[0]):
+            total = 0.0
+            for i in range(n_atoms):
+                s0 = gen[g, i, 0] - train[t, i, 0]
+                s1 = gen[g, i, 1] - train[t, i, 1]
+                s2 = gen[g, i, 2] - train[t, i, 2]
+                if periodic[0]:
+                    s0 -= np.floor(s0 + 0.5)
+                if periodic[1]:
+                    s1 -= np.floor(s1 + 0.5)
+                if periodic[2]:
+                    s2 -= np.floor(s2 + 0.5)
+                x = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0]
+                y = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1]
+                z = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2]
+                total += x * x + y * y + z * z
+                if total >= best:  # this frame can no longer win
+                    break
+            if total < best:
+                best = total
+        out[g] = math.sqrt(best / n_atoms)
+    return out

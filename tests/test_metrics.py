@@ -1,0 +1,129 @@
+"""Metrics on structures whose answers are known, baselines, and repap evaluate."""
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from reference import bond_angles_cubic, coordination_cubic
+
+import repap
+from repap import baselines, metrics
+from repap.cli import main
+from repap.radial import rdf
+
+
+@pytest.fixture(scope="module")
+def diamond():
+    return repap.Trajectory.from_atoms([bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)])
+
+
+def test_diamond_silicon(diamond):
+    assert (metrics.coordination(diamond) == 4).all()
+    angles = metrics.bond_angles(diamond)
+    assert angles.size == 64 * 6
+    np.testing.assert_allclose(angles, np.degrees(np.arccos(-1 / 3)), atol=1e-9)  # 109.47
+    r, g = rdf(diamond, rmax=4.2, nbins=100)
+    first = r[np.flatnonzero(g > 0)[0]]
+    assert first == pytest.approx(5.431 * np.sqrt(3) / 4, abs=0.021)  # 2.35 A, one bin wide
+    close = metrics.close_pairs(diamond, threshold=2.0)
+    assert close["min_distance"][0] == pytest.approx(5.431 * np.sqrt(3) / 4)
+    assert close["fraction_pairs"] == 0 and close["fraction_structures"] == 0
+
+
+def test_primitive_cell_needs_images():
+    # 2 atoms in a triclinic primitive cell: every neighbour is an image of the other atom
+    prim = repap.Trajectory.from_atoms([bulk("Si", "diamond", a=5.431)])
+    assert (metrics.coordination(prim) == 4).all()
+    np.testing.assert_allclose(metrics.bond_angles(prim), 109.4712206, atol=1e-6)
+
+
+def test_metrics_equal_numpy_references_on_the_shipped_data():
+    ref = repap.reference(heldout=True)[::100]
+    length = ref.cell[0, 0]
+    np.testing.assert_array_equal(
+        metrics.coordination(ref), coordination_cubic(ref.positions, length, 2.85)
+    )
+    np.testing.assert_allclose(
+        np.sort(metrics.bond_angles(ref)),
+        np.sort(bond_angles_cubic(ref.positions, length, 2.85)),
+        atol=1e-9,
+    )
+
+
+def test_close_pairs_counts(rng):
+    cell = np.eye(3) * 10
+    pos = np.array([[[0.0, 0, 0], [1.5, 0, 0], [5.0, 5, 5], [9.4, 0, 0]]])  # 9.4 is 0.6 from 0
+    close = metrics.close_pairs(pos, cell, threshold=2.0)
+    # pairs below 2 A: (0,1) 1.5 and (0,3) 0.6; (1,3) is 2.1 through the face: 2 of 6 pairs
+    assert close["min_distance"][0] == pytest.approx(0.6)
+    assert close["fraction_pairs"] == pytest.approx(2 / 6)
+    assert close["fraction_structures"] == 1.0
+
+
+def test_err_rdf_and_coordination_summary():
+    assert metrics.err_rdf([1, 2, 3], [1, 2, 3]) == 0
+    assert metrics.err_rdf([1, 0, 3], [0, 0, 0]) == pytest.approx(1 + 9 / 3)
+    summary = metrics.coordination_summary(np.array([[4, 4, 3, 5]]))
+    assert summary["mean"] == 4 and summary["fourfold"] == 0.5
+    assert summary["histogram"] == {3: 0.25, 4: 0.5, 5: 0.25}
+    with pytest.raises(ValueError, match=r"^g, g_ref: expected two 1-D arrays of one length"):
+        metrics.err_rdf([1, 2], [1, 2, 3])
+
+
+def test_novelty_spots_copies():
+    ref = repap.reference(heldout=True)
+    copies = ref[::500]
+    np.testing.assert_allclose(metrics.novelty(copies, ref), 0, atol=1e-12)
+    shifted = repap.Trajectory(
+        copies.positions + np.array([0.3, 0, 0]), copies.cell, copies.numbers
+    )
+    # every atom moved 0.3 A: RMSD to the frame it came from is 0.3 (others can only be closer)
+    assert (metrics.novelty(shifted, ref) <= 0.3 + 1e-9).all()
+
+
+def test_baselines(rng):
+    cell = np.eye(3) * 8.4366
+    numbers = np.full(30, 14)
+    uni = baselines.uniform(50, cell, numbers, seed=1)
+    assert uni.positions.shape == (50, 30, 3) and (uni.fractional() < 1).all()
+    spaced = baselines.random_min_distance(200, cell, numbers, min_dist=2.0, seed=1)
+    d = spaced.positions[:, :, None] - spaced.positions[:, None]
+    d -= 8.4366 * np.round(d / 8.4366)
+    r = np.linalg.norm(d, axis=-1) + np.eye(30) * 99
+    assert r.min() >= 2.0
+    again = baselines.random_min_distance(200, cell, numbers, min_dist=2.0, seed=1)
+    np.testing.assert_array_equal(again.positions, spaced.positions)
+    with pytest.raises(ValueError, match=r"^min_dist: cannot place 30 atoms 4.0 A apart"):
+        baselines.random_min_distance(2, cell, numbers, min_dist=4.0, max_attempts=50)
+
+
+def test_evaluate_reference_against_itself(tmp_path, capsys):
+    held = repap.reference(heldout=True)
+    held[::5].write(tmp_path / "ens.npz")
+    code = main(
+        [
+            "evaluate",
+            str(tmp_path / "ens.npz"),
+            "--reference",
+            str(tmp_path / "ens.npz"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rows = report["ensembles"]
+    assert rows["generated"]["err_rdf"] < 1e-12
+    assert rows["uniform random"]["err_rdf"] > 1.0
+    assert 0.5 < rows["random, min 2 A"]["err_rdf"] < rows["uniform random"]["err_rdf"]
+    assert rows["random, min 2 A"]["min_distance_A"] >= 2.0
+    assert rows["generated"]["energy_mean_eV"] == pytest.approx(-3.018, abs=0.01)
+    for name in ("report.md", "rdf.png", "coordination.png", "angles.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 500
+    assert "| Err_RDF vs reference | 0.0000 |" in capsys.readouterr().out
+
+
+def test_evaluate_cli_errors(tmp_path):
+    assert main(["evaluate", str(tmp_path / "none.xyz")]) == 2
+    assert main(["evaluate", "x.npz", "--rmax", "-1"]) == 2
