@@ -19,6 +19,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest tests
 
 bench: $(VENV)/.installed
+	$(PIP) install "freud-analysis>=3" "MDAnalysis>=2.7"  # the RDF peers (the [bench] extra)
 	$(VENV)/bin/pytest bench/bench_*.py --benchmark-columns=min,mean,stddev,rounds \
 		--benchmark-sort=mean -p no:randomly
 
