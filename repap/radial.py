@@ -55,11 +55,13 @@ def rdf(
     if cell is None:
         raise ValueError("cell: required (the volume normalises g)")
     cells = np.asarray(cell, dtype=np.float64)
-    if cells.shape == (3, 3):
+    fixed = cells.shape == (3, 3)
+    if fixed:  # linear algebra once, then broadcast views (cheap for 40,000 frames)
         cells = np.broadcast_to(cells, (n_frames, 3, 3))
     if cells.shape != (n_frames, 3, 3):
         raise ValueError(f"cell: expected shape (3, 3) or ({n_frames}, 3, 3), got {cells.shape}")
-    volumes = np.abs(np.linalg.det(cells))
+    one = cells[:1] if fixed else cells
+    volumes = np.broadcast_to(np.abs(np.linalg.det(one)), (n_frames,))
     if not (np.isfinite(volumes).all() and (volumes > 1e-9).all()):
         raise ValueError("cell: singular (volume 0) or not finite")
     if not (isinstance(rmax, int | float) and math.isfinite(rmax) and rmax > 0):
@@ -70,11 +72,12 @@ def rdf(
     centre, neighbour = _species_masks(pairs, numbers, n_atoms)
     n_a, n_b = int(centre.sum()), int(neighbour.sum())
 
-    inv = np.linalg.inv(cells)
-    heights = 1.0 / np.linalg.norm(inv, axis=1)  # (F, 3): distance between opposite faces
+    inv = np.linalg.inv(one)
+    heights = np.broadcast_to(1.0 / np.linalg.norm(inv, axis=1), (n_frames, 3))  # face gaps
     reach = np.where(periodic, np.floor(rmax / heights + 0.5), 0).astype(np.int64)
     dr = float(rmax / nbins)  # as ASE computes it, so that bin edges agree to the last bit
-    frac = np.einsum("fni,fij->fnj", pos, inv)
+    frac = pos @ inv[0] if fixed else pos @ inv
+    cells = np.ascontiguousarray(cells)
     weights = volumes / max(n_a * n_b, 1)  # per-frame normalisation folded into the counts
     threads = numba.get_num_threads()
     use_cells = n_frames == 1 and n_atoms >= _CELL_LIST_MIN_ATOMS and (heights[0] >= 3 * rmax).all()
@@ -92,6 +95,9 @@ def rdf(
             threads,
         )
         hist *= weights[0]
+    elif pairs is None and not reach.any():
+        # the common case (small cells, rmax below half of them, one species): a tight loop
+        hist = _hist_frames_min_image(frac, cells, periodic, rmax, dr, nbins, weights, threads)
     else:
         hist = _hist_frames(
             frac, cells, periodic, reach, rmax, dr, nbins, centre, neighbour, weights, threads
@@ -162,6 +168,46 @@ def _hist_frames(
                                 if 0 <= k < nbins:  # i == j: an atom and its own images
                                     local[c, k] += w * pair_w
     return local.sum(axis=0)
+
+
+@numba.njit(cache=True, parallel=True, fastmath=False)
+def _hist_frames_min_image(frac, cells, periodic, rmax, dr, nbins, weights, threads):
+    """_hist_frames for one species and no images: each unordered pair once, weight 2."""
+    n_frames, n_atoms = frac.shape[0], frac.shape[1]
+    chunks = min(threads, n_frames)
+    local = np.zeros((chunks, nbins + 1))
+    r2max = rmax * rmax * (1.0 + 1e-12)
+    p0, p1, p2 = (
+        1.0 if periodic[0] else 0.0,
+        1.0 if periodic[1] else 0.0,
+        1.0 if periodic[2] else 0.0,
+    )
+    for c in numba.prange(chunks):
+        hist = local[c]
+        for f in range(c * n_frames // chunks, (c + 1) * n_frames // chunks):
+            h = cells[f]
+            w = 2.0 * weights[f]
+            h00, h01, h02 = h[0, 0], h[0, 1], h[0, 2]
+            h10, h11, h12 = h[1, 0], h[1, 1], h[1, 2]
+            h20, h21, h22 = h[2, 0], h[2, 1], h[2, 2]
+            for i in range(n_atoms - 1):
+                a0, a1, a2 = frac[f, i, 0], frac[f, i, 1], frac[f, i, 2]
+                for j in range(i + 1, n_atoms):
+                    s0 = frac[f, j, 0] - a0
+                    s1 = frac[f, j, 1] - a1
+                    s2 = frac[f, j, 2] - a2
+                    s0 -= p0 * np.floor(s0 + 0.5)
+                    s1 -= p1 * np.floor(s1 + 0.5)
+                    s2 -= p2 * np.floor(s2 + 0.5)
+                    x = s0 * h00 + s1 * h10 + s2 * h20
+                    y = s0 * h01 + s1 * h11 + s2 * h21
+                    z = s0 * h02 + s1 * h12 + s2 * h22
+                    d2 = x * x + y * y + z * z
+                    if d2 <= r2max and d2 > 0.0:
+                        k = math.ceil(math.sqrt(d2) / dr) - 1
+                        if k < nbins:
+                            hist[k] += w
+    return local[:, :nbins].sum(axis=0)
 
 
 @numba.njit(cache=True)
