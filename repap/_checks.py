@@ -7,6 +7,8 @@ import numbers
 import operator
 from collections.abc import Sequence
 
+import numpy as np
+
 NON_FINITE = 1  # status bits reported by the kernels (csrc/common/status.h)
 OUT_OF_RANGE = 2
 
@@ -61,3 +63,27 @@ def raise_for_status(status: int) -> None:
         raise ValueError(
             "frac: coordinates outside [0, 1) with periodic=False (wrap them or pass periodic=True)"
         )
+
+
+def check_frames(
+    positions: object, cell: object, pbc: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions as (F, N, 3) float64, the cell as given ((3, 3) or (F, 3, 3), not broadcast:
+    callers do their linear algebra once for a fixed cell) and pbc as (3,) bool."""
+    pos = np.asarray(positions, dtype=np.float64)
+    pos = pos[None] if pos.ndim == 2 else pos
+    if pos.ndim != 3 or pos.shape[2] != 3:
+        raise ValueError(f"positions: expected shape (N, 3) or (F, N, 3), got {pos.shape}")
+    if not np.isfinite(pos).all():
+        raise ValueError("positions: contain NaN or infinite values")
+    if cell is None:
+        raise ValueError("cell: required with array positions (the volume normalises g)")
+    cells = np.asarray(cell, dtype=np.float64)
+    if cells.shape not in ((3, 3), (pos.shape[0], 3, 3)):
+        raise ValueError(
+            f"cell: expected shape (3, 3) or ({pos.shape[0]}, 3, 3), got {cells.shape}"
+        )
+    volumes = np.abs(np.linalg.det(cells))
+    if not (np.isfinite(volumes).all() and (volumes > 1e-9).all()):
+        raise ValueError("cell: singular (volume 0) or not finite")
+    return pos, cells, np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from repap._checks import check_frames
 from repap.trajectory import Trajectory
 
 
@@ -31,24 +32,8 @@ def frames_of(positions, cell=None, pbc=True) -> tuple[np.ndarray, np.ndarray, n
     """(positions (F, N, 3), cells (F, 3, 3), pbc (3,)) from arrays or a Trajectory."""
     if isinstance(positions, Trajectory):
         return positions.positions, np.ascontiguousarray(positions.frame_cells()), positions.pbc
-    pos = np.asarray(positions, dtype=np.float64)
-    pos = pos[None] if pos.ndim == 2 else pos
-    if pos.ndim != 3 or pos.shape[2] != 3:
-        raise ValueError(f"positions: expected shape (N, 3) or (F, N, 3), got {pos.shape}")
-    if not np.isfinite(pos).all():
-        raise ValueError("positions: contain NaN or infinite values")
-    if cell is None:
-        raise ValueError("cell: required with array positions")
-    cells = np.asarray(cell, dtype=np.float64)
-    if cells.shape == (3, 3):
-        cells = np.broadcast_to(cells, (pos.shape[0], 3, 3))
-    if cells.shape != (pos.shape[0], 3, 3):
-        raise ValueError(
-            f"cell: expected shape (3, 3) or ({pos.shape[0]}, 3, 3), got {cells.shape}"
-        )
-    if not (np.abs(np.linalg.det(cells)) > 1e-9).all():
-        raise ValueError("cell: singular (volume 0)")
-    return pos, np.ascontiguousarray(cells), np.broadcast_to(np.asarray(pbc, bool), (3,))
+    pos, cells, periodic = check_frames(positions, cell, pbc)
+    return pos, np.ascontiguousarray(np.broadcast_to(cells, (len(pos), 3, 3))), periodic
 
 
 @dataclass
@@ -67,7 +52,7 @@ def neighbours(positions, cell=None, cutoff: float = 2.85, pbc=True) -> Neighbou
     if not (isinstance(cutoff, int | float) and math.isfinite(cutoff) and cutoff > 0):
         raise ValueError(f"cutoff: expected a positive number, got {cutoff!r}")
     inv = np.linalg.inv(cells)
-    frac = np.einsum("fni,fij->fnj", pos, inv)
+    frac = pos @ inv
     heights = 1.0 / np.linalg.norm(inv, axis=1)
     reach = np.where(periodic, np.floor(cutoff / heights + 0.5), 0).astype(np.int64)
     slots = 8
@@ -173,7 +158,7 @@ def close_pairs(positions, cell=None, threshold: float = 2.0, pbc=True) -> dict[
     structures with at least one such pair.
     """
     pos, cells, periodic = frames_of(positions, cell, pbc)
-    frac = np.einsum("fni,fij->fnj", pos, np.linalg.inv(cells))
+    frac = pos @ np.linalg.inv(cells)
     dmin, below = _close_pair_kernel(frac, cells, periodic, float(threshold))
     n_atoms = pos.shape[1]
     return {

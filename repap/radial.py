@@ -12,6 +12,7 @@ import math
 import numba
 import numpy as np
 
+from repap._checks import check_frames
 from repap.trajectory import Trajectory
 
 _CELL_LIST_MIN_ATOMS = 2000  # below this, all pairs beat building a cell list
@@ -44,31 +45,16 @@ def rdf(
     if isinstance(positions, Trajectory):
         traj = positions
         positions, cell, pbc, numbers = traj.positions, traj.cell, traj.pbc, traj.numbers
-    pos = np.asarray(positions, dtype=np.float64)
-    if pos.ndim == 2:
-        pos = pos[None]
-    if pos.ndim != 3 or pos.shape[2] != 3:
-        raise ValueError(f"positions: expected shape (N, 3) or (F, N, 3), got {pos.shape}")
-    if not np.isfinite(pos).all():
-        raise ValueError("positions: contain NaN or infinite values")
+    pos, cells, periodic = check_frames(positions, cell, pbc)
     n_frames, n_atoms = pos.shape[:2]
-    if cell is None:
-        raise ValueError("cell: required (the volume normalises g)")
-    cells = np.asarray(cell, dtype=np.float64)
-    fixed = cells.shape == (3, 3)
-    if fixed:  # linear algebra once, then broadcast views (cheap for 40,000 frames)
-        cells = np.broadcast_to(cells, (n_frames, 3, 3))
-    if cells.shape != (n_frames, 3, 3):
-        raise ValueError(f"cell: expected shape (3, 3) or ({n_frames}, 3, 3), got {cells.shape}")
-    one = cells[:1] if fixed else cells
+    fixed = cells.ndim == 2  # linear algebra once, then broadcast views (cheap for 40,000 frames)
+    one = cells[None] if fixed else cells
     volumes = np.broadcast_to(np.abs(np.linalg.det(one)), (n_frames,))
-    if not (np.isfinite(volumes).all() and (volumes > 1e-9).all()):
-        raise ValueError("cell: singular (volume 0) or not finite")
+    cells = np.broadcast_to(cells, (n_frames, 3, 3))
     if not (isinstance(rmax, int | float) and math.isfinite(rmax) and rmax > 0):
         raise ValueError(f"rmax: expected a positive number, got {rmax!r}")
     if isinstance(nbins, bool) or not isinstance(nbins, int | np.integer) or nbins < 1:
         raise ValueError(f"nbins: expected an integer >= 1, got {nbins!r}")
-    periodic = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     centre, neighbour = _species_masks(pairs, numbers, n_atoms)
     n_a, n_b = int(centre.sum()), int(neighbour.sum())
 

@@ -67,7 +67,7 @@ class Sequences:
         cell = self.cell if cell is None else np.asarray(cell, dtype=np.float64)
         inverse = np.argsort(self.order)
         original = frac[:, inverse]
-        positions = original @ cell if cell.ndim == 2 else np.einsum("fni,fij->fnj", original, cell)
+        positions = original @ cell
         return Trajectory(positions, cell, self.numbers[inverse], self.pbc)
 
 
@@ -80,8 +80,7 @@ def unwrap(traj: Trajectory) -> np.ndarray:
     step = np.diff(frac, axis=0)
     step[..., traj.pbc] -= np.round(step[..., traj.pbc])
     frac[1:] = frac[0] + np.cumsum(step, axis=0)
-    cells = traj.frame_cells()
-    return frac @ traj.cell if traj.cell.ndim == 2 else np.einsum("fni,fij->fnj", frac, cells)
+    return frac @ traj.cell
 
 
 def atom_order(traj: Trajectory, unwrap_first: bool = True) -> np.ndarray:

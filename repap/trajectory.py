@@ -81,11 +81,9 @@ class Trajectory:
 
     def fractional(self, wrap: bool = True) -> np.ndarray:
         """Fractional coordinates (F, N, 3); ``wrap`` folds periodic axes into [0, 1)."""
-        cells = self.frame_cells()
-        if (np.abs(np.linalg.det(cells)) < 1e-9).any():
+        if (np.abs(np.linalg.det(self.cell)) < 1e-9).any():
             raise ValueError("cell: singular (volume 0); fractional coordinates need a cell")
-        inv = np.linalg.inv(cells)
-        frac = np.einsum("fni,fij->fnj", self.positions, inv)
+        frac = self.positions @ np.linalg.inv(self.cell)  # (3, 3) or batched (F, 3, 3)
         if wrap and self.pbc.any():
             folded = frac[..., self.pbc] % 1.0
             folded[folded >= 1.0] = 0.0  # x % 1 rounds up to exactly 1.0 for tiny negative x
