@@ -123,6 +123,99 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_TRAIN_OPTIONS = {  # CLI option -> TrainConfig / ModelConfig field
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "optimizer": "optimizer",
+    "lr": "lr",
+    "schedule": "schedule",
+    "val": "val",
+    "patience": "patience",
+    "seed": "seed",
+    "frames": "frames",
+    "bins": "n_bins",
+    "sigma": "sigma",
+    "hidden": "hidden",
+    "layers": "layers",
+    "dropout": "dropout",
+    "output": "output",
+    "input": "input",
+}
+
+
+def _train(args: argparse.Namespace) -> int:
+    from repap.train import TrainConfig, checkpoint_paths, train
+
+    overrides = {
+        field: getattr(args, option)
+        for option, field in _TRAIN_OPTIONS.items()
+        if getattr(args, option) is not None
+    }
+    config = TrainConfig.preset(args.preset, **overrides)
+    model = train(
+        args.trajectory,
+        config,
+        out=args.out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.get_rank() != 0:
+        return 0
+    best = model.meta["best"]
+    last = model.meta["history"][-1] if model.meta["history"] else None
+    if last is not None:
+        h = next(h for h in model.meta["history"] if h["epoch"] == best["epoch"])
+        print(
+            f"best epoch {best['epoch']}: val loss {h['val_loss']:.5g}, "
+            f"NLL {h['val_nll']:.4f} nats/coordinate, argmax accuracy {h['val_acc']:.3f}"
+        )
+    best_path, last_path, plot = checkpoint_paths(args.out)
+    print(f"wrote {best_path} (best), {last_path} (last, for --resume), {plot}")
+    return 0
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    from repap.model import INPUTS, OUTPUTS
+    from repap.train import OPTIMIZERS, PRESETS, SCHEDULES
+
+    p = sub.add_parser(
+        "train",
+        help="train a RePAP model on a trajectory",
+        description="Train the LSTM on the frames of a trajectory (any format repap.read "
+        "knows). Options left out take the preset's value. Under torchrun "
+        "(torchrun --nproc-per-node K -m repap train ...) it trains with "
+        "DistributedDataParallel and rank 0 writes the files.",
+    )
+    p.add_argument("trajectory", help="training trajectory, e.g. an MD run")
+    p.add_argument("--out", default="model.pt", help="best checkpoint (default: %(default)s)")
+    p.add_argument("--preset", choices=PRESETS, default="paper", help="(default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT's .last file")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("training (default: the preset's)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--optimizer", choices=OPTIMIZERS)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--schedule", choices=SCHEDULES)
+    g.add_argument("--val", type=float, help="fraction of frames (the last) for validation")
+    g.add_argument("--patience", type=int, help="early stopping, epochs (0: off)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--frames", type=int, help="train on the first FRAMES frames only")
+    g = p.add_argument_group("model (default: the preset's)")
+    g.add_argument("--bins", type=int, help="grid bins per axis, G")
+    g.add_argument("--sigma", type=float, help="target Gaussian width, Angstrom")
+    g.add_argument("--hidden", type=int)
+    g.add_argument("--layers", type=int)
+    g.add_argument("--dropout", type=float)
+    g.add_argument("--output", choices=OUTPUTS, help="sigmoid + MSE or softmax + cross-entropy")
+    g.add_argument("--input", choices=INPUTS, help="fused lookup or dense one-hot nn.LSTM")
+    p.set_defaults(func=_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repap", description="Ensembles of atomic structures with RePAP."
@@ -274,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-energy", action="store_true", help="skip the LAMMPS energies")
     p.add_argument("--seed", type=int, default=0, help="seed of the baselines (default: 0)")
     p.set_defaults(func=_evaluate)
+
+    _add_train_parser(sub)
     return parser
 
 

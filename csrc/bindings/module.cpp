@@ -7,4 +7,5 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "repap compiled kernels (C++/OpenMP, optional CUDA)";
   repap::export_info(m);
   repap::export_projection(m);
+  repap::export_lstm(m);
 }

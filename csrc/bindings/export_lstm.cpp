@@ -1,0 +1,55 @@
+// Python bindings of the fused LSTM element-wise kernels. They take raw data pointers of
+// contiguous float32 CPU tensors: repap.lstm allocates every buffer and checks the shapes, and
+// the per-step call must cost microseconds (89 steps x 2 layers per batch).
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+
+#include "bindings/exports.h"
+#include "lstm/lstm.h"
+
+namespace py = pybind11;
+
+namespace repap {
+namespace {
+
+template <typename T>
+T* ptr(std::uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
+}  // namespace
+
+void export_lstm(py::module_& m) {
+  m.def(
+      "lstm_step_forward_cpu",
+      [](std::uintptr_t gx, std::uintptr_t gates, std::uintptr_t c_prev, std::uintptr_t c,
+         std::uintptr_t h, int64_t batch, int64_t hidden) {
+        py::gil_scoped_release release;
+        lstm::step_forward_cpu(ptr<const float>(gx), ptr<float>(gates), ptr<const float>(c_prev),
+                               ptr<float>(c), ptr<float>(h), batch, hidden);
+      },
+      "One LSTM forward step on data pointers (c_prev 0 for the zero initial state).");
+  m.def(
+      "lstm_step_backward_cpu",
+      [](std::uintptr_t act, std::uintptr_t c, std::uintptr_t c_prev, std::uintptr_t dh_out,
+         std::uintptr_t dh_rec, std::uintptr_t dc, std::uintptr_t dgates, int64_t batch,
+         int64_t hidden) {
+        py::gil_scoped_release release;
+        lstm::step_backward_cpu(ptr<const float>(act), ptr<const float>(c),
+                                ptr<const float>(c_prev), ptr<const float>(dh_out),
+                                ptr<const float>(dh_rec), ptr<float>(dc), ptr<float>(dgates),
+                                batch, hidden);
+      },
+      "One LSTM backward step on data pointers (c_prev, dh_rec 0 when absent).");
+  m.def(
+      "dropout_mask_cpu",
+      [](uint64_t seed, float p, int64_t steps, int64_t batch, int64_t hidden,
+         int64_t row_offset, std::uintptr_t out) {
+        py::gil_scoped_release release;
+        lstm::dropout_mask_cpu(seed, p, steps, batch, hidden, row_offset, ptr<float>(out));
+      },
+      "Inverted-dropout mask (0 or 1/(1-p)) of a T x B x H tensor, keyed by (seed, row, t, j).");
+}
+
+}  // namespace repap

@@ -1,0 +1,116 @@
+"""Model checkpoints: one file, safe to load.
+
+A checkpoint is a ``torch.save`` of plain containers only: ``{"format", "version",
+"metadata" (a JSON string), "state_dict" (tensors), and for resuming "optimizer",
+"scheduler"}``. It is read with ``torch.load(weights_only=True)``, which never unpickles
+arbitrary objects. The metadata holds everything needed to generate from the model without
+the training data: model and training config, grid, sigma in Angstrom and per axis, cell,
+pbc, atomic numbers, atom order, the distribution of the first coordinate, the SHA-256 of the
+training sequences, the loss history, repap/torch versions, and the SHA-256 of the weights,
+checked on load so that a damaged or edited file is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from repap.model import ModelConfig, RePAP
+
+FORMAT = "repap-model"
+VERSION = 1
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the names, shapes and float32 bytes of the weights, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{name}{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(path: str | os.PathLike, model: RePAP, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (weights + ``model.meta``) and optional resume state to ``path``
+    atomically: a crash while writing leaves the previous file intact."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    meta = dict(model.meta)
+    meta.update(
+        config=model.config.to_dict(), n_atoms=model.n_atoms, weights_sha256=weights_digest(state)
+    )
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "metadata": json.dumps(meta),
+        "state_dict": state,
+    }
+    payload.update(extra or {})
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's contents, checked: one-line ValueError for a missing, truncated,
+    foreign, tampered or incompatible file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: refused, it holds more than weights ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable checkpoint (truncated or damaged?)") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a repap model checkpoint")
+    if payload.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: checkpoint format version {payload.get('version')!r}, this repap reads "
+            f"version {VERSION}"
+        )
+    try:
+        meta = json.loads(payload["metadata"])
+        state = payload["state_dict"]
+        config = ModelConfig.from_dict(meta["config"])
+        n_atoms = int(meta["n_atoms"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: damaged metadata ({exc})") from None
+    if not isinstance(state, dict) or weights_digest(state) != meta.get("weights_sha256"):
+        raise ValueError(
+            f"{path}: the weights do not match their recorded SHA-256 (damaged or edited)"
+        )
+    payload.update(meta=meta, config=config, n_atoms=n_atoms)
+    return payload
+
+
+def build(payload: dict[str, Any], path: str | os.PathLike = "checkpoint") -> RePAP:
+    """The model of a checked checkpoint payload (from :func:`read`)."""
+    meta = {
+        k: v for k, v in payload["meta"].items() if k not in ("config", "n_atoms", "weights_sha256")
+    }
+    model = RePAP(payload["config"], payload["n_atoms"], meta)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[-1].strip()
+        raise ValueError(f"{path}: weights do not fit the recorded config ({detail})") from None
+    return model
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> RePAP:
+    """The trained model of a checkpoint, in eval mode on ``device``, with its ``meta``
+    (cell, numbers, atom order, first-coordinate distribution, ...) ready for generation."""
+    model = build(read(path), path)
+    return model.to(device).eval()

@@ -1,0 +1,116 @@
+"""A multi-layer LSTM over bin sequences, fused for CPU training.
+
+The input of the first layer at step t is one-hot(bin_t) ++ one-hot(t); its product with
+``weight_ih_l0`` is two rows of that matrix, so the first layer's input gates are a table
+lookup (an embedding) instead of a dense matmul: the same function, cheaper. Every layer's
+recurrence runs as one autograd function: per step one BLAS matmul plus one fused C++
+element-wise kernel (forward and backward), and the weight gradients as one large matmul over
+all steps, instead of a dozen small element-wise torch ops per step and per direction. The
+parameters are those of a ``torch.nn.LSTM`` (same names, layout and gate order i, f, g, o), so
+the dense one-hot path through ``nn.LSTM`` (cuDNN on GPUs) computes the same function.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from repap import _C
+
+_MASK64 = (1 << 64) - 1
+
+
+class _Recurrence(torch.autograd.Function):
+    """h_t (T, B, H) of one layer from its input gates gx (T, B, 4H) and w_hh (4H, H)."""
+
+    @staticmethod
+    def forward(ctx, gx: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+        gx = gx.contiguous()
+        steps, batch, four_h = gx.shape
+        hidden = four_h // 4
+        act = torch.empty_like(gx)
+        c = gx.new_empty(steps, batch, hidden)
+        h = gx.new_empty(steps, batch, hidden)
+        w_t = w_hh.detach().t()
+        for t in range(steps):
+            if t:
+                torch.mm(h[t - 1], w_t, out=act[t])
+            _C.lstm_step_forward_cpu(
+                gx[t].data_ptr(), act[t].data_ptr(), c[t - 1].data_ptr() if t else 0,
+                c[t].data_ptr(), h[t].data_ptr(), batch, hidden,
+            )  # fmt: skip
+        ctx.save_for_backward(act, c, h, w_hh)
+        return h
+
+    @staticmethod
+    def backward(ctx, dh_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        act, c, h, w_hh = ctx.saved_tensors
+        dh_out = dh_out.contiguous()
+        steps, batch, hidden = h.shape
+        dgates = torch.empty_like(act)
+        dc = h.new_zeros(batch, hidden)
+        dh_rec = h.new_empty(batch, hidden)
+        w = w_hh.detach()
+        for t in range(steps - 1, -1, -1):
+            _C.lstm_step_backward_cpu(
+                act[t].data_ptr(), c[t].data_ptr(), c[t - 1].data_ptr() if t else 0,
+                dh_out[t].data_ptr(), dh_rec.data_ptr() if t < steps - 1 else 0,
+                dc.data_ptr(), dgates[t].data_ptr(), batch, hidden,
+            )  # fmt: skip
+            if t:
+                torch.mm(dgates[t], w, out=dh_rec)
+        # dW_hh = sum_t dgates_t^T h_{t-1}: one large matmul instead of one per step
+        n = (steps - 1) * batch
+        dw = dgates[1:].view(n, 4 * hidden).t() @ h[:-1].reshape(n, hidden)
+        return dgates, dw
+
+
+class _Dropout(torch.autograd.Function):
+    """Inverted dropout of a (T, B, H) tensor with a mask keyed by (seed, sample, t, unit)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: float, seed: int, row_offset: int) -> torch.Tensor:
+        steps, batch, hidden = x.shape
+        mask = torch.empty_like(x)
+        _C.dropout_mask_cpu(seed, p, steps, batch, hidden, row_offset, mask.data_ptr())
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (mask,) = ctx.saved_tensors
+        return grad * mask, None, None, None
+
+
+def fused_lstm(
+    lstm: torch.nn.LSTM,
+    bins: torch.Tensor,
+    n_bins: int,
+    dropout_seed: int | None = None,
+    row_offset: int = 0,
+) -> torch.Tensor:
+    """Output (B, T, H) of ``lstm`` (batch_first, zero initial state) for the input
+    one-hot(bins) ++ one-hot(step), computed with the fused CPU recurrence.
+
+    ``dropout_seed`` turns on the between-layer dropout of ``lstm`` (training); sample b of
+    the batch uses the mask of global sample ``row_offset + b``, so the result does not depend
+    on how batches are sharded across processes.
+    """
+    if bins.device.type != "cpu":
+        raise ValueError(f"bins: the fused LSTM runs on the CPU, got {bins.device}")
+    batch, steps = bins.shape
+    hidden = lstm.hidden_size
+    table = lstm.weight_ih_l0.t()  # (G + S, 4H): row k is the input gates of one-hot index k
+    step_bias = table[n_bins : n_bins + steps] + lstm.bias_ih_l0 + lstm.bias_hh_l0
+    gx = torch.nn.functional.embedding(bins.t(), table[:n_bins]) + step_bias.unsqueeze(1)
+    h = _Recurrence.apply(gx, lstm.weight_hh_l0)
+    for layer in range(1, lstm.num_layers):
+        if dropout_seed is not None and lstm.dropout > 0:
+            key = (dropout_seed * 0x9E3779B97F4A7C15 + layer) & _MASK64
+            h = _Dropout.apply(h, float(lstm.dropout), key, row_offset)
+        w_ih = getattr(lstm, f"weight_ih_l{layer}")
+        bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+        gx = torch.addmm(bias, h.reshape(steps * batch, hidden), w_ih.t())
+        h = _Recurrence.apply(
+            gx.view(steps, batch, 4 * hidden), getattr(lstm, f"weight_hh_l{layer}")
+        )
+    return h.transpose(0, 1)

@@ -1,0 +1,139 @@
+"""The RePAP model: an LSTM that predicts the axis projection of the next coordinate.
+
+Input at step t (t = 0 .. 3N-2): one-hot of the bin of coordinate t (G values) and one-hot of
+t (3N-1 values). Output: G values over the bins of coordinate t+1. The "paper" configuration
+is the poster's and the authors' code's: LSTM 2 x 256, dropout 0.5 between the layers, ReLU,
+linear 256 -> G, sigmoid, mean squared error against the normalised Gaussian of coordinate
+t+1, G = 50, sigma 0.2 Angstrom. ``output="softmax"`` trains a categorical distribution with
+cross-entropy against the same Gaussian instead.
+
+The model also carries the metadata needed to generate from it (``meta``: cell, atomic numbers,
+atom order, the distribution of the first coordinate, ...); see :mod:`repap.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from repap.lstm import fused_lstm
+
+OUTPUTS = ("sigmoid", "softmax")
+INPUTS = ("embedding", "onehot")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and representation. ``input="embedding"`` computes the first layer's
+    input gates by table lookup and runs the fused CPU recurrence; ``"onehot"`` feeds dense
+    one-hot vectors to ``torch.nn.LSTM`` (the literal paper model; also what runs on CUDA,
+    where cuDNN does the recurrence). Both compute the same function of the same weights."""
+
+    n_bins: int = 50
+    sigma: float = 0.2  # Angstrom: standard deviation of the target Gaussian
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.5
+    output: str = "sigmoid"
+    input: str = "embedding"
+
+    def __post_init__(self) -> None:
+        for name in ("n_bins", "hidden", "layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.n_bins < 2:
+            raise ValueError(f"n_bins: expected at least 2, got {self.n_bins}")
+        if (
+            not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma))
+            or self.sigma <= 0
+        ):
+            raise ValueError(f"sigma: expected a positive number of Angstrom, got {self.sigma!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout: expected a fraction in [0, 1), got {self.dropout!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output: expected one of {OUTPUTS}, got {self.output!r}")
+        if self.input not in INPUTS:
+            raise ValueError(f"input: expected one of {INPUTS}, got {self.input!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"model config: unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class RePAP(nn.Module):
+    """LSTM over the coordinate sequence of ``n_atoms`` atoms (3N coordinates, 3N-1 steps)."""
+
+    def __init__(self, config: ModelConfig, n_atoms: int, meta: dict[str, Any] | None = None):
+        super().__init__()
+        if n_atoms < 1:
+            raise ValueError(f"n_atoms: expected at least 1, got {n_atoms}")
+        self.config = config
+        self.n_atoms = n_atoms
+        self.n_steps = 3 * n_atoms - 1
+        dropout = config.dropout if config.layers > 1 else 0.0
+        self.lstm = nn.LSTM(
+            config.n_bins + self.n_steps, config.hidden, config.layers,
+            batch_first=True, dropout=dropout,
+        )  # fmt: skip
+        self.head = nn.Linear(config.hidden, config.n_bins)
+        self.meta: dict[str, Any] = dict(meta or {})
+
+    def one_hot(self, bins: torch.Tensor) -> torch.Tensor:
+        """Dense input (B, T, G + 3N - 1): one-hot bin of coordinate t ++ one-hot step t."""
+        batch, steps = bins.shape
+        g = self.config.n_bins
+        x = bins.new_zeros((batch, steps, g + self.n_steps), dtype=torch.float32)
+        x.scatter_(2, bins.unsqueeze(-1), 1.0)
+        t = torch.arange(steps, device=bins.device)
+        x[:, t, g + t] = 1.0
+        return x
+
+    def features(
+        self, bins: torch.Tensor, dropout_seed: int | None = None, row_offset: int = 0
+    ) -> torch.Tensor:
+        """Top LSTM layer's output (B, T, H) for bins (B, T) of coordinates 0 .. T-1."""
+        if bins.ndim != 2 or bins.shape[1] > self.n_steps:
+            raise ValueError(
+                f"bins: expected shape (B, T) with T <= {self.n_steps}, got {tuple(bins.shape)}"
+            )
+        if self.config.input == "embedding" and bins.device.type == "cpu":
+            seed = dropout_seed if self.training else None
+            if self.training and seed is None:  # plain module use: draw from torch's generator
+                seed = int(torch.randint(0, 2**62, ()))
+            return fused_lstm(self.lstm, bins, self.config.n_bins, seed, row_offset)
+        out, _ = self.lstm(self.one_hot(bins))
+        return out
+
+    def forward(
+        self, bins: torch.Tensor, dropout_seed: int | None = None, row_offset: int = 0
+    ) -> torch.Tensor:
+        """Logits (B, T, G) over the bins of coordinates 1 .. T: before the sigmoid or the
+        softmax of ``config.output``."""
+        return self.head(torch.relu(self.features(bins, dropout_seed, row_offset)))
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-sample training loss (B,): MSE of sigmoid outputs (paper) or cross-entropy of
+        the softmax against the Gaussian target (B, T, G)."""
+        if self.config.output == "sigmoid":
+            return (torch.sigmoid(logits) - target).square().mean(dim=(1, 2))
+        return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean(-1)
+
+    def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """Log of the categorical distribution over bins that generation draws from: the
+        softmax, or the sigmoid outputs normalised to sum 1."""
+        if self.config.output == "softmax":
+            return torch.log_softmax(logits, dim=-1)
+        s = torch.sigmoid(logits).clamp_min(1e-30)
+        return s.log() - s.sum(-1, keepdim=True).log()
