@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,10 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: refused, it holds more than weights ({first})") from None
+        found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL (\S+)", str(exc))
+        if found:  # a pickled object, which weights_only loading never builds
+            raise ValueError(f"{path}: refused, it holds more than weights ({found[1]})") from None
+        raise ValueError(f"{path}: not a readable checkpoint (truncated or damaged?)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable checkpoint (truncated or damaged?)") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

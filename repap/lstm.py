@@ -20,48 +20,64 @@ _MASK64 = (1 << 64) - 1
 
 
 class _Recurrence(torch.autograd.Function):
-    """h_t (T, B, H) of one layer from its input gates gx (T, B, 4H) and w_hh (4H, H)."""
+    """h_t (T, B, H) of one layer from its input gates gx (T, B, 4H) and w_hh (4H, H).
+
+    With ``low=True`` the matmuls take bfloat16 operands (float32 accumulation inside BLAS);
+    the kernel writes the bfloat16 copies of h and of the gate gradients as it goes, and the
+    cell state and all element-wise math stay float32.
+    """
 
     @staticmethod
-    def forward(ctx, gx: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, gx: torch.Tensor, w_hh: torch.Tensor, low: bool) -> torch.Tensor:
         gx = gx.contiguous()
         steps, batch, four_h = gx.shape
         hidden = four_h // 4
+        mm_dtype = torch.bfloat16 if low else torch.float32
         act = torch.empty_like(gx)
         c = gx.new_empty(steps, batch, hidden)
         h = gx.new_empty(steps, batch, hidden)
-        w_t = w_hh.detach().t()
+        h_low = gx.new_empty(steps, batch, hidden, dtype=mm_dtype) if low else h
+        rec = gx.new_zeros(batch, four_h, dtype=mm_dtype)  # zero state at the first step
+        c_zero = gx.new_zeros(batch, hidden)
+        w_t = w_hh.detach().to(mm_dtype).t()
         for t in range(steps):
+            out = rec if low or t == 0 else act[t]  # float32: in place in act
             if t:
-                torch.mm(h[t - 1], w_t, out=act[t])
+                torch.mm(h_low[t - 1], w_t, out=out)
             _C.lstm_step_forward_cpu(
-                gx[t].data_ptr(), act[t].data_ptr(), c[t - 1].data_ptr() if t else 0,
-                c[t].data_ptr(), h[t].data_ptr(), batch, hidden,
+                gx[t].data_ptr(), out.data_ptr(), low, act[t].data_ptr(),
+                (c[t - 1] if t else c_zero).data_ptr(), c[t].data_ptr(), h[t].data_ptr(),
+                h_low[t].data_ptr() if low else 0, batch, hidden,
             )  # fmt: skip
-        ctx.save_for_backward(act, c, h, w_hh)
+        ctx.low = low
+        ctx.save_for_backward(act, c, h_low, w_hh)
         return h
 
     @staticmethod
-    def backward(ctx, dh_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        act, c, h, w_hh = ctx.saved_tensors
+    def backward(ctx, dh_out: torch.Tensor):
+        act, c, h_low, w_hh = ctx.saved_tensors
+        low = ctx.low
         dh_out = dh_out.contiguous()
-        steps, batch, hidden = h.shape
+        steps, batch, hidden = c.shape
+        mm_dtype = torch.bfloat16 if low else torch.float32
         dgates = torch.empty_like(act)
-        dc = h.new_zeros(batch, hidden)
-        dh_rec = h.new_empty(batch, hidden)
-        w = w_hh.detach()
+        dgates_low = torch.empty_like(act, dtype=mm_dtype) if low else dgates
+        dc = c.new_zeros(batch, hidden)
+        c_zero = c.new_zeros(batch, hidden)
+        dh_rec = c.new_zeros(batch, hidden, dtype=mm_dtype)  # nothing comes after the last step
+        w = w_hh.detach().to(mm_dtype)
         for t in range(steps - 1, -1, -1):
             _C.lstm_step_backward_cpu(
-                act[t].data_ptr(), c[t].data_ptr(), c[t - 1].data_ptr() if t else 0,
-                dh_out[t].data_ptr(), dh_rec.data_ptr() if t < steps - 1 else 0,
-                dc.data_ptr(), dgates[t].data_ptr(), batch, hidden,
+                act[t].data_ptr(), c[t].data_ptr(), (c[t - 1] if t else c_zero).data_ptr(),
+                dh_out[t].data_ptr(), dh_rec.data_ptr(), low, dc.data_ptr(),
+                dgates[t].data_ptr(), dgates_low[t].data_ptr() if low else 0, batch, hidden,
             )  # fmt: skip
             if t:
-                torch.mm(dgates[t], w, out=dh_rec)
+                torch.mm(dgates_low[t], w, out=dh_rec)
         # dW_hh = sum_t dgates_t^T h_{t-1}: one large matmul instead of one per step
         n = (steps - 1) * batch
-        dw = dgates[1:].view(n, 4 * hidden).t() @ h[:-1].reshape(n, hidden)
-        return dgates, dw
+        dw = dgates_low[1:].view(n, 4 * hidden).t() @ h_low[:-1].reshape(n, hidden)
+        return dgates, dw.to(w_hh.dtype), None
 
 
 class _Dropout(torch.autograd.Function):
@@ -87,14 +103,20 @@ def fused_lstm(
     n_bins: int,
     dropout_seed: int | None = None,
     row_offset: int = 0,
+    matmul_dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Output (B, T, H) of ``lstm`` (batch_first, zero initial state) for the input
     one-hot(bins) ++ one-hot(step), computed with the fused CPU recurrence.
 
     ``dropout_seed`` turns on the between-layer dropout of ``lstm`` (training); sample b of
     the batch uses the mask of global sample ``row_offset + b``, so the result does not depend
-    on how batches are sharded across processes.
+    on how batches are sharded across processes. ``matmul_dtype=torch.bfloat16`` runs the
+    matmuls on bfloat16 operands (about 2.5x faster on CPUs with AVX512-BF16 or AMX; float32
+    accumulation, state and element-wise math).
     """
+    if matmul_dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"matmul_dtype: expected float32 or bfloat16, got {matmul_dtype}")
+    low = matmul_dtype == torch.bfloat16
     if bins.device.type != "cpu":
         raise ValueError(f"bins: the fused LSTM runs on the CPU, got {bins.device}")
     batch, steps = bins.shape
@@ -102,15 +124,16 @@ def fused_lstm(
     table = lstm.weight_ih_l0.t()  # (G + S, 4H): row k is the input gates of one-hot index k
     step_bias = table[n_bins : n_bins + steps] + lstm.bias_ih_l0 + lstm.bias_hh_l0
     gx = torch.nn.functional.embedding(bins.t(), table[:n_bins]) + step_bias.unsqueeze(1)
-    h = _Recurrence.apply(gx, lstm.weight_hh_l0)
+    h = _Recurrence.apply(gx, lstm.weight_hh_l0, low)
     for layer in range(1, lstm.num_layers):
         if dropout_seed is not None and lstm.dropout > 0:
             key = (dropout_seed * 0x9E3779B97F4A7C15 + layer) & _MASK64
             h = _Dropout.apply(h, float(lstm.dropout), key, row_offset)
         w_ih = getattr(lstm, f"weight_ih_l{layer}")
         bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-        gx = torch.addmm(bias, h.reshape(steps * batch, hidden), w_ih.t())
+        x = h.reshape(steps * batch, hidden)
+        gx = torch.addmm(bias.to(matmul_dtype), x.to(matmul_dtype), w_ih.to(matmul_dtype).t())
         h = _Recurrence.apply(
-            gx.view(steps, batch, 4 * hidden), getattr(lstm, f"weight_hh_l{layer}")
+            gx.float().view(steps, batch, 4 * hidden), getattr(lstm, f"weight_hh_l{layer}"), low
         )
     return h.transpose(0, 1)

@@ -89,6 +89,8 @@ class RePAP(nn.Module):
         )  # fmt: skip
         self.head = nn.Linear(config.hidden, config.n_bins)
         self.meta: dict[str, Any] = dict(meta or {})
+        # bfloat16 speeds the LSTM's matmuls up (training option ``precision``); not saved
+        self.matmul_dtype = torch.float32
 
     def one_hot(self, bins: torch.Tensor) -> torch.Tensor:
         """Dense input (B, T, G + 3N - 1): one-hot bin of coordinate t ++ one-hot step t."""
@@ -112,9 +114,13 @@ class RePAP(nn.Module):
             seed = dropout_seed if self.training else None
             if self.training and seed is None:  # plain module use: draw from torch's generator
                 seed = int(torch.randint(0, 2**62, ()))
-            return fused_lstm(self.lstm, bins, self.config.n_bins, seed, row_offset)
-        out, _ = self.lstm(self.one_hot(bins))
-        return out
+            return fused_lstm(
+                self.lstm, bins, self.config.n_bins, seed, row_offset, self.matmul_dtype
+            )
+        low = self.matmul_dtype == torch.bfloat16
+        with torch.autocast(bins.device.type, dtype=torch.bfloat16, enabled=low):
+            out, _ = self.lstm(self.one_hot(bins))
+        return out.float()
 
     def forward(
         self, bins: torch.Tensor, dropout_seed: int | None = None, row_offset: int = 0

@@ -34,6 +34,7 @@ from repap.sequences import Sequences, prepare, split
 from repap.trajectory import Trajectory, read
 
 OPTIMIZERS = ("rmsprop", "adam")
+PRECISIONS = ("float32", "bfloat16")
 SCHEDULES = ("constant", "cosine")
 PRESETS = ("paper", "recommended")
 
@@ -53,6 +54,7 @@ class TrainConfig:
     patience: int = 5  # stop after this many epochs without a better validation loss; 0: never
     seed: int = 0
     frames: int | None = None  # train on the first `frames` frames only
+    precision: str = "float32"  # of the LSTM's matmul operands; "bfloat16": ~2x faster on CPUs
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -61,6 +63,8 @@ class TrainConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -98,8 +102,24 @@ def checkpoint_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
     return out, out.with_name(f"{out.stem}.last{out.suffix}"), out.with_name(f"{out.stem}.loss.png")
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed blocks for reuse instead of returning them to the system.
+
+    Every training step allocates and frees the same large CPU tensors (tens of MB each);
+    by default glibc maps each one fresh and the first touch of every page faults, which cost
+    a quarter of the CPU step time here (386 vs 500 ms per batch of 128). The process keeps
+    its peak memory instead. Returns False where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 31))
 
 
 @dataclass
@@ -266,6 +286,7 @@ def train(
     if resume and out is None:
         raise ValueError("resume: needs out, the checkpoint path of the run to continue")
     rank, world, local = _distributed()
+    keep_freed_memory()
     if device is None or str(device) == "auto":
         device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(device)
@@ -276,13 +297,14 @@ def train(
     data = _prepare_data(traj, config, source)
     torch.manual_seed(config.seed)
     model = RePAP(config.model, traj.n_atoms, data.meta).to(device)
+    model.matmul_dtype = getattr(torch, config.precision)
     params = list(model.parameters())
     if config.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.lr)
     else:
         opt = torch.optim.RMSprop(params, lr=config.lr)
     b = config.batch_size
-    n_batches = len(data.train) // b + (len(data.train) % b >= world)
+    n_batches = -(-len(data.train) // b)  # the same batches for any number of ranks
     total = max(1, config.epochs * n_batches)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt,
@@ -371,6 +393,7 @@ def train(
             plot_history(history, paths[2], f"{Path(paths[0]).name}: {config.model.output} G={g}")
     if best_state is not None:
         model.load_state_dict(best_state)
+    model.matmul_dtype = torch.float32
     model.meta.update(train=config.to_dict(), history=history, best=best)
     if world > 1:
         dist.barrier()

@@ -23,25 +23,27 @@ T* ptr(std::uintptr_t p) {
 void export_lstm(py::module_& m) {
   m.def(
       "lstm_step_forward_cpu",
-      [](std::uintptr_t gx, std::uintptr_t gates, std::uintptr_t c_prev, std::uintptr_t c,
-         std::uintptr_t h, int64_t batch, int64_t hidden) {
+      [](std::uintptr_t gx, std::uintptr_t rec, bool low, std::uintptr_t act,
+         std::uintptr_t c_prev, std::uintptr_t c, std::uintptr_t h, std::uintptr_t h_bf16,
+         int64_t batch, int64_t hidden) {
         py::gil_scoped_release release;
-        lstm::step_forward_cpu(ptr<const float>(gx), ptr<float>(gates), ptr<const float>(c_prev),
-                               ptr<float>(c), ptr<float>(h), batch, hidden);
+        lstm::step_forward_cpu(ptr<const float>(gx), ptr<const void>(rec), low,
+                               ptr<float>(act), ptr<const float>(c_prev), ptr<float>(c),
+                               ptr<float>(h), ptr<uint16_t>(h_bf16), batch, hidden);
       },
-      "One LSTM forward step on data pointers (c_prev 0 for the zero initial state).");
+      "One LSTM forward step on data pointers (h_bf16 0 unless low).");
   m.def(
       "lstm_step_backward_cpu",
       [](std::uintptr_t act, std::uintptr_t c, std::uintptr_t c_prev, std::uintptr_t dh_out,
-         std::uintptr_t dh_rec, std::uintptr_t dc, std::uintptr_t dgates, int64_t batch,
-         int64_t hidden) {
+         std::uintptr_t dh_rec, bool low, std::uintptr_t dc, std::uintptr_t dgates,
+         std::uintptr_t dgates_bf16, int64_t batch, int64_t hidden) {
         py::gil_scoped_release release;
         lstm::step_backward_cpu(ptr<const float>(act), ptr<const float>(c),
                                 ptr<const float>(c_prev), ptr<const float>(dh_out),
-                                ptr<const float>(dh_rec), ptr<float>(dc), ptr<float>(dgates),
-                                batch, hidden);
+                                ptr<const void>(dh_rec), low, ptr<float>(dc),
+                                ptr<float>(dgates), ptr<uint16_t>(dgates_bf16), batch, hidden);
       },
-      "One LSTM backward step on data pointers (c_prev, dh_rec 0 when absent).");
+      "One LSTM backward step on data pointers (dgates_bf16 0 unless low).");
   m.def(
       "dropout_mask_cpu",
       [](uint64_t seed, float p, int64_t steps, int64_t batch, int64_t hidden,

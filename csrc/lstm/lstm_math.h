@@ -2,6 +2,9 @@
 // CPU loops and any CUDA kernel so the two cannot drift.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
+
 #include "common/host_device.h"
 #include "projection/projection_math.h"
 
@@ -20,6 +23,20 @@ REPAP_HD float tanh_(float x) {
   const float e = projection::exp_nonpositive(-2.0f * ax);
   const float t = (1.0f - e) / (1.0f + e);
   return x < 0.0f ? -t : t;
+}
+
+/// bfloat16 (the high half of a float32) to float32 and back, rounding to nearest even.
+REPAP_HD float bf16_to_float(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+REPAP_HD uint16_t float_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
 }
 
 /// Activations (i, f, g, o) of the pre-activations, new cell state and output.

@@ -1,0 +1,85 @@
+"""Measure the model options of issue 4 against the paper configuration, on equal budgets.
+
+Each configuration trains on the first FRAMES frames of the shipped a-Si reference (the last
+10 % of them for validation) for EPOCHS epochs, and is judged by the validation NLL: the
+negative log-likelihood of the true next coordinate under the model's categorical
+distribution, taken as a density (nats per coordinate, so grids of different G compare).
+Run: python bench/train_options.py [--frames 8000 --epochs 6 --out bench-results/options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+import repap
+from repap.model import ModelConfig
+from repap.train import TrainConfig
+
+SOFT = {"output": "softmax", "optimizer": "adam"}
+COSINE = {**SOFT, "schedule": "cosine"}
+OPTIONS = {
+    "paper (sigmoid+MSE, G=50, RMSprop)": {},
+    "sigmoid+MSE, Adam": {"optimizer": "adam"},
+    "softmax+CE, G=50, RMSprop": {"output": "softmax"},
+    "softmax+CE, G=50, Adam": SOFT,
+    "softmax+CE, G=50, Adam, cosine": COSINE,
+    "softmax+CE, G=100, Adam, cosine": {**COSINE, "n_bins": 100},
+    "softmax+CE, G=200, Adam, cosine": {**COSINE, "n_bins": 200},
+    "softmax+CE, G=100, sigma 0.1, Adam, cosine": {**COSINE, "n_bins": 100, "sigma": 0.1},
+    "softmax+CE, G=100, Adam, cosine, dropout 0.1": {**COSINE, "n_bins": 100, "dropout": 0.1},
+    "paper, bfloat16 matmuls": {"precision": "bfloat16"},
+    "softmax+CE, G=100, Adam, cosine, bfloat16": {**COSINE, "n_bins": 100, "precision": "bfloat16"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=8000)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--out", default="bench-results/options")
+    parser.add_argument("--only", nargs="*", help="names (substrings) of options to run")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    traj = repap.reference()
+    model_fields = set(ModelConfig.__dataclass_fields__)
+    for k, (name, opts) in enumerate(OPTIONS.items()):
+        if args.only and not any(s in name for s in args.only):
+            continue
+        if name in results:  # finished earlier: resume
+            continue
+        config = TrainConfig.preset(
+            "paper", epochs=args.epochs, frames=args.frames, patience=0, **opts
+        )
+        assert set(opts) <= model_fields | set(TrainConfig.__dataclass_fields__)
+        t0 = time.perf_counter()
+        model = repap.train(traj, config, out=out / f"option{k}.pt", progress=False)
+        seconds = time.perf_counter() - t0
+        best = min(model.meta["history"], key=lambda h: h["val_nll"])
+        results[name] = {
+            "val_nll": best["val_nll"],
+            "val_nll_last": model.meta["history"][-1]["val_nll"],
+            "epoch": best["epoch"],
+            "seconds": seconds,
+            "history": model.meta["history"],
+        }
+        results_path.write_text(json.dumps(results, indent=1))
+        print(f"{name}: val NLL {best['val_nll']:.4f} (epoch {best['epoch']}), {seconds:.0f} s")
+    print("| option | best val NLL (nats/coord) | last | epoch | time (s) |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        row = [f"{r['val_nll']:.4f}", f"{r['val_nll_last']:.4f}", r["epoch"], f"{r['seconds']:.0f}"]
+        print(f"| {name} | " + " | ".join(map(str, row)) + " |")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(int(os.environ.get("REPAP_THREADS", "1")))
+    main()

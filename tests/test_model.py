@@ -1,0 +1,156 @@
+"""The RePAP model: input encoding, the fused CPU LSTM against torch.nn.LSTM, losses, and that
+training learns."""
+
+import numpy as np
+import pytest
+import torch
+
+import repap
+from repap.lstm import fused_lstm
+from repap.model import ModelConfig, RePAP
+from repap.train import TrainConfig
+
+
+def still_atoms(rng, frames=64, n_atoms=4, noise=0.01, length=6.0):
+    """Atoms sitting (almost) still at random sites of a cubic cell."""
+    sites = rng.uniform(0, length, (n_atoms, 3))
+    positions = sites + rng.normal(0, noise, (frames, n_atoms, 3))
+    return repap.Trajectory(positions, np.eye(3) * length, np.full(n_atoms, 14), np.ones(3, bool))
+
+
+def test_one_hot_input_has_bin_and_step(rng):
+    model = RePAP(ModelConfig(n_bins=7, hidden=8), n_atoms=3)
+    bins = torch.from_numpy(rng.integers(0, 7, (5, 8)))
+    x = model.one_hot(bins)
+    assert x.shape == (5, 8, 7 + 8)
+    for b in range(5):
+        for t in range(8):
+            assert torch.nonzero(x[b, t]).flatten().tolist() == [bins[b, t].item(), 7 + t]
+    assert model(bins).shape == (5, 8, 7)
+    with pytest.raises(ValueError, match="T <= 8"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_fused_lstm_equals_torch_lstm(rng, layers):
+    torch.manual_seed(0)
+    model = RePAP(ModelConfig(n_bins=11, hidden=16, layers=layers, dropout=0.0), n_atoms=5)
+    bins = torch.from_numpy(rng.integers(0, 11, (6, 14)))
+    weights = list(model.lstm.parameters())
+    model.config.input = "onehot"
+    ref = model.features(bins)
+    ref_grads = torch.autograd.grad(ref.square().sum(), weights)
+    model.config.input = "embedding"
+    out = model.features(bins)
+    grads = torch.autograd.grad(out.square().sum(), weights)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    for g, r in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_lstm_extreme_gates_stay_finite():
+    lstm = torch.nn.LSTM(4 + 3, 8, 1)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.mul_(1e4)  # saturated gates: exp arguments far beyond +-87
+    bins = torch.tensor([[0, 3, 1]])
+    out = fused_lstm(lstm, bins, 4)
+    x = torch.cat([torch.nn.functional.one_hot(bins, 4).float(), torch.eye(3)[None]], -1)
+    ref, _ = lstm(x.transpose(0, 1))
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref.transpose(0, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_mask_is_keyed_by_sample_not_batch(rng):
+    model = RePAP(ModelConfig(n_bins=9, hidden=64, dropout=0.5), n_atoms=4).train()
+    bins = torch.from_numpy(rng.integers(0, 9, (8, 11)))
+    whole = model(bins, dropout_seed=7)
+    part = model(bins[3:], dropout_seed=7, row_offset=3)
+    torch.testing.assert_close(part, whole[3:], rtol=0, atol=1e-6)
+    assert not torch.allclose(model(bins, dropout_seed=8), whole)
+    # inverted dropout: about half the units dropped, the rest scaled by 2
+    from repap import _C
+
+    mask = torch.empty(50, 40, 64)
+    _C.dropout_mask_cpu(1, 0.5, 50, 40, 64, 0, mask.data_ptr())
+    assert set(mask.unique().tolist()) == {0.0, 2.0}
+    assert abs((mask == 0).float().mean().item() - 0.5) < 0.01
+    model.eval()
+    torch.testing.assert_close(model(bins), model(bins))  # no dropout in eval mode
+
+
+def test_losses_against_definitions(rng):
+    target = torch.softmax(torch.from_numpy(rng.normal(size=(3, 4, 6))).float(), -1)
+    logits = torch.from_numpy(rng.normal(size=(3, 4, 6))).float()
+    paper = RePAP(ModelConfig(n_bins=6, hidden=4), 2)
+    expected = ((1 / (1 + np.exp(-logits.numpy())) - target.numpy()) ** 2).mean(axis=(1, 2))
+    np.testing.assert_allclose(paper.loss(logits, target).numpy(), expected, rtol=1e-5)
+    soft = RePAP(ModelConfig(n_bins=6, hidden=4, output="softmax"), 2)
+    logp = logits.numpy() - np.log(np.exp(logits.numpy()).sum(-1, keepdims=True))
+    np.testing.assert_allclose(
+        soft.loss(logits, target).numpy(), -(target.numpy() * logp).sum(-1).mean(-1), rtol=1e-5
+    )
+    for model in (paper, soft):
+        p = model.log_probs(logits).exp()
+        torch.testing.assert_close(p.sum(-1), torch.ones(3, 4))
+
+
+# sigmoid + MSE (the paper's objective) learns far more slowly than softmax + cross-entropy
+@pytest.mark.parametrize(("output", "epochs"), [("sigmoid", 150), ("softmax", 30)])
+def test_training_learns_where_still_atoms_sit(rng, output, epochs):
+    """Trained briefly on atoms that do not move, the argmax of every step is the bin of the
+    next coordinate (coordinate 0 is given)."""
+    traj = still_atoms(rng, noise=0.0)
+    config = TrainConfig(
+        model=ModelConfig(n_bins=16, sigma=0.3, hidden=32, dropout=0.0, output=output),
+        epochs=epochs, batch_size=4, optimizer="adam", lr=1e-2, val=0.25, patience=0,
+    )  # fmt: skip
+    model = repap.train(traj, config, progress=False)
+    history = model.meta["history"]
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    seqs = repap.prepare(traj)
+    bins = torch.from_numpy(repap.bin_index(seqs.frac, 16))
+    with torch.no_grad():
+        predicted = model(bins[:, :-1]).argmax(-1)
+    assert (predicted == bins[:, 1:]).all()
+
+
+def test_training_loss_decreases_in_a_few_steps(rng):
+    traj = still_atoms(rng, frames=40, noise=0.2)
+    config = TrainConfig(model=ModelConfig(hidden=32), epochs=3, batch_size=8, val=0.2, patience=0)
+    model = repap.train(traj, config, progress=False)
+    losses = [h["train_loss"] for h in model.meta["history"]]
+    assert losses[2] < losses[0]
+    assert model.meta["history"][-1]["val_loss"] < model.meta["history"][0]["val_loss"]
+
+
+def test_bfloat16_matmuls_stay_close_to_float32(rng):
+    torch.manual_seed(1)
+    model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0), n_atoms=6)
+    bins = torch.from_numpy(rng.integers(0, 20, (16, 17)))
+    weights = list(model.parameters())
+    ref = model(bins)
+    ref_grads = torch.autograd.grad(ref.square().sum(), weights)
+    model.matmul_dtype = torch.bfloat16
+    out = model(bins)
+    grads = torch.autograd.grad(out.square().sum(), weights)
+    assert out.dtype == torch.float32
+    # bfloat16 keeps 8 bits of mantissa: relative errors of a few 1e-3, not more
+    assert (out - ref).norm() / ref.norm() < 1e-2
+    for g, r in zip(grads, ref_grads, strict=True):
+        assert (g - r).norm() / r.norm() < 2e-2
+
+
+def test_bfloat16_training_learns_still_atoms(rng):
+    traj = still_atoms(rng, noise=0.0)
+    config = TrainConfig(
+        model=ModelConfig(n_bins=16, sigma=0.3, hidden=32, dropout=0.0, output="softmax"),
+        epochs=30, batch_size=4, optimizer="adam", lr=1e-2, val=0.25, patience=0,
+        precision="bfloat16",
+    )  # fmt: skip
+    model = repap.train(traj, config, progress=False)
+    assert model.matmul_dtype == torch.float32  # the returned model evaluates in float32
+    seqs = repap.prepare(traj)
+    bins = torch.from_numpy(repap.bin_index(seqs.frac, 16))
+    with torch.no_grad():
+        assert (model(bins[:, :-1]).argmax(-1) == bins[:, 1:]).all()
