@@ -136,6 +136,14 @@ class RePAP(nn.Module):
             return (torch.sigmoid(logits) - target).square().mean(dim=(1, 2))
         return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean(-1)
 
+    def sample(self, n: int, seed: int = 0, min_dist: float | None = 2.0, **kwargs: Any):
+        """Generate ``n`` structures: an :class:`repap.sampling.Ensemble` in the training
+        data's atom order and cell. Keyword arguments: temperature, max_retries,
+        max_restarts, batch_size, device, start, progress (see :func:`repap.sampling.sample`)."""
+        from repap.sampling import sample
+
+        return sample(self, n, seed=seed, min_dist=min_dist, **kwargs)
+
     def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """Log of the categorical distribution over bins that generation draws from: the
         softmax, or the sigmoid outputs normalised to sum 1."""

@@ -8,4 +8,5 @@ PYBIND11_MODULE(_C, m) {
   repap::export_info(m);
   repap::export_projection(m);
   repap::export_lstm(m);
+  repap::export_sampler(m);
 }

@@ -1,0 +1,351 @@
+"""Batched generation: the LSTM stepped once per coordinate, the sampler kernel drawing for
+the whole batch, clash rejection on the device.
+
+Each structure of a batch carries its own position in the sequence, so a structure that must
+redraw an atom steps back (to the LSTM state saved before that atom's first coordinate)
+while the others go on; the prefix is never re-run. Random numbers are keyed by (seed,
+structure index, coordinate, attempt): a structure's result depends on the seed and its
+index, not on the batch it is in, the thread count or the sharding across processes, up to
+the float32 rounding of the LSTM's matmuls, which can differ between batch sizes and moves a
+draw across a bin boundary about once in a million draws.
+
+Placement rule: a coordinate drawn in bin k sits at (k + u) / G with u uniform in [0, 1)
+(uniform within the bin). At an atom's third coordinate u is drawn first, every bin whose
+position would put the atom closer than ``min_dist`` to an earlier atom (minimum image, any
+cell shape) is masked, and the bin is drawn from the renormalised rest: exact conditional
+sampling. When no bin is left the atom is redrawn from its first coordinate, up to
+``max_retries`` times, then the structure restarts, up to ``max_restarts`` times, then it is
+reported as failed: it is never dropped silently, and never kept with a clash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from repap import _C
+from repap.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from repap.model import RePAP
+
+SOFTMAX, SIGMOID = 0, 1  # sampler modes (csrc/sampler/sampler_math.h)
+
+
+@dataclass
+class Ensemble(Trajectory):
+    """Generated structures (a :class:`Trajectory` in the training data's atom order and
+    cell) with per-structure statistics: ``index`` (the structure indices present, which key
+    their random numbers), ``redrawn`` (atoms redrawn after a clash), ``restarts``; and
+    ``failed``, the indices of structures that exhausted their restarts (not in the frames)."""
+
+    index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    redrawn: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    failed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def summary(self) -> dict[str, Any]:
+        n = len(self) + len(self.failed)
+        return {
+            "structures": len(self),
+            "failed": len(self.failed),
+            "atoms_redrawn_fraction": float(self.redrawn.sum() / max(1, len(self) * self.n_atoms)),
+            "restarts": int(self.restarts.sum()),
+            "requested": n,
+        }
+
+    @classmethod
+    def concat(cls, parts: list[Ensemble]) -> Ensemble:
+        first = parts[0]
+        return cls(
+            np.concatenate([p.positions for p in parts]),
+            first.cell, first.numbers, first.pbc, None, dict(first.info),
+            index=np.concatenate([p.index for p in parts]),
+            redrawn=np.concatenate([p.redrawn for p in parts]),
+            restarts=np.concatenate([p.restarts for p in parts]),
+            failed=np.concatenate([p.failed for p in parts]),
+        )  # fmt: skip
+
+
+class Stepper:
+    """One LSTM step for a batch of structures at their own positions in the sequence, with
+    the weights rearranged once: layer 0's input gates are a table lookup (bin row + step
+    row); on the CPU the element-wise cell math is the fused C++ kernel of training."""
+
+    def __init__(self, model: RePAP):
+        lstm = model.lstm  # weights on the device generation runs on
+        g = model.config.n_bins
+        w0 = lstm.weight_ih_l0.detach().t()
+        self.bin_rows = w0[:g].contiguous()
+        self.step_rows = (w0[g:] + lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().contiguous()
+        self.w_hh0 = lstm.weight_hh_l0.detach().t().contiguous()
+        self.deeper = []
+        for layer in range(1, lstm.num_layers):
+            w_ih = getattr(lstm, f"weight_ih_l{layer}").detach().t().contiguous()
+            w_hh = getattr(lstm, f"weight_hh_l{layer}").detach().t().contiguous()
+            b = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+            self.deeper.append((w_ih, w_hh, b.detach().contiguous()))
+        self.head_w = model.head.weight.detach().t().contiguous()
+        self.head_b = model.head.bias.detach()
+        self.hidden = lstm.hidden_size
+        self.layers = lstm.num_layers
+
+    def zero_state(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (self.layers, batch, self.hidden)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    def _cell(self, gx: torch.Tensor, rec: torch.Tensor, c: torch.Tensor, h: torch.Tensor):
+        """c, h of one layer in place from input gates gx and recurrent part rec."""
+        if gx.device.type == "cpu":
+            b = gx.shape[0]
+            _C.lstm_step_forward_cpu(
+                gx.data_ptr(),
+                rec.data_ptr(),
+                False,
+                rec.data_ptr(),
+                c.data_ptr(),
+                c.data_ptr(),
+                h.data_ptr(),
+                0,
+                b,
+                self.hidden,
+            )  # fmt: skip  (activations written over rec; c updated in place)
+            return
+        i, f, g, o = (gx + rec).chunk(4, 1)
+        c.mul_(torch.sigmoid(f)).add_(torch.sigmoid(i) * torch.tanh(g))
+        h.copy_(torch.sigmoid(o) * torch.tanh(c))
+
+    def __call__(
+        self, bins: torch.Tensor, steps: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> torch.Tensor:
+        """Consume coordinate ``steps[b]`` (its bin ``bins[b]``) of every structure, updating
+        the state (h, c: (L, B, H), contiguous per layer) in place; returns the logits (B, G)
+        of the next coordinates."""
+        gx = self.bin_rows[bins] + self.step_rows[steps]
+        self._cell(gx, h[0] @ self.w_hh0, c[0], h[0])
+        for layer, (w_ih, w_hh, b) in enumerate(self.deeper, start=1):
+            self._cell(torch.addmm(b, h[layer - 1], w_ih), h[layer] @ w_hh, c[layer], h[layer])
+        return torch.addmm(self.head_b, torch.relu(h[-1]), self.head_w)
+
+
+def _sample_step(
+    logits: torch.Tensor,
+    mode: int,
+    temperature: float,
+    coords: torch.Tensor,
+    k: torch.Tensor,
+    structure: torch.Tensor,
+    attempt: torch.Tensor,
+    seed: int,
+    cell: list[float],
+    min_dist: float,
+    bins: torch.Tensor,
+) -> None:
+    batch, n_bins = logits.shape
+    args = (
+        logits.data_ptr(), batch, n_bins, mode, temperature, coords.data_ptr(), coords.shape[1],
+        k.data_ptr(), structure.data_ptr(), attempt.data_ptr(), seed, cell, min_dist,
+        bins.data_ptr(),
+    )  # fmt: skip
+    if logits.device.type == "cuda":
+        stream = torch.cuda.current_stream(logits.device).cuda_stream
+        _C.sample_step_cuda(*args, logits.device.index, stream)
+    else:
+        _C.sample_step_cpu(*args)
+
+
+def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
+    """min_dist as the kernel takes it (0: off); must stay below half the smallest distance
+    between opposite cell faces, where the minimum image is the nearest image."""
+    if min_dist is None:
+        return 0.0
+    if not (np.isfinite(min_dist) and min_dist > 0):
+        raise ValueError(
+            f"min_dist: expected a positive distance in Angstrom or None, got {min_dist}"
+        )
+    volume = abs(np.linalg.det(cell))
+    heights = [
+        volume / np.linalg.norm(np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3])) for a in range(3)
+    ]
+    if min_dist >= min(heights) / 2:
+        raise ValueError(
+            f"min_dist: {min_dist} A must be below half the cell's smallest height "
+            f"({min(heights) / 2:.3f} A)"
+        )
+    return float(min_dist)
+
+
+def generate_batch(
+    model: RePAP,
+    stepper: Stepper,
+    start: int,
+    count: int,
+    seed: int,
+    min_dist: float,
+    temperature: float,
+    max_retries: int,
+    max_restarts: int,
+    device: torch.device,
+) -> Ensemble:
+    """Structures ``start .. start + count - 1`` (their indices key the random numbers)."""
+    meta = model.meta
+    n_atoms = model.n_atoms
+    n_coords = 3 * n_atoms
+    g = model.config.n_bins
+    mode = SOFTMAX if model.config.output == "softmax" else SIGMOID
+    cell = np.asarray(meta["cell"], dtype=np.float64)
+    cell_flat = [float(x) for x in cell.reshape(-1)]
+    counts = np.asarray(meta["first_coordinate"]["counts"], dtype=np.float64)
+    first = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1)), -1e30))
+    first = first.float().to(device).expand(count, g).contiguous()
+
+    i64 = {"dtype": torch.int64, "device": device}
+    structure = torch.arange(start, start + count, **i64)
+    coords = torch.zeros(count, n_coords, device=device)
+    k = torch.zeros(count, **i64)  # next coordinate to draw
+    attempt = torch.zeros(count, **i64)
+    tries = torch.zeros(count, **i64)  # redraws of the current atom
+    redrawn = torch.zeros(count, **i64)
+    restarts = torch.zeros(count, **i64)
+    done = torch.zeros(count, dtype=torch.bool, device=device)
+    failed = torch.zeros(count, dtype=torch.bool, device=device)
+    h, c = stepper.zero_state(count, device)
+    logits = torch.zeros(count, g, device=device)
+    saved_h, saved_c, saved_logits = h.clone(), c.clone(), logits.clone()
+    bins = torch.empty(count, **i64)
+    none = torch.full((count,), -1, **i64)
+
+    while True:
+        live = ~(done | failed)
+        if not bool(live.any()):
+            break
+        at_start = live & (k == 0)
+        bins.fill_(-1)
+        _sample_step(first, SOFTMAX, 1.0, coords, torch.where(at_start, k, none), structure,
+                     attempt, seed, cell_flat, 0.0, bins)  # fmt: skip
+        _sample_step(logits, mode, temperature, coords, torch.where(live & ~at_start, k, none),
+                     structure, attempt, seed, cell_flat, min_dist, bins)  # fmt: skip
+        clash = live & (bins < 0)
+        if bool(clash.any()):
+            _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
+                    saved_h, saved_c, saved_logits, max_retries, max_restarts)  # fmt: skip
+        drawn = live & (bins >= 0)
+        last = drawn & (k == n_coords - 1)
+        done |= last
+        go = (drawn & ~last).nonzero().flatten()
+        if len(go) == 0:
+            continue
+        if len(go) == count:
+            logits = stepper(bins, k, h, c)
+        else:
+            hs, cs = h[:, go].contiguous(), c[:, go].contiguous()
+            logits[go] = stepper(bins[go], k[go], hs, cs)
+            h[:, go], c[:, go] = hs, cs
+        k[go] += 1
+        atom_start = go[(k[go] % 3) == 0]  # logits now belong to an atom's first coordinate
+        if len(atom_start):
+            saved_h[:, atom_start] = h[:, atom_start]
+            saved_c[:, atom_start] = c[:, atom_start]
+            saved_logits[atom_start] = logits[atom_start]
+            tries[atom_start] = 0
+
+    ok = done.nonzero().flatten()
+    frac = coords[ok].double().cpu().numpy().reshape(-1, n_atoms, 3)
+    order = np.asarray(meta["order"])
+    inverse = np.argsort(order)
+    numbers = np.asarray(meta["numbers"])[inverse]
+    positions = frac[:, inverse] @ cell
+    info = {
+        "generator": "repap",
+        "seed": seed,
+        "min_dist": min_dist or None,
+        "temperature": temperature,
+    }
+    return Ensemble(
+        positions, cell, numbers, np.asarray(meta["pbc"], bool), None, info,
+        index=structure[ok].cpu().numpy(), redrawn=redrawn[ok].cpu().numpy(),
+        restarts=restarts[ok].cpu().numpy(), failed=structure[failed].cpu().numpy(),
+    )  # fmt: skip
+
+
+def _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
+            saved_h, saved_c, saved_logits, max_retries, max_restarts) -> None:  # fmt: skip
+    """Structures whose atom has no feasible bin: back to the atom's first coordinate, or
+    restart from scratch after max_retries, or fail after max_restarts."""
+    attempt[clash] += 1  # new random numbers for everything drawn from here on
+    tries[clash] += 1
+    redrawn[clash] += 1
+    restart = clash & (tries > max_retries)
+    back = clash & ~restart
+    idx = back.nonzero().flatten()
+    if len(idx):
+        k[idx] = (k[idx] // 3) * 3
+        h[:, idx], c[:, idx] = saved_h[:, idx], saved_c[:, idx]
+        logits[idx] = saved_logits[idx]
+    idx = restart.nonzero().flatten()
+    if len(idx):
+        restarts[idx] += 1
+        tries[idx] = 0
+        k[idx] = 0
+        h[:, idx], c[:, idx] = 0.0, 0.0
+        failed |= restart & (restarts > max_restarts)
+
+
+def sample(
+    model: RePAP,
+    n: int,
+    seed: int = 0,
+    min_dist: float | None = 2.0,
+    temperature: float = 1.0,
+    max_retries: int = 10,
+    max_restarts: int = 10,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    start: int = 0,
+    progress: bool = False,
+) -> Ensemble:
+    """Generate structures ``start .. start + n - 1`` from a trained model; see the module
+    doc for the rules. ``min_dist=None`` turns clash rejection off (the raw model)."""
+    for name, value, low in (("n", n, 1), ("max_retries", max_retries, 0),
+                             ("max_restarts", max_restarts, 0), ("start", start, 0)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    if "first_coordinate" not in model.meta:
+        raise ValueError("model: has no training metadata (train it or load a checkpoint)")
+    dist = check_min_dist(min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
+    if device is None or str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if batch_size is None:
+        batch_size = 65536 if device.type == "cuda" else 1024
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    weights = model.to(device).eval()
+    parts = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, unit="structure", desc="generating")
+    with torch.no_grad():
+        stepper = Stepper(weights)
+        for lo in range(start, start + n, batch_size):
+            count = min(batch_size, start + n - lo)
+            parts.append(
+                generate_batch(weights, stepper, lo, count, int(seed), dist, float(temperature),
+                               max_retries, max_restarts, device)
+            )  # fmt: skip
+            if bar is not None:
+                bar.update(count)
+    if bar is not None:
+        bar.close()
+    if not parts:
+        raise ValueError("n: expected at least 1 structure")
+    return Ensemble.concat(parts)
