@@ -1,0 +1,284 @@
+"""``repap generate``: many structures to a file, in chunks, resumable, sharded under torchrun.
+
+Structures are generated in chunks of ``batch_size`` consecutive indices. Each finished
+chunk is written atomically to ``OUT.parts/chunk-NNNNNN.npz``; a run started again with the
+same arguments skips the chunks already there, so nothing written is lost and no structure is
+made twice. Under ``torchrun --nproc-per-node K`` rank r takes chunks r, r + K, ... (one GPU
+each where there are GPUs); as every structure's random numbers are keyed by its index, the
+union is the single-process ensemble. At the end rank 0 streams the chunks, in index order,
+into OUT (extxyz with per-structure statistics in the info fields, repap's .npz, or an ASE
+SQLite database ``.db``) and removes the parts. Memory holds one chunk at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from repap.checkpoint import load_model
+from repap.sampling import Ensemble, check_min_dist, sample
+from repap.trajectory import NPZ_FORMAT
+
+FORMATS = {".xyz": "extxyz", ".extxyz": "extxyz", ".npz": "npz", ".db": "db"}
+
+
+def output_format(out: Path) -> str:
+    try:
+        return FORMATS[out.suffix.lower()]
+    except KeyError:
+        raise ValueError(
+            f"{out}: unknown output format {out.suffix!r} (use .xyz/.extxyz, .npz or .db)"
+        ) from None
+
+
+def _parts_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(
+            fh, positions=ens.positions, index=ens.index, redrawn=ens.redrawn,
+            restarts=ens.restarts, failed=ens.failed, seconds=np.array(seconds),
+        )  # fmt: skip
+    os.replace(tmp, path)
+
+
+def _load_chunk(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def generate(
+    model: str | os.PathLike,
+    n: int,
+    out: str | os.PathLike,
+    seed: int = 0,
+    min_dist: float | None = 2.0,
+    temperature: float = 1.0,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    max_retries: int = 10,
+    max_restarts: int = 10,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Generate structures 0 .. n-1 from the checkpoint ``model`` into ``out``; returns the
+    summary (structures/s of this run, fraction of atoms redrawn, restarts, failures)."""
+    out = Path(out)
+    fmt = output_format(out)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    if out.exists():
+        raise ValueError(f"{out}: exists; remove it or choose another --out")
+    if not out.parent.is_dir():
+        raise ValueError(f"{out}: folder {out.parent} does not exist")
+    rank, world, local = _distributed()
+    if device is None or str(device) == "auto":
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if batch_size is None:
+        batch_size = 65536 if device.type == "cuda" else 1024
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    net = load_model(model, device)
+    check_min_dist(min_dist, np.asarray(net.meta["cell"]))
+    settings = {
+        "model_sha256": _file_digest(Path(model)),
+        "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,
+        "batch_size": batch_size, "max_retries": max_retries, "max_restarts": max_restarts,
+    }  # fmt: skip
+    parts = _parts_dir(out)
+    if rank == 0:
+        _claim_parts(parts, settings)
+    _barrier(world)
+
+    mine = range(rank, -(-n // batch_size), world)  # this rank's chunks
+    todo = [c for c in mine if not (parts / f"chunk-{c:06d}.npz").exists()]
+    size = {c: min(batch_size, n - c * batch_size) for c in mine}
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        desc = "generating" if world == 1 else f"generating (rank 0 of {world})"
+        total = sum(size.values())
+        bar = tqdm(total=total, initial=total - sum(size[c] for c in todo), unit="structure",
+                   desc=desc)  # fmt: skip
+    for c in todo:
+        lo = c * batch_size
+        count = min(batch_size, n - lo)
+        t0 = time.perf_counter()
+        ens = sample(net, count, seed=seed, min_dist=min_dist, temperature=temperature,
+                     max_retries=max_retries, max_restarts=max_restarts, batch_size=count,
+                     device=device, start=lo)  # fmt: skip
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        _save_chunk(parts / f"chunk-{c:06d}.npz", ens, time.perf_counter() - t0)
+        if bar is not None:
+            bar.update(count)
+    if bar is not None:
+        bar.close()
+    _barrier(world)
+    if rank != 0:
+        return {}
+    summary = _assemble(net, out, fmt, parts, -(-n // batch_size), settings, todo)
+    shutil.rmtree(parts)
+    return summary
+
+
+def _claim_parts(parts: Path, settings: dict[str, Any]) -> None:
+    """Create the parts folder, or check that the one there belongs to the same run."""
+    record = parts / "run.json"
+    if parts.exists():
+        try:
+            before = json.loads(record.read_text())
+        except (OSError, ValueError):
+            before = None
+        if before != settings:
+            changed = sorted(k for k in settings if not before or before.get(k) != settings[k])
+            raise ValueError(
+                f"{parts}: left by a run with other arguments ({', '.join(changed)}); "
+                "rerun with those or remove the folder"
+            )
+        return
+    parts.mkdir()
+    record.write_text(json.dumps(settings))
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size(), local
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _assemble(
+    net, out: Path, fmt: str, parts: Path, n_chunks: int, settings: dict, fresh: list[int]
+) -> dict[str, Any]:
+    """Stream the chunks in index order into ``out`` (written to a temporary name, then
+    renamed), and summarise."""
+    paths = [parts / f"chunk-{c:06d}.npz" for c in range(n_chunks)]
+    missing = [p.name for p in paths if not p.exists()]
+    if missing:
+        raise RuntimeError(f"{parts}: chunks missing after generation: {', '.join(missing[:3])}")
+    meta = net.meta
+    cell = np.asarray(meta["cell"], dtype=np.float64)
+    order = np.argsort(np.asarray(meta["order"]))
+    numbers = np.asarray(meta["numbers"])[order]
+    pbc = np.asarray(meta["pbc"], bool)
+    info = {"generator": "repap", **{k: settings[k] for k in ("seed", "min_dist", "temperature")}}
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    totals = {"structures": 0, "failed": [], "redrawn": 0, "restarts": 0, "seconds": 0.0, "made": 0}
+
+    fresh_set = set(fresh)
+
+    def chunks():
+        for c, path in enumerate(paths):
+            data = _load_chunk(path)
+            totals["structures"] += len(data["index"])
+            totals["failed"] += data["failed"].tolist()
+            totals["redrawn"] += int(data["redrawn"].sum())
+            totals["restarts"] += int(data["restarts"].sum())
+            if c in fresh_set:
+                totals["seconds"] += float(data["seconds"])
+                totals["made"] += len(data["index"]) + len(data["failed"])
+            yield Ensemble(data["positions"], cell, numbers, pbc, None, info,
+                           index=data["index"], redrawn=data["redrawn"],
+                           restarts=data["restarts"], failed=data["failed"])  # fmt: skip
+
+    if fmt == "npz":
+        counts = [len(np.load(p)["index"]) for p in paths]
+        _write_npz_stream(tmp, chunks(), sum(counts), len(numbers), cell, numbers, pbc, info)
+    elif fmt == "db":
+        _write_db(tmp, chunks())
+    else:
+        _write_extxyz(tmp, chunks())
+    os.replace(tmp, out)
+    n_atoms = len(numbers)
+    return {
+        "structures": totals["structures"],
+        "failed": len(totals["failed"]),
+        "failed_indices": totals["failed"][:20],
+        "atoms_redrawn_fraction": totals["redrawn"] / max(1, totals["structures"] * n_atoms),
+        "restarts": totals["restarts"],
+        "structures_per_s": totals["made"] / totals["seconds"] if totals["seconds"] else None,
+        "out": str(out),
+    }
+
+
+def _frames(ens: Ensemble):
+    for atoms, index, redrawn, restarts in zip(
+        ens, ens.index, ens.redrawn, ens.restarts, strict=True
+    ):
+        atoms.info.update(structure=int(index), redrawn=int(redrawn), restarts=int(restarts))
+        yield atoms
+
+
+def _write_extxyz(path: Path, chunks) -> None:
+    import ase.io
+
+    with open(path, "w") as fh:
+        for ens in chunks:
+            ase.io.write(fh, list(_frames(ens)), format="extxyz")
+
+
+def _write_db(path: Path, chunks) -> None:
+    import ase.db
+
+    db = ase.db.connect(str(path), type="db", append=False)
+    for ens in chunks:
+        with db:  # one transaction per chunk
+            for atoms in _frames(ens):
+                db.write(atoms, **atoms.info)
+
+
+def _write_npz_stream(path, chunks, total, n_atoms, cell, numbers, pbc, info) -> None:
+    """repap's trajectory .npz (readable by repap.read) plus the statistics, with the
+    positions streamed chunk by chunk (ZIP64 for large ensembles)."""
+    small: dict[str, list[np.ndarray]] = {"index": [], "redrawn": [], "restarts": [], "failed": []}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        with zf.open("positions.npy", "w", force_zip64=True) as fh:
+            header = {"descr": "<f8", "fortran_order": False, "shape": (total, n_atoms, 3)}
+            np.lib.format.write_array_header_1_0(fh, header)
+            for ens in chunks:
+                fh.write(np.ascontiguousarray(ens.positions, dtype="<f8").tobytes())
+                for key in small:
+                    small[key].append(getattr(ens, key))
+        arrays = {
+            "format": np.array(NPZ_FORMAT), "cell": cell, "numbers": numbers, "pbc": pbc,
+            "info": np.array(json.dumps(info)),
+            **{k: np.concatenate(v).astype(np.int64) for k, v in small.items()},
+        }  # fmt: skip
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, array, allow_pickle=False)
+            zf.writestr(f"{name}.npy", buffer.getvalue())

@@ -1,0 +1,112 @@
+"""repap generate: every output format, resuming an interrupted run, torchrun sharding."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import ase.db
+import ase.io
+import numpy as np
+import pytest
+
+import repap
+from repap import generate as gen
+from repap.cli import main
+from repap.model import ModelConfig
+from repap.train import TrainConfig
+
+N = 45
+BATCH = 16  # 3 chunks
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    cell = np.eye(3) * 7.0
+    frac = rng.random((60, 6, 3))
+    traj = repap.Trajectory(frac @ cell, cell, np.full(6, 14), np.ones(3, bool))
+    path = tmp_path_factory.mktemp("model") / "m.pt"
+    config = TrainConfig(model=ModelConfig(n_bins=24, hidden=16), epochs=1, batch_size=16)
+    repap.train(traj, config, out=path, progress=False)
+    return path
+
+
+def run_cli(model_path, out, *extra):
+    return main(["generate", str(model_path), "-n", str(N), "--out", str(out),
+                 "--batch-size", str(BATCH), "--quiet", "--seed", "2", *extra])  # fmt: skip
+
+
+def test_all_formats_hold_the_same_structures(model_path, tmp_path, capsys):
+    expected = repap.load_model(model_path).sample(N, seed=2)
+    for suffix in ("xyz", "npz", "db"):
+        assert run_cli(model_path, tmp_path / f"e.{suffix}") == 0
+        assert "structures/s" in capsys.readouterr().out
+        traj = repap.read(tmp_path / f"e.{suffix}")
+        np.testing.assert_allclose(traj.positions, expected.positions, atol=1e-6)
+        assert not (tmp_path / f"e.{suffix}.parts").exists()
+    frames = ase.io.read(tmp_path / "e.xyz", ":")
+    assert [a.info["structure"] for a in frames] == expected.index.tolist()
+    assert [a.info["redrawn"] for a in frames] == expected.redrawn.tolist()
+    with np.load(tmp_path / "e.npz") as data:
+        np.testing.assert_array_equal(data["restarts"], expected.restarts)
+    rows = list(ase.db.connect(str(tmp_path / "e.db")).select())
+    assert [r.structure for r in rows] == expected.index.tolist()
+
+
+def test_interrupted_run_resumes_to_the_same_file(model_path, tmp_path, monkeypatch):
+    assert run_cli(model_path, tmp_path / "whole.xyz") == 0
+    save = gen._save_chunk
+    calls = []
+
+    def interrupted(path, ens, seconds):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(path)
+        save(path, ens, seconds)
+
+    monkeypatch.setattr(gen, "_save_chunk", interrupted)
+    assert run_cli(model_path, tmp_path / "resumed.xyz") == 130
+    assert not (tmp_path / "resumed.xyz").exists()
+    assert len(list((tmp_path / "resumed.xyz.parts").glob("chunk-*.npz"))) == 2
+    monkeypatch.setattr(gen, "_save_chunk", save)
+    made = []
+    monkeypatch.setattr(
+        gen, "sample", lambda *a, **k: made.append(k["start"]) or repap.sampling.sample(*a, **k)
+    )
+    assert run_cli(model_path, tmp_path / "resumed.xyz") == 0
+    assert made == [32]  # only the missing chunk was generated
+    assert (tmp_path / "resumed.xyz").read_text() == (tmp_path / "whole.xyz").read_text()
+
+
+def test_refuses_to_overwrite_or_mix_runs(model_path, tmp_path, capsys):
+    out = tmp_path / "e.xyz"
+    out.write_text("precious")
+    assert run_cli(model_path, out) == 2
+    assert "exists" in capsys.readouterr().err
+    assert out.read_text() == "precious"
+    parts = tmp_path / "f.xyz.parts"
+    parts.mkdir()
+    (parts / "run.json").write_text('{"seed": 1}')
+    assert run_cli(model_path, tmp_path / "f.xyz") == 2
+    assert "other arguments" in capsys.readouterr().err
+    assert run_cli(model_path, tmp_path / "g.cif") == 2
+    assert "unknown output format" in capsys.readouterr().err
+    assert main(["generate", str(tmp_path / "missing.pt"), "-n", "2", "--out",
+                 str(tmp_path / "h.xyz")]) == 2  # fmt: skip
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_torchrun_two_ranks_equal_one_process(model_path, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    run = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "-m", "repap", "generate", str(model_path),
+         "-n", str(N), "--out", str(tmp_path / "ddp.npz"), "--batch-size", str(BATCH),
+         "--quiet", "--seed", "2"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run_cli(model_path, tmp_path / "one.npz") == 0
+    ddp, one = repap.read(tmp_path / "ddp.npz"), repap.read(tmp_path / "one.npz")
+    np.testing.assert_array_equal(ddp.positions, one.positions)
