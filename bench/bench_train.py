@@ -29,7 +29,7 @@ import torch
 
 import repap
 from repap.model import ModelConfig, RePAP
-from repap.train import keep_freed_memory
+from repap.runtime import keep_freed_memory
 
 THREADS = 2
 BATCH = 128

@@ -1,7 +1,7 @@
 """repap: ensembles of atomic structures with Recurrent Probabilistic Axis Projections."""
 
 from repap._C import build_info, cuda_available, get_num_threads, set_num_threads
-from repap.checkpoint import load_model
+from repap.checkpoint import load_model, pretrained
 from repap.evaluate import evaluate
 from repap.md import energy, simulate
 from repap.model import ModelConfig, RePAP
@@ -29,6 +29,7 @@ __all__ = [
     "get_num_threads",
     "load_model",
     "prepare",
+    "pretrained",
     "project",
     "rdf",
     "read",

@@ -117,3 +117,18 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> R
     (cell, numbers, atom order, first-coordinate distribution, ...) ready for generation."""
     model = build(read(path), path)
     return model.to(device).eval()
+
+
+PRETRAINED = ("paper", "recommended")
+
+
+def pretrained(name: str = "recommended", device: str | torch.device = "cpu") -> RePAP:
+    """A model shipped with repap, trained by ``repap train`` on the shipped a-Si reference
+    (the README gives the commands): ``"paper"`` (the poster's configuration) or
+    ``"recommended"`` (the best configuration we measured)."""
+    if name not in PRETRAINED:
+        raise ValueError(f"name: expected one of {PRETRAINED}, got {name!r}")
+    path = Path(__file__).parent / "data" / "models" / f"a-si-30-{name}.pt"
+    if not path.is_file():
+        raise ValueError(f"{path}: this repap was installed without its pretrained models")
+    return load_model(path, device)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from repap import _C
+from repap.runtime import keep_freed_memory
 from repap.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -327,6 +328,7 @@ def sample(
         batch_size = 65536 if device.type == "cuda" else 1024
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    keep_freed_memory()  # each step allocates batch-sized tensors; reuse them, no page faults
     weights = model.to(device).eval()
     parts = []
     bar = None

@@ -30,6 +30,7 @@ import torch.distributed as dist
 from repap import checkpoint
 from repap.model import ModelConfig, RePAP
 from repap.projection import bin_index, project
+from repap.runtime import keep_freed_memory
 from repap.sequences import Sequences, prepare, split
 from repap.trajectory import Trajectory, read
 
@@ -100,26 +101,6 @@ def checkpoint_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
     """(best, last, loss plot) for the output path of a training run."""
     out = Path(out)
     return out, out.with_name(f"{out.stem}.last{out.suffix}"), out.with_name(f"{out.stem}.loss.png")
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep freed blocks for reuse instead of returning them to the system.
-
-    Every training step allocates and frees the same large CPU tensors (tens of MB each);
-    by default glibc maps each one fresh and the first touch of every page faults, which cost
-    a quarter of the CPU step time here (386 vs 500 ms per batch of 128). The process keeps
-    its peak memory instead. Returns False where the C library is not glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 31))
 
 
 @dataclass
