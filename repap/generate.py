@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from repap.checkpoint import load_model
+from repap.runtime import distributed
 from repap.sampling import Ensemble, check_min_dist, sample
 from repap.trajectory import NPZ_FORMAT
 
@@ -83,7 +84,7 @@ def generate(
         raise ValueError(f"{out}: exists; remove it or choose another --out")
     if not out.parent.is_dir():
         raise ValueError(f"{out}: folder {out.parent} does not exist")
-    rank, world, local = _distributed()
+    rank, world, local = distributed()
     if device is None or str(device) == "auto":
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -157,20 +158,6 @@ def _claim_parts(parts: Path, settings: dict[str, Any]) -> None:
 
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _distributed() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, 0
-    import torch.distributed as dist
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size(), local
 
 
 def _barrier(world: int) -> None:

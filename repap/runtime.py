@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 def keep_freed_memory() -> bool:
     """Let glibc's malloc keep freed blocks for reuse instead of returning them to the system.
@@ -21,3 +23,20 @@ def keep_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 31))
+
+
+def distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank); under torchrun (WORLD_SIZE > 1) this also starts the
+    process group: NCCL with one GPU per local rank where there are GPUs, gloo otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    import torch
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size(), local

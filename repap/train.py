@@ -30,7 +30,7 @@ import torch.distributed as dist
 from repap import checkpoint
 from repap.model import ModelConfig, RePAP
 from repap.projection import bin_index, project
-from repap.runtime import keep_freed_memory
+from repap.runtime import distributed, keep_freed_memory
 from repap.sequences import Sequences, prepare, split
 from repap.trajectory import Trajectory, read
 
@@ -231,20 +231,6 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike, title
     plt.close(fig)
 
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank), initialising the process group under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, 0
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(local)
-        dist.init_process_group(backend)
-    return dist.get_rank(), dist.get_world_size(), local
-
-
 def train(
     traj: Trajectory | str | os.PathLike,
     config: TrainConfig | None = None,
@@ -266,7 +252,7 @@ def train(
         traj = read(traj)
     if resume and out is None:
         raise ValueError("resume: needs out, the checkpoint path of the run to continue")
-    rank, world, local = _distributed()
+    rank, world, local = distributed()
     keep_freed_memory()
     if device is None or str(device) == "auto":
         device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
