@@ -125,7 +125,7 @@ class Stepper:
         """Consume coordinate ``steps[b]`` (its bin ``bins[b]``) of every structure, updating
         the state (h, c: (L, B, H), contiguous per layer) in place; returns the logits (B, G)
         of the next coordinates."""
-        gx = self.bin_rows[bins] + self.step_rows[steps]
+        gx = self.bin_rows.index_select(0, bins).add_(self.step_rows.index_select(0, steps))
         self._cell(gx, h[0] @ self.w_hh0, c[0], h[0])
         for layer, (w_ih, w_hh, b) in enumerate(self.deeper, start=1):
             self._cell(torch.addmm(b, h[layer - 1], w_ih), h[layer] @ w_hh, c[layer], h[layer])
@@ -242,9 +242,10 @@ def generate_batch(
         if len(go) == count:
             logits = stepper(bins, k, h, c)
         else:
-            hs, cs = h[:, go].contiguous(), c[:, go].contiguous()
-            logits[go] = stepper(bins[go], k[go], hs, cs)
-            h[:, go], c[:, go] = hs, cs
+            hs, cs = h.index_select(1, go), c.index_select(1, go)
+            logits.index_copy_(0, go, stepper(bins[go], k[go], hs, cs))
+            h.index_copy_(1, go, hs)
+            c.index_copy_(1, go, cs)
         k[go] += 1
         atom_start = go[(k[go] % 3) == 0]  # logits now belong to an atom's first coordinate
         if len(atom_start):
