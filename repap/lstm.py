@@ -97,6 +97,40 @@ class _Dropout(torch.autograd.Function):
         return grad * mask, None, None, None
 
 
+def _dropout_key(seed: int, layer: int) -> int:
+    return (seed * 0x9E3779B97F4A7C15 + layer) & _MASK64
+
+
+def layered_lstm(
+    lstm: torch.nn.LSTM,
+    x: torch.Tensor,
+    dropout_seed: int | None = None,
+    row_offset: int = 0,
+    matmul_dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Output (B, T, H) of ``lstm`` (batch_first, zero initial state) for dense inputs x
+    (B, T, F) on the CPU: torch's fused LSTM kernel (oneDNN) one layer at a time, with the
+    between-layer dropout keyed like :func:`fused_lstm`'s, so that it does not depend on
+    sharding either. ``matmul_dtype=torch.bfloat16`` runs it under bfloat16 autocast."""
+    if x.device.type != "cpu":
+        raise ValueError(f"x: the layered LSTM runs on the CPU, got {x.device}")
+    steps, batch = x.shape[1], x.shape[0]
+    hidden = lstm.hidden_size
+    zeros = x.new_zeros(1, batch, hidden)
+    h = x.transpose(0, 1)  # time-major: the dropout masks are laid out (T, B, H)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=matmul_dtype == torch.bfloat16):
+        for layer in range(lstm.num_layers):
+            if layer and dropout_seed is not None and lstm.dropout > 0:
+                key = _dropout_key(dropout_seed, layer)
+                h = _Dropout.apply(h.float().contiguous(), float(lstm.dropout), key, row_offset)
+            weights = [getattr(lstm, f"{name}_l{layer}") for name in
+                       ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]  # fmt: skip
+            # what nn.LSTM.forward calls, here for one layer
+            h = torch._VF.lstm(h, (zeros, zeros), weights, True, 1, 0.0, False, False, False)[0]
+    assert h.shape[:2] == (steps, batch)
+    return h.float().transpose(0, 1)
+
+
 def fused_lstm(
     lstm: torch.nn.LSTM,
     bins: torch.Tensor,
@@ -127,7 +161,7 @@ def fused_lstm(
     h = _Recurrence.apply(gx, lstm.weight_hh_l0, low)
     for layer in range(1, lstm.num_layers):
         if dropout_seed is not None and lstm.dropout > 0:
-            key = (dropout_seed * 0x9E3779B97F4A7C15 + layer) & _MASK64
+            key = _dropout_key(dropout_seed, layer)
             h = _Dropout.apply(h, float(lstm.dropout), key, row_offset)
         w_ih = getattr(lstm, f"weight_ih_l{layer}")
         bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")

@@ -81,10 +81,10 @@ class TrainConfig:
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:
         if name == "paper":
             base = cls()
-        elif name == "recommended":
+        elif name == "recommended":  # measured: bench/train_options.py, README
             base = cls(
-                model=ModelConfig(n_bins=100, output="softmax", dropout=0.1),
-                optimizer="adam", lr=2e-3, schedule="cosine",
+                model=ModelConfig(n_bins=100, output="softmax"),
+                optimizer="adam", precision="bfloat16",
             )  # fmt: skip
         else:
             raise ValueError(f"preset: expected one of {PRESETS}, got {name!r}")

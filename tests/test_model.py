@@ -32,15 +32,16 @@ def test_one_hot_input_has_bin_and_step(rng):
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
-def test_fused_lstm_equals_torch_lstm(rng, layers):
+@pytest.mark.parametrize("input_", ["onehot", "embedding"])
+def test_cpu_lstm_paths_equal_torch_lstm(rng, layers, input_):
+    """Both CPU paths (layered oneDNN, fused recurrence) against nn.LSTM itself."""
     torch.manual_seed(0)
-    model = RePAP(ModelConfig(n_bins=11, hidden=16, layers=layers, dropout=0.0), n_atoms=5)
+    model = RePAP(ModelConfig(n_bins=11, hidden=16, layers=layers, input=input_), n_atoms=5)
+    model.eval()  # no dropout: nn.LSTM's would draw other masks
     bins = torch.from_numpy(rng.integers(0, 11, (6, 14)))
     weights = list(model.lstm.parameters())
-    model.config.input = "onehot"
-    ref = model.features(bins)
+    ref, _ = model.lstm(model.one_hot(bins))
     ref_grads = torch.autograd.grad(ref.square().sum(), weights)
-    model.config.input = "embedding"
     out = model.features(bins)
     grads = torch.autograd.grad(out.square().sum(), weights)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
@@ -61,8 +62,10 @@ def test_fused_lstm_extreme_gates_stay_finite():
     torch.testing.assert_close(out, ref.transpose(0, 1), rtol=1e-5, atol=1e-6)
 
 
-def test_dropout_mask_is_keyed_by_sample_not_batch(rng):
-    model = RePAP(ModelConfig(n_bins=9, hidden=64, dropout=0.5), n_atoms=4).train()
+@pytest.mark.parametrize("input_", ["onehot", "embedding"])
+def test_dropout_mask_is_keyed_by_sample_not_batch(rng, input_):
+    model = RePAP(ModelConfig(n_bins=9, hidden=64, dropout=0.5, input=input_), n_atoms=4)
+    model.train()
     bins = torch.from_numpy(rng.integers(0, 9, (8, 11)))
     whole = model(bins, dropout_seed=7)
     part = model(bins[3:], dropout_seed=7, row_offset=3)
@@ -124,9 +127,10 @@ def test_training_loss_decreases_in_a_few_steps(rng):
     assert model.meta["history"][-1]["val_loss"] < model.meta["history"][0]["val_loss"]
 
 
-def test_bfloat16_matmuls_stay_close_to_float32(rng):
+@pytest.mark.parametrize("input_", ["onehot", "embedding"])
+def test_bfloat16_matmuls_stay_close_to_float32(rng, input_):
     torch.manual_seed(1)
-    model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0), n_atoms=6)
+    model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0, input=input_), n_atoms=6)
     bins = torch.from_numpy(rng.integers(0, 20, (16, 17)))
     weights = list(model.parameters())
     ref = model(bins)
