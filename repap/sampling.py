@@ -48,6 +48,15 @@ class Ensemble(Trajectory):
     restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     failed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
+    def __post_init__(self) -> None:
+        if np.shape(self.positions)[0] == 0:  # every structure failed: nothing to validate
+            self.positions = np.zeros((0, len(self.numbers), 3))
+            self.cell = np.asarray(self.cell, dtype=np.float64)
+            self.numbers = np.asarray(self.numbers, dtype=np.int64)
+            self.pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
+        else:
+            super().__post_init__()
+
     def summary(self) -> dict[str, Any]:
         n = len(self) + len(self.failed)
         return {

@@ -153,6 +153,15 @@ def test_cuda_sampler_equals_cpu(model):
     np.testing.assert_allclose(gpu.positions, cpu.positions, atol=1e-5)
 
 
+def test_impossible_packing_is_reported_as_failed(model):
+    """8 atoms 3.1 A apart in these cells (~340 A^3) are out of reach of this model within 2
+    retries and 1 restart: every structure fails, none is dropped silently or kept."""
+    ens = model.sample(6, seed=0, min_dist=3.1, max_retries=2, max_restarts=1)
+    assert len(ens) == 0
+    assert ens.failed.tolist() == list(range(6))
+    assert ens.summary()["failed"] == 6
+
+
 def test_bad_arguments_are_refused(model):
     with pytest.raises(ValueError, match="min_dist: .* below half the cell's smallest height"):
         model.sample(1, min_dist=4.0)
