@@ -1,5 +1,5 @@
-"""Generation on CPU (2 threads), in one run: 2,000 structures of the default (paper) model
-with clash rejection at 2.0 A.
+"""Generation on CPU (2 threads), in one run: 2,000 structures of the shipped recommended
+model at the demo's temperature (0.5) with clash rejection at 2.0 A.
 
 - repap: ``model.sample`` (stateful LSTM steps + the C++ sampler kernel, one call per step);
 - authors' approach re-implemented: one structure at a time, the whole prefix re-run through
@@ -11,7 +11,8 @@ with clash rejection at 2.0 A.
 
 Every peer runs with the allocator setting ``repap.sample`` makes (``keep_freed_memory``).
 
-``REPAP_BENCH_MODEL=path.pt`` benchmarks another checkpoint. Run: ``make bench`` or
+``REPAP_BENCH_MODEL=paper`` (or a checkpoint path) and ``REPAP_BENCH_TEMPERATURE=1.0``
+benchmark another model or temperature. Run: ``make bench`` or
 ``pytest bench/bench_generate.py``.
 """
 
@@ -29,6 +30,7 @@ THREADS = 2
 N = 2000
 AUTHORS_N = 3
 MIN_DIST = 2.0
+TEMPERATURE = float(os.environ.get("REPAP_BENCH_TEMPERATURE", 0.5))
 torch.set_num_threads(THREADS)
 repap.set_num_threads(THREADS)
 keep_freed_memory()  # repap.sample sets it too: give every peer the same allocator
@@ -36,12 +38,12 @@ keep_freed_memory()  # repap.sample sets it too: give every peer the same alloca
 
 @pytest.fixture(scope="module")
 def model():
-    path = os.environ.get("REPAP_BENCH_MODEL")
-    return repap.load_model(path) if path else repap.pretrained("paper")
+    name = os.environ.get("REPAP_BENCH_MODEL", "recommended")
+    return repap.pretrained(name) if name in ("paper", "recommended") else repap.load_model(name)
 
 
 def distribution(model, logits):
-    return model.log_probs(logits).exp()
+    return (model.log_probs(logits) / TEMPERATURE).softmax(-1)
 
 
 def authors(model, n, seed=0):
@@ -127,7 +129,8 @@ def record(benchmark, n):
 def test_repap(benchmark, model):
     model.sample(50, seed=1)  # warm up
     ens = benchmark.pedantic(
-        lambda: model.sample(N, seed=0, min_dist=MIN_DIST, batch_size=N), rounds=3
+        lambda: model.sample(N, seed=0, min_dist=MIN_DIST, temperature=TEMPERATURE, batch_size=N),
+        rounds=3,
     )
     record(benchmark, N)
     summary = ens.summary()

@@ -208,7 +208,7 @@ def _assemble(
     elif fmt == "db":
         _write_db(tmp, chunks())
     else:
-        _write_extxyz(tmp, chunks())
+        write_extxyz(tmp, chunks())
     os.replace(tmp, out)
     n_atoms = len(numbers)
     return {
@@ -230,11 +230,12 @@ def _frames(ens: Ensemble):
         yield atoms
 
 
-def _write_extxyz(path: Path, chunks) -> None:
+def write_extxyz(path: str | os.PathLike, ensembles) -> None:
+    """Ensembles as one extxyz file, per-structure statistics in each frame's info."""
     import ase.io
 
     with open(path, "w") as fh:
-        for ens in chunks:
+        for ens in ensembles:
             ase.io.write(fh, list(_frames(ens)), format="extxyz")
 
 

@@ -83,7 +83,7 @@ class TrainConfig:
             base = cls()
         elif name == "recommended":  # measured: bench/train_options.py, README
             base = cls(
-                model=ModelConfig(n_bins=100, output="softmax"),
+                model=ModelConfig(n_bins=100, sigma=0.05, output="softmax"),
                 optimizer="adam", precision="bfloat16",
             )  # fmt: skip
         else:

@@ -169,3 +169,13 @@ def test_bad_arguments_are_refused(model):
         model.sample(1, temperature=0)
     with pytest.raises(ValueError, match="n: expected an integer >= 1"):
         model.sample(0)
+
+
+@pytest.mark.parametrize("name", ["paper", "recommended"])
+def test_shipped_models_load_and_generate_clash_free(name):
+    model = repap.pretrained(name)
+    assert model.meta["data"]["frames"] == 40_000
+    ens = model.sample(20, seed=1, min_dist=2.0)
+    assert len(ens) + len(ens.failed) == 20
+    assert min_pair_distance(ens).min() >= 2.0
+    np.testing.assert_allclose(ens.cell, repap.reference().cell)
