@@ -1,20 +1,43 @@
-"""repap: ensembles of atomic structures with Recurrent Probabilistic Axis Projections."""
+"""repap: ensembles of atomic structures with Recurrent Probabilistic Axis Projections.
+
+The public names are imported on first use (PEP 562), so ``import repap`` and the ``repap``
+command stay fast: torch and numba load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from repap._C import build_info, cuda_available, get_num_threads, set_num_threads
-from repap.checkpoint import load_model, pretrained
-from repap.evaluate import evaluate
-from repap.md import energy, simulate
-from repap.model import ModelConfig, RePAP
-from repap.projection import bin_index, project
-from repap.radial import rdf
-from repap.reference import reference
-from repap.sequences import Sequences, prepare
-from repap.train import TrainConfig, train
-from repap.trajectory import Trajectory, read
 
 __version__ = "0.1.0"
 
-__all__ = [
+_LAZY = {  # public name -> module that defines it
+    "load_model": "checkpoint",
+    "pretrained": "checkpoint",
+    "evaluate": "evaluate",
+    "energy": "md",
+    "simulate": "md",
+    "ModelConfig": "model",
+    "RePAP": "model",
+    "bin_index": "projection",
+    "project": "projection",
+    "rdf": "radial",
+    "reference": "reference",
+    "Ensemble": "sampling",
+    "Sequences": "sequences",
+    "prepare": "sequences",
+    "TrainConfig": "train",
+    "train": "train",
+    "Trajectory": "trajectory",
+    "read": "trajectory",
+}
+
+__all__ = [  # every name in _LAZY plus the compiled helpers
+    "Ensemble",
     "ModelConfig",
     "RePAP",
     "Sequences",
@@ -38,3 +61,42 @@ __all__ = [
     "simulate",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"repap.{_LAZY[name]}"), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'repap' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule repap.train (or evaluate, reference) sets the package attribute
+    of that name to the module; keep it pointing at the function of the same name instead."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from repap.checkpoint import load_model, pretrained
+    from repap.evaluate import evaluate
+    from repap.md import energy, simulate
+    from repap.model import ModelConfig, RePAP
+    from repap.projection import bin_index, project
+    from repap.radial import rdf
+    from repap.reference import reference
+    from repap.sampling import Ensemble
+    from repap.sequences import Sequences, prepare
+    from repap.train import TrainConfig, train
+    from repap.trajectory import Trajectory, read

@@ -130,3 +130,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, stderr):
     run = repap_cli(*args, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip() == stderr
+
+
+def test_import_is_light_and_names_resolve(tmp_path):
+    """`import repap` (and so the CLI's start) loads neither torch nor numba; names load on
+    first use."""
+    code = (
+        "import sys, repap; heavy = [m for m in ('torch', 'numba') if m in sys.modules]; "
+        "assert not heavy, heavy; assert repap.train.__module__ == 'repap.train'; "
+        "assert set(repap.__all__) <= set(dir(repap))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
