@@ -27,7 +27,7 @@ import torch
 
 from repap.checkpoint import load_model
 from repap.runtime import distributed
-from repap.sampling import Ensemble, check_min_dist, sample
+from repap.sampling import Ensemble, check_min_dist, sample, source_frame
 from repap.trajectory import NPZ_FORMAT
 
 FORMATS = {".xyz": "extxyz", ".extxyz": "extxyz", ".npz": "npz", ".db": "db"}
@@ -176,11 +176,7 @@ def _assemble(
     missing = [p.name for p in paths if not p.exists()]
     if missing:
         raise RuntimeError(f"{parts}: chunks missing after generation: {', '.join(missing[:3])}")
-    meta = net.meta
-    cell = np.asarray(meta["cell"], dtype=np.float64)
-    order = np.argsort(np.asarray(meta["order"]))
-    numbers = np.asarray(meta["numbers"])[order]
-    pbc = np.asarray(meta["pbc"], bool)
+    cell, _, numbers, pbc = source_frame(net.meta)
     info = {"generator": "repap", **{k: settings[k] for k in ("seed", "min_dist", "temperature")}}
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -203,8 +199,11 @@ def _assemble(
                            restarts=data["restarts"], failed=data["failed"])  # fmt: skip
 
     if fmt == "npz":
-        counts = [len(np.load(p)["index"]) for p in paths]
-        _write_npz_stream(tmp, chunks(), sum(counts), len(numbers), cell, numbers, pbc, info)
+        total = 0
+        for p in paths:  # the header needs the count first; reads one small array per chunk
+            with np.load(p) as data:
+                total += len(data["index"])
+        _write_npz_stream(tmp, chunks(), total, len(numbers), cell, numbers, pbc, info)
     elif fmt == "db":
         _write_db(tmp, chunks())
     else:

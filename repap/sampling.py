@@ -51,9 +51,7 @@ class Ensemble(Trajectory):
     def __post_init__(self) -> None:
         if np.shape(self.positions)[0] == 0:  # every structure failed: nothing to validate
             self.positions = np.zeros((0, len(self.numbers), 3))
-            self.cell = np.asarray(self.cell, dtype=np.float64)
-            self.numbers = np.asarray(self.numbers, dtype=np.int64)
-            self.pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
+            self._coerce()
         else:
             super().__post_init__()
 
@@ -188,6 +186,15 @@ def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
     return float(min_dist)
 
 
+def source_frame(meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cell, inverse permutation, atomic numbers, pbc) of a model's structures in the source's
+    atom order: sequence position ``inverse[a]`` holds source atom a."""
+    inverse = np.argsort(np.asarray(meta["order"]))
+    numbers = np.asarray(meta["numbers"])[inverse]
+    cell = np.asarray(meta["cell"], dtype=np.float64)
+    return cell, inverse, numbers, np.asarray(meta["pbc"], bool)
+
+
 def generate_batch(
     model: RePAP,
     stepper: Stepper,
@@ -206,7 +213,7 @@ def generate_batch(
     n_coords = 3 * n_atoms
     g = model.config.n_bins
     mode = SOFTMAX if model.config.output == "softmax" else SIGMOID
-    cell = np.asarray(meta["cell"], dtype=np.float64)
+    cell, inverse, numbers, pbc = source_frame(meta)
     cell_flat = [float(x) for x in cell.reshape(-1)]
     counts = np.asarray(meta["first_coordinate"]["counts"], dtype=np.float64)
     first = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1)), -1e30))
@@ -234,8 +241,9 @@ def generate_batch(
             break
         at_start = live & (k == 0)
         bins.fill_(-1)
-        _sample_step(first, SOFTMAX, 1.0, coords, torch.where(at_start, k, none), structure,
-                     attempt, seed, cell_flat, 0.0, bins)  # fmt: skip
+        if bool(at_start.any()):  # first coordinates, from the training distribution
+            _sample_step(first, SOFTMAX, 1.0, coords, torch.where(at_start, k, none), structure,
+                         attempt, seed, cell_flat, 0.0, bins)  # fmt: skip
         _sample_step(logits, mode, temperature, coords, torch.where(live & ~at_start, k, none),
                      structure, attempt, seed, cell_flat, min_dist, bins)  # fmt: skip
         clash = live & (bins < 0)
@@ -265,9 +273,6 @@ def generate_batch(
 
     ok = done.nonzero().flatten()
     frac = coords[ok].double().cpu().numpy().reshape(-1, n_atoms, 3)
-    order = np.asarray(meta["order"])
-    inverse = np.argsort(order)
-    numbers = np.asarray(meta["numbers"])[inverse]
     positions = frac[:, inverse] @ cell
     info = {
         "generator": "repap",
@@ -276,7 +281,7 @@ def generate_batch(
         "temperature": temperature,
     }
     return Ensemble(
-        positions, cell, numbers, np.asarray(meta["pbc"], bool), None, info,
+        positions, cell, numbers, pbc, None, info,
         index=structure[ok].cpu().numpy(), redrawn=redrawn[ok].cpu().numpy(),
         restarts=restarts[ok].cpu().numpy(), failed=structure[failed].cpu().numpy(),
     )  # fmt: skip

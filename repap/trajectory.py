@@ -43,13 +43,17 @@ class Trajectory:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._coerce()
+        validate(self, "trajectory")
+
+    def _coerce(self) -> None:
+        """Fields as arrays of the documented dtypes."""
         self.positions = np.asarray(self.positions, dtype=np.float64)
         self.cell = np.asarray(self.cell, dtype=np.float64)
         self.numbers = np.asarray(self.numbers, dtype=np.int64)
         self.pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
         if self.energy is not None:
             self.energy = np.asarray(self.energy, dtype=np.float64)
-        validate(self, "trajectory")
 
     # -- shape -----------------------------------------------------------------------------
     def __len__(self) -> int:
