@@ -7,6 +7,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_VERSION ?= 2.13.0
+# -march of the CPU kernels: x86-64-v3 runs on any AVX2 CPU; "native" tunes for this host
+# (opt-in: `make test REPAP_ARCH=native`); the module refuses to import where it cannot run.
+REPAP_ARCH ?= x86-64-v3
+export REPAP_ARCH
+# What the build was made for; for native, what -march=native means on this CPU, so that a
+# venv carried to another CPU is rebuilt rather than reused.
+ARCH_KEY := $(REPAP_ARCH)$(if $(filter native,$(REPAP_ARCH)), $(shell $(CXX) -march=native -E -dM -x c++ /dev/null 2>/dev/null | sha256sum | cut -c1-16))
+ARCH_STAMP := $(VENV)/.arch
+$(shell [ -d $(VENV) ] && [ "$$(cat $(ARCH_STAMP) 2>/dev/null)" != "$(ARCH_KEY)" ] && echo "$(ARCH_KEY)" > $(ARCH_STAMP))
+NATIVE_PKG := build/native-pkg
 SOURCES := pyproject.toml CMakeLists.txt $(shell find repap csrc -type f -not -name '*.pyc')
 
 .PHONY: demo test bench lint clean
@@ -18,10 +28,17 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check repap tests bench
 	$(VENV)/bin/pytest tests
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed $(NATIVE_PKG)/.built
 	$(PIP) install "freud-analysis>=3" "MDAnalysis>=2.7"  # the RDF peers (the [bench] extra)
-	$(VENV)/bin/pytest bench/bench_*.py --benchmark-columns=min,mean,stddev,rounds \
-		--benchmark-sort=mean -p no:randomly
+	REPAP_BENCH_NATIVE=$(NATIVE_PKG) $(VENV)/bin/pytest bench/bench_*.py \
+		--benchmark-columns=min,mean,stddev,rounds --benchmark-sort=mean -p no:randomly
+
+# A second copy of the kernels tuned for this host, measured beside the portable default.
+$(NATIVE_PKG)/.built: $(VENV)/.installed
+	rm -rf $(NATIVE_PKG)
+	REPAP_ARCH=native REPAP_CUDA=OFF $(PIP) install --no-build-isolation --no-deps \
+		--target $(NATIVE_PKG) -C build-dir=build/native .
+	touch $@
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check repap tests bench
@@ -36,7 +53,10 @@ $(VENV)/.torch: | $(PY)
 	touch $@
 
 # Build requirements live in the venv so that rebuilds are incremental (build/ is kept).
-$(VENV)/.installed: $(VENV)/.torch $(SOURCES)
+$(ARCH_STAMP): | $(PY)
+	echo "$(ARCH_KEY)" > $@
+
+$(VENV)/.installed: $(VENV)/.torch $(SOURCES) $(ARCH_STAMP)
 	$(PIP) install "scikit-build-core>=0.10" "pybind11>=2.12"
 	$(PIP) install --no-build-isolation ".[test]"
 	touch $@

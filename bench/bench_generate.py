@@ -9,7 +9,8 @@ model at the demo's temperature (0.5) with clash rejection at 2.0 A.
   minimum-image distances in torch, rejection by redrawing the clashing coordinate;
 - bare LSTM stepping of the same batch, no sampling at all: the compute floor.
 
-Every peer runs with the allocator setting ``repap.sample`` makes (``keep_freed_memory``).
+Every peer runs with the allocator setting ``repap generate`` makes
+(``keep_freed_memory``).
 
 ``REPAP_BENCH_MODEL=paper`` (or a checkpoint path) and ``REPAP_BENCH_TEMPERATURE=1.0``
 benchmark another model or temperature. Run: ``make bench`` or
@@ -33,7 +34,7 @@ MIN_DIST = 2.0
 TEMPERATURE = float(os.environ.get("REPAP_BENCH_TEMPERATURE", 0.5))
 torch.set_num_threads(THREADS)
 repap.set_num_threads(THREADS)
-keep_freed_memory()  # repap.sample sets it too: give every peer the same allocator
+keep_freed_memory()  # as `repap generate` does: give every peer the same allocator
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,14 @@
 
 Run: ``make bench`` (or ``.venv/bin/pytest bench/bench_projection.py``); set REPAP_BENCH_FRAMES
 to shrink the problem. Groups are per grid size; compare each row with ``fill floor`` (the time to
-merely write an output of the same size) and the torch/numpy peers.
+merely write an output of the same size) and the torch/numpy peers. ``repap`` is the installed,
+portable build (x86-64-v3); ``repap native`` is the same kernel built with -march=native, loaded
+from REPAP_BENCH_NATIVE (a folder holding such a build; ``make bench`` makes one).
 """
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +24,30 @@ THREADS = 2
 
 torch.set_num_threads(THREADS)
 repap.set_num_threads(THREADS)
+
+
+def _native_module():
+    """The compiled module of a -march=native build, loaded beside the installed one."""
+    folder = os.environ.get("REPAP_BENCH_NATIVE")
+    if not folder:
+        return None
+    path = next(iter(sorted(Path(folder, "repap").glob("_C.*.so"))), None)
+    if path is None:
+        raise FileNotFoundError(f"REPAP_BENCH_NATIVE={folder}: no repap/_C.*.so inside")
+    spec = importlib.util.spec_from_file_location("repap_native._C", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.set_num_threads(THREADS)
+    return module
+
+
+NATIVE = _native_module()
+
+
+def native_project(frac, n_bins, sigma, out):
+    status = NATIVE.project_cpu(frac, n_bins, [sigma] * 3, True, out)
+    assert status == 0
+    return out
 
 
 def naive_torch(x, n_bins, sigma):
@@ -74,6 +102,10 @@ def _out(n_bins):
 
 PEERS = [
     "repap",
+    pytest.param(
+        "repap native",
+        marks=pytest.mark.skipif(NATIVE is None, reason="REPAP_BENCH_NATIVE not set"),
+    ),
     "repap torch",
     "fill floor",
     "best torch",
@@ -94,6 +126,10 @@ def test_projection(benchmark, frac, n_bins, peer):
     if peer == "repap":
         out = _out(n_bins).numpy()
         result = benchmark.pedantic(repap.project, (frac, n_bins, SIGMA), {"out": out}, **rounds)
+    elif peer == "repap native":
+        out = _out(n_bins).numpy()
+        result = benchmark.pedantic(native_project, (frac, n_bins, SIGMA, out), **rounds)
+        benchmark.extra_info["cxx_arch"] = NATIVE.build_info()["cxx_arch"]
     elif peer == "repap torch":
         out = _out(n_bins)
         result = benchmark.pedantic(repap.project, (x, n_bins, SIGMA), {"out": out}, **rounds)

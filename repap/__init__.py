@@ -21,7 +21,7 @@ _LAZY = {  # public name -> module that defines it
     "evaluate": "evaluate",
     "energy": "md",
     "simulate": "md",
-    "ModelConfig": "model",
+    "ModelConfig": "config",
     "RePAP": "model",
     "bin_index": "projection",
     "project": "projection",
@@ -30,7 +30,7 @@ _LAZY = {  # public name -> module that defines it
     "Ensemble": "sampling",
     "Sequences": "sequences",
     "prepare": "sequences",
-    "TrainConfig": "train",
+    "TrainConfig": "config",
     "train": "train",
     "Trajectory": "trajectory",
     "read": "trajectory",
@@ -90,13 +90,14 @@ sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.checkpoint import load_model, pretrained
+    from repap.config import ModelConfig, TrainConfig
     from repap.evaluate import evaluate
     from repap.md import energy, simulate
-    from repap.model import ModelConfig, RePAP
+    from repap.model import RePAP
     from repap.projection import bin_index, project
     from repap.radial import rdf
     from repap.reference import reference
     from repap.sampling import Ensemble
     from repap.sequences import Sequences, prepare
-    from repap.train import TrainConfig, train
+    from repap.train import train
     from repap.trajectory import Trajectory, read

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
+
+from repap.runtime import keep_freed_memory
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -17,6 +20,8 @@ def _info(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from repap.demo import run_demo
+
+    keep_freed_memory()
 
     run_demo(args.out, quick=args.quick, progress=not args.quiet)
     return 0
@@ -145,7 +150,10 @@ _TRAIN_OPTIONS = {  # CLI option -> TrainConfig / ModelConfig field
 
 
 def _train(args: argparse.Namespace) -> int:
-    from repap.train import TrainConfig, checkpoint_paths, train
+    from repap.config import TrainConfig
+    from repap.train import checkpoint_paths, train
+
+    keep_freed_memory()
 
     overrides = {
         field: getattr(args, option)
@@ -179,8 +187,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from repap.model import INPUTS, OUTPUTS
-    from repap.train import OPTIMIZERS, PRECISIONS, PRESETS, SCHEDULES
+    from repap.config import INPUTS, OPTIMIZERS, OUTPUTS, PRECISIONS, PRESETS, SCHEDULES
 
     p = sub.add_parser(
         "train",
@@ -222,6 +229,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from repap.generate import generate
+
+    keep_freed_memory()
 
     min_dist = None if args.min_dist in ("none", "0", "off") else float(args.min_dist)
     summary = generate(
@@ -450,8 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"repap {args.command}: warning: {message}", file=sys.stderr)
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # restores the default display when main returns
+            warnings.showwarning = show
+            return args.func(args)
     except (ValueError, OSError) as err:  # a user's mistake: one line, no traceback
         print(f"repap {args.command}: error: {err}", file=sys.stderr)
         return 2

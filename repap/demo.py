@@ -85,10 +85,7 @@ def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:
     """Target axis projections of one frame beside the model's predicted distributions for
     each next coordinate (teacher-forced on that frame). The demo shows the last frame of the
     training run, which lies in the validation split: the model learned that network."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     from repap.projection import bin_index, project
 
@@ -99,7 +96,8 @@ def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:
     bins = torch.from_numpy(bin_index(seqs.frac, g))
     with torch.no_grad():
         predicted = model.log_probs(model(bins[:, :-1])).exp()[0].numpy()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 7), sharey=True)
+    fig = Figure(figsize=(10, 7))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, image, title in (
         (axes[0], target[1:], "target: Gaussian of coordinate t+1"),
         (axes[1], predicted, "model: distribution of coordinate t+1"),
@@ -110,4 +108,3 @@ def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:
     fig.suptitle(f"Axis projections of frame {frame} (validation split)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

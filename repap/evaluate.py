@@ -162,13 +162,11 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def plot(curves: dict[str, dict[str, np.ndarray]], out: Path, settings: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     styles = {"generated": "C0", "reference": "k"}
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     for i, (name, c) in enumerate(curves.items()):
         ax.plot(
             c["r"],
@@ -182,9 +180,9 @@ def plot(curves: dict[str, dict[str, np.ndarray]], out: Path, settings: dict[str
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "rdf.png", dpi=120)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     width = 0.8 / len(curves)
     for i, (name, c) in enumerate(curves.items()):
         values, freq = np.unique(c["counts"], return_counts=True)
@@ -203,9 +201,9 @@ def plot(curves: dict[str, dict[str, np.ndarray]], out: Path, settings: dict[str
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "coordination.png", dpi=120)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
     edges = np.linspace(0, 180, 91)
     for i, (name, c) in enumerate(curves.items()):
         if c["angles"].size:
@@ -222,4 +220,3 @@ def plot(curves: dict[str, dict[str, np.ndarray]], out: Path, settings: dict[str
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "angles.png", dpi=120)
-    plt.close(fig)

@@ -12,11 +12,52 @@ the dense one-hot path through ``nn.LSTM`` (cuDNN on GPUs) computes the same fun
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import torch
 
 from repap import _C
 
 _MASK64 = (1 << 64) - 1
+
+
+@functools.cache
+def cpu_bfloat16_native() -> bool:
+    """Whether this CPU runs bfloat16 LSTMs natively: oneDNN builds its bfloat16 LSTM only on
+    CPUs with AVX512-BF16 or AMX. Probed once per process with a tiny LSTM. Where it fails
+    (AVX2-only CPUs such as AMD Zen 3) bfloat16 matmuls are emulated: measured 10x slower
+    than float32 for the recommended model there, so float32 is the fast path."""
+    lstm = torch.nn.LSTM(4, 4)
+    x, zeros = torch.zeros(2, 1, 4), torch.zeros(1, 1, 4)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            torch._VF.lstm(x, (zeros, zeros), list(lstm.parameters()), True, 1, 0.0, False,
+                           False, False)  # fmt: skip
+    except RuntimeError:
+        return False
+    return True
+
+
+_fallback_warned = False
+
+
+def cpu_matmul_dtype(requested: torch.dtype) -> torch.dtype:
+    """The LSTM matmul dtype the CPU runs for ``requested``: bfloat16 where the CPU has it
+    natively, float32 otherwise (with one warning per process)."""
+    global _fallback_warned
+    if requested != torch.bfloat16 or cpu_bfloat16_native():
+        return requested
+    if not _fallback_warned:
+        _fallback_warned = True
+        warnings.warn(
+            "bfloat16 LSTM: this CPU has no native bfloat16 (AVX512-BF16 or AMX); "
+            "running the LSTM in float32 instead (same model, about 10x faster here than "
+            "emulated bfloat16)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return torch.float32
 
 
 class _Recurrence(torch.autograd.Function):

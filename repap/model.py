@@ -13,65 +13,13 @@ atom order, the distribution of the first coordinate, ...); see :mod:`repap.chec
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 
-from repap.lstm import fused_lstm, layered_lstm
-
-OUTPUTS = ("sigmoid", "softmax")
-INPUTS = ("embedding", "onehot")
-
-
-@dataclass
-class ModelConfig:
-    """Architecture and representation. ``input`` picks how the CPU computes the LSTM (the
-    same function of the same weights either way): ``"onehot"`` feeds dense one-hot vectors
-    to torch's fused LSTM kernel (oneDNN) one layer at a time; ``"embedding"`` computes the
-    first layer's input gates by table lookup and runs repap's own recurrence (BLAS matmul +
-    C++ element-wise kernel per step), measured 5-10 % slower (README). On CUDA both run
-    ``torch.nn.LSTM`` (cuDNN)."""
-
-    n_bins: int = 50
-    sigma: float = 0.2  # Angstrom: standard deviation of the target Gaussian
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.5
-    output: str = "sigmoid"
-    input: str = "onehot"
-
-    def __post_init__(self) -> None:
-        for name in ("n_bins", "hidden", "layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        if self.n_bins < 2:
-            raise ValueError(f"n_bins: expected at least 2, got {self.n_bins}")
-        if (
-            not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma))
-            or self.sigma <= 0
-        ):
-            raise ValueError(f"sigma: expected a positive number of Angstrom, got {self.sigma!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout: expected a fraction in [0, 1), got {self.dropout!r}")
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output: expected one of {OUTPUTS}, got {self.output!r}")
-        if self.input not in INPUTS:
-            raise ValueError(f"input: expected one of {INPUTS}, got {self.input!r}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"model config: unknown fields {sorted(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from repap.config import ModelConfig
+from repap.lstm import cpu_matmul_dtype, fused_lstm, layered_lstm
 
 
 class RePAP(nn.Module):
@@ -91,7 +39,8 @@ class RePAP(nn.Module):
         )  # fmt: skip
         self.head = nn.Linear(config.hidden, config.n_bins)
         self.meta: dict[str, Any] = dict(meta or {})
-        # bfloat16 speeds the LSTM's matmuls up (training option ``precision``); not saved
+        # bfloat16 speeds the LSTM's matmuls up (training option ``precision``); not saved.
+        # On a CPU without native bfloat16 the LSTM runs in float32 (repap.lstm.cpu_matmul_dtype)
         self.matmul_dtype = torch.float32
 
     def one_hot(self, bins: torch.Tensor) -> torch.Tensor:
@@ -117,11 +66,10 @@ class RePAP(nn.Module):
             seed = dropout_seed if self.training else None
             if self.training and seed is None:  # plain module use: draw from torch's generator
                 seed = int(torch.randint(0, 2**62, ()))
+            dtype = cpu_matmul_dtype(self.matmul_dtype)  # float32 where bf16 is not native
             if self.config.input == "embedding":
-                return fused_lstm(
-                    self.lstm, bins, self.config.n_bins, seed, row_offset, self.matmul_dtype
-                )
-            return layered_lstm(self.lstm, self.one_hot(bins), seed, row_offset, self.matmul_dtype)
+                return fused_lstm(self.lstm, bins, self.config.n_bins, seed, row_offset, dtype)
+            return layered_lstm(self.lstm, self.one_hot(bins), seed, row_offset, dtype)
         with torch.autocast(bins.device.type, dtype=torch.bfloat16, enabled=low):
             out, _ = self.lstm(self.one_hot(bins))  # cuDNN, with torch's dropout
         return out.float()

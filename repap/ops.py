@@ -18,8 +18,11 @@ from repap._checks import (
 )
 
 
-def _launch(kernel: str, frac: torch.Tensor, out: torch.Tensor, *args: object) -> None:
-    """Run ``_C.<kernel>_cpu`` or ``_C.<kernel>_cuda`` on contiguous tensors, then check status."""
+def _launch(
+    kernel: str, frac: torch.Tensor, out: torch.Tensor, *args: object, check: bool = True
+) -> None:
+    """Run ``_C.<kernel>_cpu`` or ``_C.<kernel>_cuda`` on contiguous tensors, then check status.
+    ``check=False`` skips the status read on CUDA, which waits for the kernel (a host sync)."""
     frac = frac.contiguous()
     if frac.device.type == "cpu":
         status = getattr(_C, f"{kernel}_cpu")(frac.detach().numpy(), *args, out.detach().numpy())
@@ -31,6 +34,8 @@ def _launch(kernel: str, frac: torch.Tensor, out: torch.Tensor, *args: object) -
             frac.data_ptr(), frac.dtype == torch.float64, frac.numel(), n_bins, *rest,
             out.data_ptr(), flag.data_ptr(), frac.device.index, stream,
         )  # fmt: skip
+        if not check:
+            return
         status = int(flag.item())  # waits for the kernel: bad input must not pass silently
     else:
         raise ValueError(f"frac: unsupported device {frac.device}")
@@ -109,6 +114,16 @@ def project(
     if out.device != frac.device:
         raise ValueError(f"out: on {out.device}, but frac is on {frac.device}")
     torch.ops.repap.project_out(frac, n_bins, sigmas, periodic, out)
+    return out
+
+
+def project_validated(frac: torch.Tensor, n_bins: int, sigma: list[float]) -> torch.Tensor:
+    """Periodic projection densities of coordinates already known to be finite (training data,
+    validated once when its bins were computed): on CUDA no host synchronisation per call."""
+    out = torch.empty(
+        (frac.shape[0], 3 * frac.shape[1], n_bins), dtype=torch.float32, device=frac.device
+    )
+    _launch("project", frac, out, n_bins, sigma, True, check=False)
     return out
 
 

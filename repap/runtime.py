@@ -11,7 +11,9 @@ def keep_freed_memory() -> bool:
     Every training step allocates and frees the same large CPU tensors (tens of MB each);
     by default glibc maps each one fresh and the first touch of every page faults, which cost
     a quarter of the CPU step time here (386 vs 500 ms per batch of 128). The process keeps
-    its peak memory instead. Returns False where the C library is not glibc.
+    its peak memory instead. A process-wide setting: the command line makes it for train,
+    generate and demo; library functions leave it to the caller. Returns False where the C
+    library is not glibc.
     """
     import ctypes
     import ctypes.util

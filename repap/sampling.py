@@ -27,13 +27,13 @@ import numpy as np
 import torch
 
 from repap import _C
-from repap.runtime import keep_freed_memory
 from repap.trajectory import Trajectory
 
 if TYPE_CHECKING:
     from repap.model import RePAP
 
 SOFTMAX, SIGMOID = 0, 1  # sampler modes (csrc/sampler/sampler_math.h)
+MIN_TEMPERATURE = 1e-30  # 1/T stays finite in float32 (it overflows near 3e-39)
 
 
 @dataclass
@@ -83,21 +83,25 @@ class Stepper:
     the weights rearranged once: layer 0's input gates are a table lookup (bin row + step
     row); on the CPU the element-wise cell math is the fused C++ kernel of training."""
 
-    def __init__(self, model: RePAP):
-        lstm = model.lstm  # weights on the device generation runs on
+    def __init__(self, model: RePAP, device: torch.device):
+        lstm = model.lstm
         g = model.config.n_bins
-        w0 = lstm.weight_ih_l0.detach().t()
+
+        def weight(name: str) -> torch.Tensor:  # a copy on `device`; the model stays as is
+            return getattr(lstm, name).detach().to(device, torch.float32)
+
+        w0 = weight("weight_ih_l0").t()
         self.bin_rows = w0[:g].contiguous()
-        self.step_rows = (w0[g:] + lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().contiguous()
-        self.w_hh0 = lstm.weight_hh_l0.detach().t().contiguous()
+        self.step_rows = (w0[g:] + weight("bias_ih_l0") + weight("bias_hh_l0")).contiguous()
+        self.w_hh0 = weight("weight_hh_l0").t().contiguous()
         self.deeper = []
         for layer in range(1, lstm.num_layers):
-            w_ih = getattr(lstm, f"weight_ih_l{layer}").detach().t().contiguous()
-            w_hh = getattr(lstm, f"weight_hh_l{layer}").detach().t().contiguous()
-            b = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-            self.deeper.append((w_ih, w_hh, b.detach().contiguous()))
-        self.head_w = model.head.weight.detach().t().contiguous()
-        self.head_b = model.head.bias.detach()
+            w_ih = weight(f"weight_ih_l{layer}").t().contiguous()
+            w_hh = weight(f"weight_hh_l{layer}").t().contiguous()
+            b = weight(f"bias_ih_l{layer}") + weight(f"bias_hh_l{layer}")
+            self.deeper.append((w_ih, w_hh, b.contiguous()))
+        self.head_w = model.head.weight.detach().to(device, torch.float32).t().contiguous()
+        self.head_b = model.head.bias.detach().to(device, torch.float32)
         self.hidden = lstm.hidden_size
         self.layers = lstm.num_layers
 
@@ -248,6 +252,7 @@ def generate_batch(
                      structure, attempt, seed, cell_flat, min_dist, bins)  # fmt: skip
         clash = live & (bins < 0)
         if bool(clash.any()):
+            _raise_for_bad_logits(bins, structure, k)
             _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
                     saved_h, saved_c, saved_logits, max_retries, max_restarts)  # fmt: skip
         drawn = live & (bins >= 0)
@@ -285,6 +290,18 @@ def generate_batch(
         index=structure[ok].cpu().numpy(), redrawn=redrawn[ok].cpu().numpy(),
         restarts=restarts[ok].cpu().numpy(), failed=structure[failed].cpu().numpy(),
     )  # fmt: skip
+
+
+def _raise_for_bad_logits(bins: torch.Tensor, structure: torch.Tensor, k: torch.Tensor) -> None:
+    """A diverged model (NaN or infinite outputs) is an error of its own, not a clash."""
+    bad = (bins == _C.sampler_bad_logits).nonzero().flatten()
+    if len(bad):
+        i = bad[0]
+        raise ValueError(
+            f"model: its output for structure {int(structure[i])} at coordinate {int(k[i])} "
+            f"is NaN or infinite ({len(bad)} structures in this batch): the weights have "
+            "diverged; nothing can be drawn from it"
+        )
 
 
 def _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
@@ -331,20 +348,26 @@ def sample(
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
         raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    if not (np.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
+        raise ValueError(
+            f"temperature: expected a number >= {MIN_TEMPERATURE:g} (the kernel takes 1/T in "
+            f"float32), got {temperature!r}"
+        )
     if "first_coordinate" not in model.meta:
         raise ValueError("model: has no training metadata (train it or load a checkpoint)")
     dist = check_min_dist(min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
     if device is None or str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    if device.type == "cuda" and model.config.n_bins > _C.sampler_max_cuda_bins:
+        raise ValueError(
+            f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
+            f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"
+        )
     if batch_size is None:
         batch_size = 65536 if device.type == "cuda" else 1024
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-    keep_freed_memory()  # each step allocates batch-sized tensors; reuse them, no page faults
-    weights = model.to(device).eval()
     parts = []
     bar = None
     if progress:
@@ -352,11 +375,11 @@ def sample(
 
         bar = tqdm(total=n, unit="structure", desc="generating")
     with torch.no_grad():
-        stepper = Stepper(weights)
+        stepper = Stepper(model, device)  # copies: the caller's model keeps its device and mode
         for lo in range(start, start + n, batch_size):
             count = min(batch_size, start + n - lo)
             parts.append(
-                generate_batch(weights, stepper, lo, count, int(seed), dist, float(temperature),
+                generate_batch(model, stepper, lo, count, int(seed), dist, float(temperature),
                                max_retries, max_restarts, device)
             )  # fmt: skip
             if bar is not None:

@@ -19,7 +19,7 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,73 +28,14 @@ import torch
 import torch.distributed as dist
 
 from repap import checkpoint
-from repap.model import ModelConfig, RePAP
+from repap.config import TrainConfig
+from repap.lstm import cpu_matmul_dtype
+from repap.model import RePAP
+from repap.ops import project_validated
 from repap.projection import bin_index, project
-from repap.runtime import distributed, keep_freed_memory
+from repap.runtime import distributed
 from repap.sequences import Sequences, prepare, split
 from repap.trajectory import Trajectory, read
-
-OPTIMIZERS = ("rmsprop", "adam")
-PRECISIONS = ("float32", "bfloat16")
-SCHEDULES = ("constant", "cosine")
-PRESETS = ("paper", "recommended")
-
-
-@dataclass
-class TrainConfig:
-    """How to train. ``TrainConfig.preset("paper")`` is the poster's setup (RMSprop 1e-3,
-    sigmoid + MSE, G = 50); ``"recommended"`` is the best setup we measured (see README)."""
-
-    model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 20
-    batch_size: int = 128
-    optimizer: str = "rmsprop"
-    lr: float = 1e-3
-    schedule: str = "constant"
-    val: float = 0.1  # fraction of frames, the last ones in time, held out for validation
-    patience: int = 5  # stop after this many epochs without a better validation loss; 0: never
-    seed: int = 0
-    frames: int | None = None  # train on the first `frames` frames only
-    precision: str = "float32"  # of the LSTM's matmul operands; "bfloat16": ~2x faster on CPUs
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
-        if not 0 < self.val < 1:
-            raise ValueError(f"val: expected a fraction in (0, 1), got {self.val!r}")
-        if self.patience < 0:
-            raise ValueError(f"patience: expected 0 (off) or more epochs, got {self.patience}")
-        if self.frames is not None and self.frames < 2:
-            raise ValueError(f"frames: expected at least 2, got {self.frames}")
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> TrainConfig:
-        if name == "paper":
-            base = cls()
-        elif name == "recommended":  # measured: bench/train_options.py, README
-            base = cls(
-                model=ModelConfig(n_bins=100, sigma=0.05, output="softmax"),
-                optimizer="adam", precision="bfloat16",
-            )  # fmt: skip
-        else:
-            raise ValueError(f"preset: expected one of {PRESETS}, got {name!r}")
-        model_fields = {f.name for f in fields(ModelConfig)}
-        model = replace(base.model, **{k: v for k, v in overrides.items() if k in model_fields})
-        rest = {k: v for k, v in overrides.items() if k not in model_fields}
-        return replace(base, model=model, **rest)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def checkpoint_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
@@ -159,8 +100,8 @@ def _prepare_data(traj: Trajectory, config: TrainConfig, source: str) -> _Data:
 def _targets(data: _Data, idx: np.ndarray, g: int, device: torch.device) -> torch.Tensor:
     """Gaussian targets (B, 3N-1, G) of coordinates 1 .. 3N-1 from the projection kernel."""
     frac = data.seqs.frac[idx]
-    if device.type == "cuda":
-        return project(torch.from_numpy(frac).to(device), g, data.sigma_frac)[:, 1:]
+    if device.type == "cuda":  # validated once by bin_index in _prepare_data: no sync per batch
+        return project_validated(torch.from_numpy(frac).to(device), g, data.sigma_frac)[:, 1:]
     return torch.from_numpy(project(frac, g, data.sigma_frac))[:, 1:]
 
 
@@ -213,13 +154,11 @@ def _evaluate(
 
 def plot_history(history: list[dict[str, float]], path: str | os.PathLike, title: str = "") -> None:
     """Loss curves (training and validation objective; validation NLL) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="training")
     ax1.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation")
     ax1.set(xlabel="epoch", ylabel="loss", yscale="log", title=title or "training objective")
@@ -228,7 +167,6 @@ def plot_history(history: list[dict[str, float]], path: str | os.PathLike, title
     ax2.set(xlabel="epoch", ylabel="nats per coordinate", title="validation NLL (density)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def train(
@@ -253,7 +191,6 @@ def train(
     if resume and out is None:
         raise ValueError("resume: needs out, the checkpoint path of the run to continue")
     rank, world, local = distributed()
-    keep_freed_memory()
     if device is None or str(device) == "auto":
         device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(device)
@@ -262,9 +199,13 @@ def train(
         paths[0].parent.mkdir(parents=True, exist_ok=True)
 
     data = _prepare_data(traj, config, source)
-    torch.manual_seed(config.seed)
-    model = RePAP(config.model, traj.n_atoms, data.meta).to(device)
+    with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched
+        torch.manual_seed(config.seed)
+        model = RePAP(config.model, traj.n_atoms, data.meta).to(device)
     model.matmul_dtype = getattr(torch, config.precision)
+    if device.type == "cpu":  # bfloat16 only where the CPU has it natively (one warning)
+        model.matmul_dtype = cpu_matmul_dtype(model.matmul_dtype)
+    precision = str(model.matmul_dtype).removeprefix("torch.")
     params = list(model.parameters())
     if config.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.lr)
@@ -334,7 +275,9 @@ def train(
             dist.all_reduce(loss_sum)
         record = {"epoch": epoch, "train_loss": loss_sum.item() / max(seen, 1)}
         record.update(_evaluate(model, data, device, rank, world))
-        record.update(lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0)
+        record.update(
+            lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0, precision=precision
+        )
         history.append(record)
         if record["val_loss"] < best["val_loss"]:
             best = {"val_loss": record["val_loss"], "epoch": epoch}

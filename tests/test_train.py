@@ -208,3 +208,35 @@ def test_torchrun_two_processes_equals_one(rng, tmp_path):
         [h["val_loss"] for h in one.meta["history"]],
         rtol=1e-5,
     )
+
+
+def test_train_leaves_the_global_generator_and_plot_backend_alone(rng, tmp_path):
+    """Seeded weights without reseeding torch's global generator; the loss plot is drawn
+    without pyplot, so the caller's matplotlib backend stays what it was."""
+    script = f"""
+import matplotlib, sys, numpy as np, torch, repap
+from repap.config import TrainConfig, ModelConfig
+matplotlib.use("svg")
+torch.manual_seed(123)
+state = torch.random.get_rng_state()
+traj = repap.Trajectory(np.random.default_rng(0).random((20, 3, 3)) * 5, np.eye(3) * 5,
+                        np.full(3, 14), np.ones(3, bool))
+config = TrainConfig(model=ModelConfig(n_bins=12, hidden=8), epochs=1, batch_size=8)
+a = repap.train(traj, config, out={str(tmp_path / "m.pt")!r}, progress=False)
+assert torch.equal(torch.random.get_rng_state(), state), "global generator changed"
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert "matplotlib.pyplot" not in sys.modules
+b = repap.train(traj, config, progress=False)
+assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    assert (tmp_path / "m.loss.png").stat().st_size > 1000
+
+
+def test_validated_projection_equals_the_checked_op(rng):
+    from repap.ops import project_validated
+
+    frac = torch.from_numpy(rng.random((5, 4, 3)))
+    sigma = [0.02, 0.03, 0.04]
+    expected = repap.project(frac, 20, sigma)
+    torch.testing.assert_close(project_validated(frac, 20, sigma), expected, rtol=0, atol=0)

@@ -9,6 +9,7 @@
 
 #include "bindings/exports.h"
 #include "common/cuda_info.h"
+#include "common/isa.h"
 
 #ifndef REPAP_VERSION
 #define REPAP_VERSION "unknown"
@@ -45,6 +46,7 @@ py::dict build_info() {
   d["version"] = REPAP_VERSION;
   d["compiler"] = __VERSION__;
   d["cxx_arch"] = REPAP_CXX_ARCH;
+  d["cpu_features_used"] = kernel_cpu_features();
 #ifdef _OPENMP
   d["openmp"] = true;
 #else

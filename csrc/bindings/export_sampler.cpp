@@ -9,6 +9,7 @@
 
 #include "bindings/exports.h"
 #include "sampler/sampler.h"
+#include "sampler/sampler_math.h"
 
 namespace py = pybind11;
 
@@ -60,6 +61,11 @@ void export_sampler(py::module_& m) {
         "Draw coordinate k[b] of every structure b with k[b] >= 0 (clash-masked at an atom's "
         "third coordinate); bins[b] = -1 where no bin is left.");
   m.def("sample_step_cuda", &sample_step_cuda, "sample_step_cpu on device pointers and a stream.");
+  m.attr("sampler_max_cuda_bins") = sampler::kMaxCudaBins;
+  m.attr("sampler_clash") = sampler::kClash;
+  m.attr("sampler_bad_logits") = sampler::kBadLogits;
+  m.def("sampler_bin_position", &sampler::bin_position, py::arg("bin"), py::arg("u"),
+        py::arg("n_bins"), "Where a draw in `bin` with in-bin uniform u lands (for tests).");
 }
 
 }  // namespace repap

@@ -68,7 +68,7 @@ void project_cuda(const void* x, bool x_is_double, int64_t n_rows, int n_bins,
                   const float sigma[3], bool periodic, float* out, int* status, int device,
                   void* stream) {
   if (n_rows == 0) return;
-  REPAP_CUDA_CHECK(cudaSetDevice(device));
+  const DeviceGuard guard(device);
   const float3 c = make_float3(exponent_coefficient(sigma[0], n_bins),
                                exponent_coefficient(sigma[1], n_bins),
                                exponent_coefficient(sigma[2], n_bins));
@@ -86,7 +86,7 @@ void project_cuda(const void* x, bool x_is_double, int64_t n_rows, int n_bins,
 void bin_index_cuda(const void* x, bool x_is_double, int64_t n, int n_bins, bool periodic,
                     int64_t* out, int* status, int device, void* stream) {
   if (n == 0) return;
-  REPAP_CUDA_CHECK(cudaSetDevice(device));
+  const DeviceGuard guard(device);
   const unsigned grid = grid_for(n, kThreads);
   auto s = static_cast<cudaStream_t>(stream);
   if (x_is_double)

@@ -1,14 +1,34 @@
 // Batched sampler: one call per generation step draws the next coordinate of every structure.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 namespace repap::sampler {
+
+/// Bins past this count are refused on CUDA, whose per-thread scratch row is a fixed array.
+constexpr int kMaxCudaBins = 1024;
+
+/// Refuse what the kernels cannot do: a temperature whose inverse overflows float32 (the
+/// scaled logits would be inf or NaN), and on CUDA more bins than the per-thread scratch row.
+inline void check_arguments(int n_bins, float temperature, bool cuda) {
+  if (!(temperature > 0.0f) || !std::isfinite(1.0f / temperature))
+    throw std::invalid_argument("temperature: expected a positive number whose inverse is "
+                                "finite in float32, got " + std::to_string(temperature));
+  if (n_bins < 1) throw std::invalid_argument("n_bins: expected at least 1");
+  if (cuda && n_bins > kMaxCudaBins)
+    throw std::invalid_argument("n_bins: the CUDA sampler handles at most " +
+                                std::to_string(kMaxCudaBins) + " bins, got " +
+                                std::to_string(n_bins) + "; generate on the CPU");
+}
 
 /// For each structure b with k[b] >= 0: draw coordinate k[b] from logits[b, :] (B x G;
 /// mode kSoftmax or kSigmoid, divided by the temperature), with random numbers keyed by
 /// (seed, structure[b], k[b], attempt[b]), and write it to coords[b, k[b]] (B x n_coords,
-/// fractional) and its bin to bins[b]; bins[b] = -1 when every bin clashes (coords untouched).
+/// fractional) and its bin to bins[b]; bins[b] = -1 when every bin clashes, -2 when the
+/// logits are unusable (NaN or +inf, or all -inf); coords untouched then.
 /// cell: 3 x 3 lattice vectors (rows); min_dist <= 0 turns clash masking off.
 void sample_step_cpu(const float* logits, int64_t batch, int n_bins, int mode, float temperature,
                      float* coords, int n_coords, const int64_t* k, const int64_t* structure,

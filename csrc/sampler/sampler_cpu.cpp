@@ -10,6 +10,7 @@ void sample_step_cpu(const float* logits, int64_t batch, int n_bins, int mode, f
                      float* coords, int n_coords, const int64_t* k, const int64_t* structure,
                      const int64_t* attempt, uint64_t seed, const float* cell, float min_dist,
                      int64_t* bins) {
+  check_arguments(n_bins, temperature, /*cuda=*/false);
   Geometry g;
   for (int i = 0; i < 9; ++i) g.cell[i] = cell[i];
   g.min_dist2 = min_dist > 0.0f ? min_dist * min_dist : 0.0f;

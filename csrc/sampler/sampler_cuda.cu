@@ -1,5 +1,5 @@
 // CUDA sampler: one thread per structure, the per-structure math of sampler_math.h. The
-// scratch row lives in local memory (G <= kMaxBins).
+// scratch row lives in local memory (G <= kMaxCudaBins, checked by the host wrapper).
 #include <cuda_runtime.h>
 
 #include "common/cuda_check.h"
@@ -9,15 +9,13 @@
 namespace repap::sampler {
 namespace {
 
-constexpr int kMaxBins = 1024;
-
 __global__ void sample_step_kernel(const float* logits, int64_t batch, int n_bins, int mode,
                                    float inv_t, float* coords, int n_coords, const int64_t* k,
                                    const int64_t* structure, const int64_t* attempt,
                                    uint64_t seed, Geometry g, int64_t* bins) {
   const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (b >= batch || k[b] < 0) return;
-  float work[kMaxBins];
+  float work[kMaxCudaBins];
   float u_bin, u_pos;
   uniforms(seed, structure[b], k[b], attempt[b], u_bin, u_pos);
   float* row = coords + b * n_coords;
@@ -33,11 +31,12 @@ void sample_step_cuda(const float* logits, int64_t batch, int n_bins, int mode, 
                       float* coords, int n_coords, const int64_t* k, const int64_t* structure,
                       const int64_t* attempt, uint64_t seed, const float* cell, float min_dist,
                       int64_t* bins, int device, void* stream) {
+  check_arguments(n_bins, temperature, /*cuda=*/true);
   if (batch == 0) return;
   Geometry g;
   for (int i = 0; i < 9; ++i) g.cell[i] = cell[i];  // host values, passed by value
   g.min_dist2 = min_dist > 0.0f ? min_dist * min_dist : 0.0f;
-  REPAP_CUDA_CHECK(cudaSetDevice(device));
+  const DeviceGuard guard(device);
   const int threads = 128;
   const int64_t blocks = (batch + threads - 1) / threads;
   sample_step_kernel<<<static_cast<unsigned>(blocks), threads, 0,

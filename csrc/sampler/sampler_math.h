@@ -14,6 +14,9 @@ namespace repap::sampler {
 constexpr int kSoftmax = 0;  // logits are log-probabilities up to a constant
 constexpr int kSigmoid = 1;  // logits of independent sigmoids, normalised over the bins
 
+constexpr int kClash = -1;      // Draw::bin when every bin is masked by a clash
+constexpr int kBadLogits = -2;  // Draw::bin when a logit is NaN or +inf, or all are -inf
+
 /// The cell and the clash distance. The caller guarantees min_dist < h_min / 2 (h: distances
 /// between opposite faces): then a separation shorter than min_dist has every fractional
 /// component inside (-1/2, 1/2), so the image found by rounding fractional differences is the
@@ -24,9 +27,17 @@ struct Geometry {
 };
 
 struct Draw {
-  int bin;            // -1 when every bin is masked
+  int bin;            // kClash when every bin is masked, kBadLogits for unusable logits
   float value;        // fractional coordinate in [0, 1)
 };
+
+/// Fractional position (bin + u) / G of a draw, kept below 1: in float32 (G - 1 + u) / G
+/// rounds to exactly 1.0 when u is within about G * 2^-25 of 1.
+REPAP_HD float bin_position(int bin, float u, int n_bins) {
+  const float x = (bin + u) / n_bins;
+  const float below_one = projection::float_from_bits(0x3f7fffff);  // 1 - 2^-24
+  return x < below_one ? x : below_one;
+}
 
 /// log of the unnormalised probability of bin k from the model output l.
 REPAP_HD float log_weight(float l, int mode) {
@@ -63,25 +74,31 @@ REPAP_HD bool clashes(const float* p, const float* earlier, int n, const Geometr
 REPAP_HD Draw draw_coordinate(const float* logits, int n_bins, int mode, float inv_temperature,
                               const float* coords, int k, const Geometry& g, float u_bin,
                               float u_pos, float* work) {
-  float top = -3.0e38f;
+  // A NaN or +inf logit (a diverged model) is reported, not mistaken for a clash; -inf is a
+  // zero probability, but not for every bin. The maximum is subtracted before the scaling by
+  // 1/T, so no temperature with a finite inverse can overflow.
+  const float inf = projection::float_from_bits(0x7f800000);
+  float top = -inf;
   for (int b = 0; b < n_bins; ++b) {
-    const float w = log_weight(logits[b], mode) * inv_temperature;
+    if (!(logits[b] < inf)) return Draw{kBadLogits, 0.0f};
+    const float w = log_weight(logits[b], mode);
     work[b] = w;
     top = w > top ? w : top;
   }
+  if (!(top > -inf)) return Draw{kBadLogits, 0.0f};
   const int atom = k / 3;
   const bool mask = g.min_dist2 > 0.0f && k % 3 == 2 && atom > 0;
   float total = 0.0f;
   for (int b = 0; b < n_bins; ++b) {
-    float w = projection::exp_nonpositive(work[b] - top);
+    float w = projection::exp_nonpositive((work[b] - top) * inv_temperature);
     if (mask && w > 0.0f) {
-      const float p[3] = {coords[3 * atom], coords[3 * atom + 1], (b + u_pos) / n_bins};
+      const float p[3] = {coords[3 * atom], coords[3 * atom + 1], bin_position(b, u_pos, n_bins)};
       if (clashes(p, coords, atom, g)) w = 0.0f;
     }
     work[b] = w;
     total += w;
   }
-  Draw out{-1, 0.0f};
+  Draw out{kClash, 0.0f};
   if (!(total > 0.0f)) return out;
   const float target = u_bin * total;
   float cum = 0.0f;
@@ -93,7 +110,7 @@ REPAP_HD Draw draw_coordinate(const float* logits, int n_bins, int mode, float i
     if (cum > target) break;
   }
   out.bin = last;  // rounding can leave target just above the last partial sum
-  out.value = (last + u_pos) / n_bins;
+  out.value = bin_position(last, u_pos, n_bins);
   return out;
 }
 

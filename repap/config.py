@@ -1,0 +1,122 @@
+"""How to build and train a RePAP model: plain dataclasses, importable without torch (the
+command line builds its options from them)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+OUTPUTS = ("sigmoid", "softmax")
+INPUTS = ("embedding", "onehot")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and representation. ``input`` picks how the CPU computes the LSTM (the
+    same function of the same weights either way): ``"onehot"`` feeds dense one-hot vectors
+    to torch's fused LSTM kernel (oneDNN) one layer at a time; ``"embedding"`` computes the
+    first layer's input gates by table lookup and runs repap's own recurrence (BLAS matmul +
+    C++ element-wise kernel per step), measured 5-10 % slower (README). On CUDA both run
+    ``torch.nn.LSTM`` (cuDNN)."""
+
+    n_bins: int = 50
+    sigma: float = 0.2  # Angstrom: standard deviation of the target Gaussian
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.5
+    output: str = "sigmoid"
+    input: str = "onehot"
+
+    def __post_init__(self) -> None:
+        for name in ("n_bins", "hidden", "layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.n_bins < 2:
+            raise ValueError(f"n_bins: expected at least 2, got {self.n_bins}")
+        if (
+            not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma))
+            or self.sigma <= 0
+        ):
+            raise ValueError(f"sigma: expected a positive number of Angstrom, got {self.sigma!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout: expected a fraction in [0, 1), got {self.dropout!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output: expected one of {OUTPUTS}, got {self.output!r}")
+        if self.input not in INPUTS:
+            raise ValueError(f"input: expected one of {INPUTS}, got {self.input!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"model config: unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+OPTIMIZERS = ("rmsprop", "adam")
+PRECISIONS = ("float32", "bfloat16")
+SCHEDULES = ("constant", "cosine")
+PRESETS = ("paper", "recommended")
+
+
+@dataclass
+class TrainConfig:
+    """How to train. ``TrainConfig.preset("paper")`` is the poster's setup (RMSprop 1e-3,
+    sigmoid + MSE, G = 50); ``"recommended"`` is the best setup we measured (see README)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: str = "rmsprop"
+    lr: float = 1e-3
+    schedule: str = "constant"
+    val: float = 0.1  # fraction of frames, the last ones in time, held out for validation
+    patience: int = 5  # stop after this many epochs without a better validation loss; 0: never
+    seed: int = 0
+    frames: int | None = None  # train on the first `frames` frames only
+    precision: str = "float32"  # of the LSTM's matmul operands; "bfloat16": ~2x faster on CPUs
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
+        if not 0 < self.val < 1:
+            raise ValueError(f"val: expected a fraction in (0, 1), got {self.val!r}")
+        if self.patience < 0:
+            raise ValueError(f"patience: expected 0 (off) or more epochs, got {self.patience}")
+        if self.frames is not None and self.frames < 2:
+            raise ValueError(f"frames: expected at least 2, got {self.frames}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> TrainConfig:
+        if name == "paper":
+            base = cls()
+        elif name == "recommended":  # measured: bench/train_options.py, README
+            base = cls(
+                model=ModelConfig(n_bins=100, sigma=0.05, output="softmax"),
+                optimizer="adam", precision="bfloat16",
+            )  # fmt: skip
+        else:
+            raise ValueError(f"preset: expected one of {PRESETS}, got {name!r}")
+        model_fields = {f.name for f in fields(ModelConfig)}
+        model = replace(base.model, **{k: v for k, v in overrides.items() if k in model_fields})
+        rest = {k: v for k, v in overrides.items() if k not in model_fields}
+        return replace(base, model=model, **rest)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
