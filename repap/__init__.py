@@ -27,6 +27,7 @@ _LAZY = {  # public name -> module that defines it
     "project": "projection",
     "rdf": "radial",
     "reference": "reference",
+    "relax": "relax",
     "Ensemble": "sampling",
     "Sequences": "sequences",
     "prepare": "sequences",
@@ -57,6 +58,7 @@ __all__ = [  # every name in _LAZY plus the compiled helpers
     "rdf",
     "read",
     "reference",
+    "relax",
     "set_num_threads",
     "simulate",
     "train",
@@ -76,8 +78,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Importing the submodule repap.train (or evaluate, reference) sets the package attribute
-    of that name to the module; keep it pointing at the function of the same name instead."""
+    """Importing the submodule repap.train (or evaluate, reference, relax) sets the package
+    attribute of that name to the module; keep it pointing at the function of that name."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _LAZY and isinstance(value, types.ModuleType):
@@ -97,6 +99,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.projection import bin_index, project
     from repap.radial import rdf
     from repap.reference import reference
+    from repap.relax import relax
     from repap.sampling import Ensemble
     from repap.sequences import Sequences, prepare
     from repap.train import train

@@ -12,7 +12,6 @@ SQLite database ``.db``) and removes the parts. Memory holds one chunk at a time
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -26,24 +25,10 @@ import numpy as np
 import torch
 
 from repap.checkpoint import load_model
+from repap.parts import claim_parts, file_digest, output_format, parts_dir
 from repap.runtime import distributed
 from repap.sampling import Ensemble, check_min_dist, sample, source_frame
 from repap.trajectory import NPZ_FORMAT
-
-FORMATS = {".xyz": "extxyz", ".extxyz": "extxyz", ".npz": "npz", ".db": "db"}
-
-
-def output_format(out: Path) -> str:
-    try:
-        return FORMATS[out.suffix.lower()]
-    except KeyError:
-        raise ValueError(
-            f"{out}: unknown output format {out.suffix!r} (use .xyz/.extxyz, .npz or .db)"
-        ) from None
-
-
-def _parts_dir(out: Path) -> Path:
-    return out.with_name(out.name + ".parts")
 
 
 def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
@@ -95,13 +80,13 @@ def generate(
     net = load_model(model, device)
     check_min_dist(min_dist, np.asarray(net.meta["cell"]))
     settings = {
-        "model_sha256": _file_digest(Path(model)),
+        "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,
         "batch_size": batch_size, "max_retries": max_retries, "max_restarts": max_restarts,
     }  # fmt: skip
-    parts = _parts_dir(out)
+    parts = parts_dir(out)
     if rank == 0:
-        _claim_parts(parts, settings)
+        claim_parts(parts, settings)
     _barrier(world)
 
     mine = range(rank, -(-n // batch_size), world)  # this rank's chunks
@@ -135,29 +120,6 @@ def generate(
     summary = _assemble(net, out, fmt, parts, -(-n // batch_size), settings, todo)
     shutil.rmtree(parts)
     return summary
-
-
-def _claim_parts(parts: Path, settings: dict[str, Any]) -> None:
-    """Create the parts folder, or check that the one there belongs to the same run."""
-    record = parts / "run.json"
-    if parts.exists():
-        try:
-            before = json.loads(record.read_text())
-        except (OSError, ValueError):
-            before = None
-        if before != settings:
-            changed = sorted(k for k in settings if not before or before.get(k) != settings[k])
-            raise ValueError(
-                f"{parts}: left by a run with other arguments ({', '.join(changed)}); "
-                "rerun with those or remove the folder"
-            )
-        return
-    parts.mkdir()
-    record.write_text(json.dumps(settings))
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _barrier(world: int) -> None:

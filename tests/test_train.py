@@ -229,7 +229,9 @@ assert "matplotlib.pyplot" not in sys.modules
 b = repap.train(traj, config, progress=False)
 assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 """
-    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    subprocess.run(  # outside the checkout: the installed package is imported
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True, cwd=tmp_path
+    )
     assert (tmp_path / "m.loss.png").stat().st_size > 1000
 
 
