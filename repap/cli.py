@@ -32,23 +32,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from repap.md import simulate
 
-    protocol = {
-        name: getattr(args, name)
-        for name in (
-            "atoms",
-            "density",
-            "frames",
-            "stride",
-            "melt_temperature",
-            "melt_time",
-            "quench_time",
-            "temperature",
-            "equilibrate_time",
-            "timestep",
-            "min_distance",
-            "potential",
-        )
-    }
+    protocol = _protocol(args)
     if args.runs < 1:
         raise ValueError(f"--runs: expected at least 1, got {args.runs}")
     out = Path(args.out)
@@ -70,6 +54,56 @@ def _simulate(args: argparse.Namespace) -> int:
             f"{path}: {len(traj)} frames of {traj.n_atoms} atoms, cell {traj.cell[0, 0]:.4f} A, "
             f"energy {e.mean():.4f} +- {e.std():.4f} eV/atom"
         )
+    return 0
+
+
+_PROTOCOL_HELP = {  # MeltQuench field -> help (units), for simulate and dataset
+    "atoms": "atoms",
+    "density": "g/cm^3, cubic cell",
+    "frames": "frames stored",
+    "stride": "MD steps between frames",
+    "melt_temperature": "K",
+    "melt_time": "ps",
+    "quench_time": "ps, linear ramp to --temperature",
+    "temperature": "K, sampling temperature",
+    "equilibrate_time": "ps at --temperature before sampling",
+    "timestep": "ps",
+    "min_distance": "A between atoms of the random start",
+    "seed": "random seed (of the first run)",
+}
+
+
+def _add_protocol_options(p: argparse.ArgumentParser) -> None:
+    from repap.md import MeltQuench
+
+    d = MeltQuench()
+    for name, text in _PROTOCOL_HELP.items():
+        default = getattr(d, name)
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,
+                       help=f"{text} (default: {default:g})")  # fmt: skip
+    p.add_argument("--potential", choices=["vink", "sw"], default=d.potential,
+                   help="Stillinger-Weber parameters: Vink's a-Si fit or the original "
+                   f"(default: {d.potential})")  # fmt: skip
+
+
+def _protocol(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in (*_PROTOCOL_HELP, "potential") if name != "seed"}
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    import json
+
+    from repap.dataset import assemble, build_runs
+
+    build_runs(args.folder, args.runs, seed=args.seed, workers=args.workers,
+               relax_every=args.relax_every, progress=not args.quiet,
+               **_protocol(args))  # fmt: skip
+    if args.out:
+        nets, report = assemble(args.folder, args.out, heldout=args.heldout,
+                                split_seed=args.split_seed)  # fmt: skip
+        print(json.dumps(report, indent=1))
+        print(f"wrote {args.out}: {nets.n_networks} networks ({int(nets.heldout.sum())} held out),"
+              f" {len(nets)} frames")  # fmt: skip
     return 0
 
 
@@ -367,9 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_demo)
 
-    from repap.md import MeltQuench
-
-    d = MeltQuench()
     p = sub.add_parser(
         "simulate",
         help="make a-Si reference data: LAMMPS melt-quench with Stillinger-Weber",
@@ -377,66 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with their potential energies. Any format repap.read knows (.npz is the compact one).",
     )
     p.add_argument("--out", default="a-si.npz", help="output file (default: a-si.npz)")
-    p.add_argument("--atoms", type=int, default=d.atoms, help=f"atoms (default: {d.atoms})")
-    p.add_argument(
-        "--density",
-        type=float,
-        default=d.density,
-        help=f"g/cm^3, cubic cell (default: {d.density})",
-    )
-    p.add_argument(
-        "--frames", type=int, default=d.frames, help=f"frames stored (default: {d.frames})"
-    )
-    p.add_argument(
-        "--stride",
-        type=int,
-        default=d.stride,
-        help=f"MD steps between frames (default: {d.stride})",
-    )
-    p.add_argument(
-        "--melt-temperature",
-        type=float,
-        default=d.melt_temperature,
-        help=f"K (default: {d.melt_temperature:g})",
-    )
-    p.add_argument(
-        "--melt-time", type=float, default=d.melt_time, help=f"ps (default: {d.melt_time:g})"
-    )
-    p.add_argument(
-        "--quench-time",
-        type=float,
-        default=d.quench_time,
-        help=f"ps, linear ramp to --temperature (default: {d.quench_time:g})",
-    )
-    p.add_argument(
-        "--temperature",
-        type=float,
-        default=d.temperature,
-        help=f"K, sampling temperature (default: {d.temperature:g})",
-    )
-    p.add_argument(
-        "--equilibrate-time",
-        type=float,
-        default=d.equilibrate_time,
-        help=f"ps at --temperature before sampling (default: {d.equilibrate_time:g})",
-    )
-    p.add_argument(
-        "--timestep", type=float, default=d.timestep, help=f"ps (default: {d.timestep:g})"
-    )
-    p.add_argument(
-        "--min-distance",
-        type=float,
-        default=d.min_distance,
-        help=f"A between atoms of the random start (default: {d.min_distance:g})",
-    )
-    p.add_argument(
-        "--potential",
-        choices=["vink", "sw"],
-        default=d.potential,
-        help="Stillinger-Weber parameters: Vink's a-Si fit or the original "
-        f"(default: {d.potential})",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default: {d.seed})")
+    _add_protocol_options(p)
     p.add_argument(
         "--runs",
         type=int,
@@ -454,6 +426,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser(
+        "dataset",
+        help="a reference set of many distinct networks: melt-quench runs, relaxed, split",
+        description="Melt-quench RUNS cells (seeds SEED, SEED+1, ...; WORKERS processes), sample "
+        "frames at --temperature, relax every --relax-every-th frame to its inherent structure, "
+        "one file per run in FOLDER (a rerun resumes). With --out, group the runs' inherent "
+        "structures into networks, keep one run per network, hold out --heldout networks and "
+        "write the set (.npz, read by repap.read as a NetworkSet) with a report.",
+    )
+    p.add_argument("folder", help="folder of the runs (created; a rerun resumes)")
+    p.add_argument("--runs", type=int, required=True, help="melt-quench runs wanted in FOLDER")
+    _add_protocol_options(p)
+    p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
+    p.add_argument("--relax-every", type=int, default=100,
+                   help="relax every K-th frame of a run (default: 100)")  # fmt: skip
+    p.add_argument("--out", help="also assemble the set into this .npz")
+    p.add_argument("--heldout", type=int, default=25, help="held-out networks (default: 25)")
+    p.add_argument("--split-seed", type=int, default=0, help="(default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_dataset)
 
     p = sub.add_parser("inspect", help="summarise a trajectory file (and convert it)")
     p.add_argument("file", help="any file ASE reads, or repap's .npz")

@@ -339,6 +339,8 @@ def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
     )
     if traj.energy is not None:
         arrays["energy"] = traj.energy
+    if hasattr(traj, "extra_arrays"):  # a repap.dataset.NetworkSet: its per-network arrays
+        arrays.update({f"set_{k}": v for k, v in traj.extra_arrays().items()})
     tmp = path.with_name(path.name + ".part")
     compression = zipfile.ZIP_DEFLATED if precision is None else zipfile.ZIP_LZMA
     with zipfile.ZipFile(tmp, "w", compression=compression) as zf:
@@ -362,14 +364,14 @@ def _read_npz(path: Path) -> Trajectory:
                 steps = np.ascontiguousarray(planes).view(str(data["dtype"]))[..., 0]
                 positions = data["mean"] + steps * float(data["precision"])
             energy = data["energy"] if "energy" in data else None
-            return Trajectory(
-                positions,
-                data["cell"],
-                data["numbers"],
-                data["pbc"],
-                energy,
-                json.loads(str(data["info"])),
-            )
+            fields = (positions, data["cell"], data["numbers"], data["pbc"], energy,
+                      json.loads(str(data["info"])))  # fmt: skip
+            extra = {k[4:]: data[k] for k in data.files if k.startswith("set_")}
+            if extra:  # several networks of one composition
+                from repap.dataset import NetworkSet
+
+                return NetworkSet(*fields, **extra)
+            return Trajectory(*fields)
     except (zipfile.BadZipFile, EOFError, KeyError, OSError) as err:
         raise ValueError(f"{path}: damaged or truncated .npz ({err})") from None
     except ValueError as err:

@@ -1,0 +1,249 @@
+"""Reference sets of many a-Si networks: melt-quench runs, their inherent structures, duplicate
+networks dropped, a split by network.
+
+``build_runs`` melt-quenches ``runs`` independent cells (seed, seed + 1, ...; several processes
+at once), samples frames at the final temperature, relaxes every ``relax_every``-th frame to
+its inherent structure and writes one file per run into a folder (``run-SEED.npz``): a rerun
+skips the runs already there, so an interrupted build resumes, and a folder started with
+another protocol is refused. ``assemble`` reads the runs, groups their inherent structures into
+networks (:mod:`repap.networks`), keeps the first run of each network, and writes a
+:class:`NetworkSet` with a seeded split into training and held-out networks: a held-out
+network is never seen in training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repap.md import MeltQuench
+from repap.trajectory import Trajectory, read
+
+CUTOFF = 2.85  # A, Si-Si bond for coordination and angles (as repap.metrics)
+
+
+def _run_path(folder: Path, seed: int) -> Path:
+    return folder / f"run-{seed:06d}.npz"
+
+
+def quality(traj: Trajectory, cutoff: float = CUTOFF) -> dict[str, float]:
+    """Mean coordination, four-fold fraction, bond-angle mean and spread (std, degrees)."""
+    from repap.metrics import coordination_and_angles
+
+    counts, angles = coordination_and_angles(traj, cutoff=cutoff)
+    return {
+        "coordination": float(np.mean(counts)),
+        "fourfold": float(np.mean(counts == 4)),
+        "angle_mean": float(np.mean(angles)) if len(angles) else float("nan"),
+        "angle_spread": float(np.std(angles)) if len(angles) else float("nan"),
+    }
+
+
+def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) -> str:
+    """Melt-quench one cell, relax sampled frames, write ``run-SEED.npz`` (atomically)."""
+    from repap.md import simulate
+    from repap.networks import group
+    from repap.relax import relax
+
+    t0 = time.perf_counter()
+    traj = simulate(seed=seed, progress=False, **protocol)
+    md_seconds = time.perf_counter() - t0
+    relaxed = relax(traj[::relax_every], progress=False)
+    nets = group(relaxed.structures)
+    best = int(np.nanargmin(relaxed.energy_after))
+    inherent = relaxed.structures[best : best + 1]
+    info = {
+        **traj.info,
+        "run": {
+            "seed": seed,
+            "md_seconds": md_seconds,
+            "relax_seconds": time.perf_counter() - t0 - md_seconds,
+            "relaxed_frames": len(relaxed),
+            "networks_among_frames": len(nets),  # 1: the network did not change at 300 K
+            "relax_status": sorted(set(relaxed.status.tolist())),
+            "inherent_energy": float(relaxed.energy_after[best]),
+            "inherent_positions": inherent.positions[0].tolist(),
+            "inherent_quality": quality(inherent),
+        },
+    }
+    out = _run_path(Path(folder), seed)
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    Trajectory(traj.positions, traj.cell, traj.numbers, traj.pbc, traj.energy, info).write(
+        tmp, precision=0.001
+    )
+    os.replace(tmp, out)
+    return str(out)
+
+
+def build_runs(
+    folder: str | os.PathLike,
+    runs: int,
+    seed: int = 1,
+    workers: int = 2,
+    relax_every: int = 100,
+    progress: bool = True,
+    **protocol: Any,
+) -> list[Path]:
+    """Melt-quench runs ``seed .. seed + runs - 1`` into ``folder`` (see the module doc);
+    ``protocol``: the fields of :class:`repap.md.MeltQuench` but ``seed``."""
+    cfg = MeltQuench(**protocol)
+    cfg.check()
+    if runs < 1 or workers < 1 or relax_every < 1:
+        raise ValueError(f"runs, workers, relax_every: expected >= 1, got {runs}, {workers}, "
+                         f"{relax_every}")  # fmt: skip
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {k: v for k, v in asdict(cfg).items() if k != "seed"}
+    record["relax_every"] = relax_every
+    path = folder / "protocol.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != record:
+            changed = sorted(k for k in record if before.get(k) != record[k])
+            raise ValueError(f"{folder}: holds runs of another protocol ({', '.join(changed)})")
+    else:
+        path.write_text(json.dumps(record, indent=1))
+    protocol = {k: v for k, v in record.items() if k != "relax_every"}
+    seeds = [s for s in range(seed, seed + runs) if not _run_path(folder, s).exists()]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=runs, initial=runs - len(seeds), desc="melt-quench runs", unit="run",
+               disable=not progress)  # fmt: skip
+    if workers == 1:  # in this process: no start-up cost, and no __main__ guard needed
+        for s in seeds:
+            one_run(str(folder), s, protocol, relax_every)
+            bar.update()
+    else:  # one LAMMPS per process; spawn, so that no parent state (threads, MPI) is copied
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(one_run, str(folder), s, protocol, relax_every) for s in seeds]
+            for fut in as_completed(futures):
+                fut.result()
+                bar.update()
+    bar.close()
+    return [_run_path(folder, s) for s in range(seed, seed + runs)]
+
+
+@dataclass
+class NetworkSet(Trajectory):
+    """Frames of several networks of one composition in one cell (a :class:`Trajectory`
+    whose frames come from different systems: atom order is per network). ``network[f]``: the
+    network of frame f; per network k: ``inherent[k]`` (N, 3) its inherent structure,
+    ``inherent_energy[k]`` (eV/atom), ``heldout[k]`` whether it is held out, ``seeds[k]``."""
+
+    network: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    inherent: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3)))
+    inherent_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    seeds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_networks(self) -> int:
+        return len(self.inherent)
+
+    def system(self, k: int) -> Trajectory:
+        """The frames of network k: one system, as the rest of repap expects."""
+        rows = np.flatnonzero(self.network == k)
+        return Trajectory(self.positions[rows], self.cell, self.numbers, self.pbc,
+                          None if self.energy is None else self.energy[rows],
+                          {**self.info, "network": int(k), "seed": int(self.seeds[k])})  # fmt: skip
+
+    def inherent_structures(self, which: str = "all") -> Trajectory:
+        keep = self._which(which)
+        energy = self.inherent_energy[keep] * len(self.numbers)
+        return Trajectory(self.inherent[keep], self.cell, self.numbers, self.pbc, energy,
+                          dict(self.info))  # fmt: skip
+
+    def _which(self, which: str) -> np.ndarray:
+        if which == "all":
+            return np.ones(self.n_networks, bool)
+        if which == "train":
+            return ~self.heldout
+        if which == "heldout":
+            return self.heldout.copy()
+        raise ValueError(f"which: expected 'all', 'train' or 'heldout', got {which!r}")
+
+    def subset(self, which: str) -> NetworkSet:
+        """The training or the held-out networks, with every frame of each."""
+        keep = np.flatnonzero(self._which(which))
+        remap = np.full(self.n_networks, -1)
+        remap[keep] = np.arange(len(keep))
+        rows = np.flatnonzero(np.isin(self.network, keep))
+        return NetworkSet(
+            self.positions[rows], self.cell, self.numbers, self.pbc,
+            None if self.energy is None else self.energy[rows], dict(self.info),
+            network=remap[self.network[rows]], inherent=self.inherent[keep],
+            inherent_energy=self.inherent_energy[keep], heldout=self.heldout[keep],
+            seeds=self.seeds[keep],
+        )  # fmt: skip
+
+    def extra_arrays(self) -> dict[str, np.ndarray]:
+        return {"network": self.network, "inherent": self.inherent,
+                "inherent_energy": self.inherent_energy, "heldout": self.heldout,
+                "seeds": self.seeds}  # fmt: skip
+
+
+def assemble(
+    folder: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    heldout: int = 25,
+    split_seed: int = 0,
+    frames_per_network: int | None = None,
+) -> tuple[NetworkSet, dict[str, Any]]:
+    """Read the runs of ``folder``, keep one run per distinct network (the first by seed),
+    hold out ``heldout`` networks chosen with ``split_seed``, and write the set to ``out``
+    (.npz). Returns the set and a report (runs, distinct networks, cost, quality)."""
+    from repap.networks import group
+
+    paths = sorted(Path(folder).glob("run-*.npz"))
+    if not paths:
+        raise ValueError(f"{folder}: no runs (run-*.npz) to assemble")
+    runs = [read(p) for p in paths]
+    first = runs[0]
+    inherent = Trajectory(
+        np.array([r.info["run"]["inherent_positions"] for r in runs]), first.cell, first.numbers,
+        first.pbc, np.array([r.info["run"]["inherent_energy"] for r in runs]) * first.n_atoms,
+    )  # fmt: skip
+    nets = group(inherent)
+    keep = nets.representatives  # first run of each network
+    if not 0 <= heldout < len(keep):
+        raise ValueError(f"heldout: {heldout} of {len(keep)} distinct networks leaves no training")
+    held = np.zeros(len(keep), bool)
+    held[np.random.default_rng(split_seed).choice(len(keep), heldout, replace=False)] = True
+    blocks = [runs[i] if frames_per_network is None else runs[i][:frames_per_network] for i in keep]
+    network = np.concatenate([np.full(len(b), k) for k, b in enumerate(blocks)])
+    energy = None if any(b.energy is None for b in blocks) else np.concatenate(
+        [b.energy for b in blocks])  # fmt: skip
+    seconds = [r.info["run"]["md_seconds"] + r.info["run"]["relax_seconds"] for r in runs]
+    qualities = [runs[i].info["run"]["inherent_quality"] for i in keep]
+    report = {
+        "runs": len(runs),
+        "distinct_networks": len(keep),
+        "distinct_fraction": len(keep) / len(runs),
+        "core_seconds_per_network": float(np.sum(seconds) / len(keep)),
+        "networks_changing_at_temperature": int(
+            sum(r.info["run"]["networks_among_frames"] > 1 for r in runs)
+        ),
+        "inherent_energy_mean": float(np.mean(inherent.energy[keep]) / first.n_atoms),
+        "inherent_energy_std": float(np.std(inherent.energy[keep]) / first.n_atoms),
+        **{k: float(np.mean([q[k] for q in qualities])) for k in qualities[0]},
+        "protocol": json.loads((Path(folder) / "protocol.json").read_text()),
+    }
+    info = {"networks": {**report, "heldout": heldout, "split_seed": split_seed,
+                         "tolerance_A": nets.tolerance}}  # fmt: skip
+    result = NetworkSet(
+        np.concatenate([b.positions for b in blocks]), first.cell, first.numbers, first.pbc,
+        energy, info, network=network, inherent=inherent.positions[keep],
+        inherent_energy=inherent.energy[keep] / first.n_atoms, heldout=held,
+        seeds=np.array([r.info["run"]["seed"] for r in (runs[i] for i in keep)]),
+    )  # fmt: skip
+    if out is not None:
+        result.write(out, precision=0.001)
+    return result, report

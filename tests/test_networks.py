@@ -1,0 +1,122 @@
+"""Network identity and the multi-network reference set: copies under translation,
+relabelling and cell symmetry are one network; thermal frames of one run relax to one
+network; fast quenches end in networks told apart; sets split by network and resume."""
+
+import numpy as np
+import pytest
+
+import repap
+from repap.dataset import NetworkSet, assemble, build_runs
+from repap.networks import TOLERANCE, distance, fingerprints, group, same_network
+from repap.relax import relax
+
+
+@pytest.fixture(scope="module")
+def inherent():
+    """The inherent structure of the shipped 30-atom run."""
+    return relax(repap.reference(heldout=True)[:1], fmax=1e-4, progress=False).structures
+
+
+def copies(traj, rng, n=4):
+    """Relabelled, translated, and mapped by a symmetry of the cubic cell, wrapped back."""
+    length = traj.cell[0, 0]
+    ops = [np.eye(3), np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]]), -np.eye(3),
+           np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0]])]  # fmt: skip
+    out = []
+    for k in range(n):
+        x = traj.positions[0][rng.permutation(traj.n_atoms)] @ ops[k % len(ops)].T
+        x = (x + rng.uniform(0, length, 3)) % length
+        out.append(x)
+    return repap.Trajectory(np.array(out), traj.cell, traj.numbers, traj.pbc)
+
+
+def test_relabelled_translated_symmetric_copies_are_one_network(inherent, rng):
+    c = copies(inherent, rng)
+    assert distance(fingerprints(c), fingerprints(inherent)[0]).max() < 1e-9
+    nets = group(repap.Trajectory(np.concatenate([inherent.positions, c.positions]),
+                                  inherent.cell, inherent.numbers))  # fmt: skip
+    assert len(nets) == 1 and nets.counts.tolist() == [5]
+    # while the atom-by-atom RMSD calls the copies far apart
+    rmsd = np.sqrt(((c.positions - inherent.positions[0]) ** 2).sum(-1).mean(-1))
+    assert rmsd.min() > 1.0
+
+
+def test_thermal_frames_of_one_run_relax_to_one_network():
+    frames = repap.reference()[::8000]
+    relaxed = relax(frames, progress=False).structures
+    nets = group(relaxed)
+    assert len(nets) == 1
+    assert distance(fingerprints(relaxed), nets.fingerprints[0]).max() < TOLERANCE / 10
+
+
+@pytest.fixture(scope="module")
+def fast_quenches():
+    """Three 30-atom cells quenched in 2 ps: each ends in its own network."""
+    runs = [repap.simulate(seed=s, frames=1, melt_time=2.0, quench_time=2.0,
+                           equilibrate_time=0.5, progress=False) for s in (1, 2, 3)]  # fmt: skip
+    frames = repap.Trajectory(np.concatenate([r.positions for r in runs]), runs[0].cell,
+                              runs[0].numbers)  # fmt: skip
+    return relax(frames, progress=False).structures
+
+
+def test_different_networks_are_told_apart(fast_quenches, inherent, rng):
+    nets = group(fast_quenches)
+    assert len(nets) == 3
+    prints = fingerprints(fast_quenches)
+    gaps = [distance(prints[i], prints[j]) for i in range(3) for j in range(i)]
+    assert min(gaps) > 5 * TOLERANCE
+    # matching: copies of a known network are found, the others are novel
+    known = group(inherent)
+    assert known.match(copies(inherent, rng)).tolist() == [0, 0, 0, 0]
+    assert known.match(fast_quenches).tolist() == [-1, -1, -1]
+    assert same_network(fast_quenches[:1], fast_quenches[:1]).all()
+    assert not same_network(fast_quenches[:1], fast_quenches[1:2]).any()
+
+
+def test_group_refuses_a_bad_tolerance(inherent):
+    with pytest.raises(ValueError, match="tolerance"):
+        group(inherent, tolerance=0)
+
+
+TINY = {"atoms": 16, "frames": 20, "stride": 10, "melt_time": 2.0, "quench_time": 2.0,
+        "equilibrate_time": 0.5}  # fmt: skip
+
+
+def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
+    folder = tmp_path / "runs"
+    paths = build_runs(folder, 4, seed=1, workers=2, relax_every=5, progress=False, **TINY)
+    assert all(p.exists() for p in paths)
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    build_runs(folder, 4, seed=1, workers=2, relax_every=5, progress=False, **TINY)
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # resumed: nothing redone
+    with pytest.raises(ValueError, match="another protocol .*quench_time"):
+        build_runs(folder, 4, progress=False, **{**TINY, "quench_time": 3.0})
+
+    out = tmp_path / "set.npz"
+    nets, report = assemble(folder, out, heldout=1)
+    assert report["runs"] == 4 and report["distinct_networks"] == nets.n_networks >= 3
+    back = repap.read(out)
+    assert isinstance(back, NetworkSet) and back.n_networks == nets.n_networks
+    np.testing.assert_array_equal(back.network, nets.network)
+    assert back.heldout.sum() == 1 and len(back) == 20 * nets.n_networks
+    train, held = back.subset("train"), back.subset("heldout")
+    assert train.n_networks + held.n_networks == back.n_networks
+    # no held-out network among the training ones
+    known = group(train.inherent_structures())
+    assert (known.match(held.inherent_structures()) == -1).all()
+    one = back.system(0)
+    assert len(one) == 20 and one.n_atoms == 16
+
+
+def test_dataset_cli_builds_and_assembles(tmp_path, capsys):
+    from repap.cli import main
+
+    args = ["dataset", str(tmp_path / "runs"), "--runs", "3", "--workers", "1", "--relax-every",
+            "10", "--atoms", "16", "--frames", "10", "--stride", "10", "--melt-time", "2",
+            "--quench-time", "2", "--equilibrate-time", "0.5", "--quiet"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "set.npz"), "--heldout", "1"]) == 0
+    assert '"distinct_networks": 3' in capsys.readouterr().out
+    back = repap.read(tmp_path / "set.npz")
+    assert back.n_networks == 3 and back.heldout.sum() == 1
+    assert main([*args[:-1], "--quench-time", "5", "--quiet"]) == 2  # another protocol
+    assert "holds runs of another protocol" in capsys.readouterr().err
