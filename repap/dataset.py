@@ -190,6 +190,13 @@ class NetworkSet(Trajectory):
                 "seeds": self.seeds}  # fmt: skip
 
 
+def _evenly(traj: Trajectory, n: int) -> Trajectory:
+    """At most n frames of traj, evenly spaced in time (the least correlated choice)."""
+    if n >= len(traj):
+        return traj
+    return traj[np.unique(np.linspace(0, len(traj) - 1, n).round().astype(int))]
+
+
 def assemble(
     folder: str | os.PathLike,
     out: str | os.PathLike | None = None,
@@ -217,7 +224,8 @@ def assemble(
         raise ValueError(f"heldout: {heldout} of {len(keep)} distinct networks leaves no training")
     held = np.zeros(len(keep), bool)
     held[np.random.default_rng(split_seed).choice(len(keep), heldout, replace=False)] = True
-    blocks = [runs[i] if frames_per_network is None else runs[i][:frames_per_network] for i in keep]
+    blocks = [runs[i] if frames_per_network is None else _evenly(runs[i], frames_per_network)
+              for i in keep]  # fmt: skip
     network = np.concatenate([np.full(len(b), k) for k, b in enumerate(blocks)])
     energy = None if any(b.energy is None for b in blocks) else np.concatenate(
         [b.energy for b in blocks])  # fmt: skip
