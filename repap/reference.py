@@ -19,7 +19,8 @@ def reference(heldout: bool = False) -> Trajectory:
     """The shipped a-Si trajectory: 30 atoms at 2.33 g/cm3, Vink's Stillinger-Weber, 300 K.
 
     ``heldout=False``: the training run (seed 1), 40,000 frames 10 fs apart.
-    ``heldout=True``: an independent melt-quench (seed 2, another network), 5,000 frames, for
-    evaluation.
+    ``heldout=True``: a second melt-quench (seed 2), 5,000 frames. It ends in the SAME network
+    as the training run (relaxed, the two match: README), so it tells whether structures are
+    sound a-Si, not whether a model generalises to unseen networks.
     """
     return read(DATA / FILES[bool(heldout)])
