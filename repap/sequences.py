@@ -107,6 +107,11 @@ def prepare(
     keep the file's order, or an explicit permutation such as a trained model's), fractional
     coordinates wrapped into [0, 1) on periodic axes. On non-periodic axes the cell is the box:
     coordinates must lie inside it."""
+    if getattr(traj, "n_networks", 1) > 1:  # a repap.dataset.NetworkSet: atom order per network
+        raise ValueError(
+            f"trajectory: holds {traj.n_networks} networks, each with its own atom order; "
+            "prepare one network at a time (set.system(k))"
+        )
     if isinstance(order, str):
         if order == "distance":
             perm = atom_order(traj, unwrap_first)

@@ -106,6 +106,9 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
     assert (known.match(held.inherent_structures()) == -1).all()
     one = back.system(0)
     assert len(one) == 20 and one.n_atoms == 16
+    assert repap.prepare(one).frac.shape == (20, 16, 3)
+    with pytest.raises(ValueError, match="networks, each with its own atom order"):
+        repap.prepare(back)  # across networks the paper's atom ordering means nothing
 
 
 def test_dataset_cli_builds_and_assembles(tmp_path, capsys):
