@@ -138,7 +138,7 @@ class Relaxed:
                 energy_before=float(self.energy_before[i]),
                 energy_after=float(self.energy_after[i]),
                 steps=int(self.steps[i]),
-                fmax=float(self.fmax[i]),
+                max_force=float(self.fmax[i]),  # ASE's databases reserve "fmax"
                 status=str(self.status[i]),
             )
         return frames
@@ -296,6 +296,8 @@ def relax_file(
     _check(options.get("fmax", 1e-3), options.get("etol", 0.0), options.get("max_steps", 10_000))
     Potential.of(options.get("potential", "vink"))  # a bad potential fails before any work
     traj = read(source)
+    if len(traj):  # a potential LAMMPS rejects fails now, before OUT.parts exists
+        relax(traj[:1], progress=False, **{**options, "max_steps": 1})
     settings = {"source_sha256": file_digest(Path(source)), "chunk": chunk,
                 **{k: (Potential.of(v).describe() if k == "potential" else v)
                    for k, v in options.items()}}  # fmt: skip

@@ -133,3 +133,19 @@ def test_cli_writes_resumes_and_refuses_other_arguments(frames, tmp_path, capsys
     assert main(["relax", str(src), "--out", str(other), "--quiet"]) == 2
     assert "left by a run with other arguments" in capsys.readouterr().err
     assert main(["relax", str(src), "--out", str(whole), "--quiet"]) == 2  # never overwritten
+
+
+def test_cli_db_output_and_a_bad_potential_leaves_nothing(frames, tmp_path, capsys):
+    src = tmp_path / "in.extxyz"
+    frames[:2].write(src)
+    bad = tmp_path / "bad.npz"
+    argv = ["relax", str(src), "--out", str(bad), "--quiet", "--pair-style", "sw",
+            "--pair-coeff", "* * missing.sw Si"]  # fmt: skip
+    assert main(argv) == 1
+    assert "cannot open sw potential file missing.sw" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.extxyz"]  # no parts, no output
+    import ase.db
+
+    assert main(["relax", str(src), "--out", str(tmp_path / "r.db"), "--quiet"]) == 0
+    rows = list(ase.db.connect(str(tmp_path / "r.db")).select())
+    assert [r.status for r in rows] == ["converged"] * 2 and all(r.max_force < 1e-3 for r in rows)
