@@ -99,8 +99,7 @@ def _dataset(args: argparse.Namespace) -> int:
                relax_every=args.relax_every, progress=not args.quiet,
                **_protocol(args))  # fmt: skip
     if args.out:
-        nets, report = assemble(args.folder, args.out, heldout=args.heldout,
-                                split_seed=args.split_seed)  # fmt: skip
+        nets, report = assemble(args.folder, args.out, heldout_every=args.heldout_every)
         print(json.dumps(report, indent=1))
         print(f"wrote {args.out}: {nets.n_networks} networks ({int(nets.heldout.sum())} held out),"
               f" {len(nets)} frames")  # fmt: skip
@@ -433,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Melt-quench RUNS cells (seeds SEED, SEED+1, ...; WORKERS processes), sample "
         "frames at --temperature, relax every --relax-every-th frame to its inherent structure, "
         "one file per run in FOLDER (a rerun resumes). With --out, group the runs' inherent "
-        "structures into networks, keep one run per network, hold out --heldout networks and "
+        "structures into networks, keep one run per network, hold out the networks whose seed is "
+        "a multiple of --heldout-every and "
         "write the set (.npz, read by repap.read as a NetworkSet) with a report.",
     )
     p.add_argument("folder", help="folder of the runs (created; a rerun resumes)")
@@ -443,8 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--relax-every", type=int, default=100,
                    help="relax every K-th frame of a run (default: 100)")  # fmt: skip
     p.add_argument("--out", help="also assemble the set into this .npz")
-    p.add_argument("--heldout", type=int, default=25, help="held-out networks (default: 25)")
-    p.add_argument("--split-seed", type=int, default=0, help="(default: 0)")
+    p.add_argument("--heldout-every", type=int, default=5,
+                   help="hold out networks whose seed is a multiple of this; stable as runs "
+                   "are added (default: 5)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_dataset)
 

@@ -7,8 +7,8 @@ its inherent structure and writes one file per run into a folder (``run-SEED.npz
 skips the runs already there, so an interrupted build resumes, and a folder started with
 another protocol is refused. ``assemble`` reads the runs, groups their inherent structures into
 networks (:mod:`repap.networks`), keeps the first run of each network, and writes a
-:class:`NetworkSet` with a seeded split into training and held-out networks: a held-out
-network is never seen in training.
+:class:`NetworkSet` split into training and held-out networks by seed (every fifth by
+default): a held-out network is never seen in training.
 """
 
 from __future__ import annotations
@@ -200,12 +200,12 @@ def _evenly(traj: Trajectory, n: int) -> Trajectory:
 def assemble(
     folder: str | os.PathLike,
     out: str | os.PathLike | None = None,
-    heldout: int = 25,
-    split_seed: int = 0,
+    heldout_every: int = 5,
     frames_per_network: int | None = None,
 ) -> tuple[NetworkSet, dict[str, Any]]:
     """Read the runs of ``folder``, keep one run per distinct network (the first by seed),
-    hold out ``heldout`` networks chosen with ``split_seed``, and write the set to ``out``
+    hold out the networks whose seed is a multiple of ``heldout_every`` (a rule that stays the
+    same as runs are added: a network once held out stays held out), and write the set to ``out``
     (.npz). Returns the set and a report (runs, distinct networks, cost, quality)."""
     from repap.networks import group
 
@@ -220,10 +220,14 @@ def assemble(
     )  # fmt: skip
     nets = group(inherent)
     keep = nets.representatives  # first run of each network
-    if not 0 <= heldout < len(keep):
-        raise ValueError(f"heldout: {heldout} of {len(keep)} distinct networks leaves no training")
-    held = np.zeros(len(keep), bool)
-    held[np.random.default_rng(split_seed).choice(len(keep), heldout, replace=False)] = True
+    if isinstance(heldout_every, bool) or not isinstance(heldout_every, int) or heldout_every < 0:
+        raise ValueError(
+            f"heldout_every: expected an integer >= 0 (0: none), got {heldout_every!r}"
+        )
+    seeds = np.array([runs[i].info["run"]["seed"] for i in keep])
+    held = (seeds % heldout_every == 0) if heldout_every else np.zeros(len(keep), bool)
+    if held.all():
+        raise ValueError(f"heldout_every: {heldout_every} holds out all {len(keep)} networks")
     blocks = [runs[i] if frames_per_network is None else _evenly(runs[i], frames_per_network)
               for i in keep]  # fmt: skip
     network = np.concatenate([np.full(len(b), k) for k, b in enumerate(blocks)])
@@ -244,13 +248,13 @@ def assemble(
         **{k: float(np.mean([q[k] for q in qualities])) for k in qualities[0]},
         "protocol": json.loads((Path(folder) / "protocol.json").read_text()),
     }
-    info = {"networks": {**report, "heldout": heldout, "split_seed": split_seed,
+    info = {"networks": {**report, "heldout": int(held.sum()), "heldout_every": heldout_every,
                          "tolerance_A": nets.tolerance}}  # fmt: skip
     result = NetworkSet(
         np.concatenate([b.positions for b in blocks]), first.cell, first.numbers, first.pbc,
         energy, info, network=network, inherent=inherent.positions[keep],
         inherent_energy=inherent.energy[keep] / first.n_atoms, heldout=held,
-        seeds=np.array([r.info["run"]["seed"] for r in (runs[i] for i in keep)]),
+        seeds=seeds,
     )  # fmt: skip
     if out is not None:
         result.write(out, precision=0.001)

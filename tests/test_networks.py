@@ -93,7 +93,7 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
         build_runs(folder, 4, progress=False, **{**TINY, "quench_time": 3.0})
 
     out = tmp_path / "set.npz"
-    nets, report = assemble(folder, out, heldout=1)
+    nets, report = assemble(folder, out, heldout_every=4)  # seed 4
     assert report["runs"] == 4 and report["distinct_networks"] == nets.n_networks >= 3
     back = repap.read(out)
     assert isinstance(back, NetworkSet) and back.n_networks == nets.n_networks
@@ -117,7 +117,7 @@ def test_dataset_cli_builds_and_assembles(tmp_path, capsys):
     args = ["dataset", str(tmp_path / "runs"), "--runs", "3", "--workers", "1", "--relax-every",
             "10", "--atoms", "16", "--frames", "10", "--stride", "10", "--melt-time", "2",
             "--quench-time", "2", "--equilibrate-time", "0.5", "--quiet"]  # fmt: skip
-    assert main([*args, "--out", str(tmp_path / "set.npz"), "--heldout", "1"]) == 0
+    assert main([*args, "--out", str(tmp_path / "set.npz"), "--heldout-every", "3"]) == 0
     assert '"distinct_networks": 3' in capsys.readouterr().out
     back = repap.read(tmp_path / "set.npz")
     assert back.n_networks == 3 and back.heldout.sum() == 1
