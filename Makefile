@@ -58,7 +58,7 @@ $(ARCH_STAMP): | $(PY)
 
 $(VENV)/.installed: $(VENV)/.torch $(SOURCES) $(ARCH_STAMP)
 	$(PIP) install "scikit-build-core>=0.10" "pybind11>=2.12"
-	$(PIP) install --no-build-isolation ".[test]"
+	$(PIP) install --no-build-isolation ".[test,judge]"
 	touch $@
 
 clean:

@@ -155,6 +155,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         min_dist=args.min_dist,
         energy=not args.no_energy,
         seed=args.seed,
+        networks=not args.snapshots_only,
+        judge=args.judge,
+        progress=not args.quiet,
     )
     print(markdown(report))
     print(f"wrote {args.out}/report.json, report.md, rdf.png, coordination.png, angles.png")
@@ -464,9 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "evaluate",
         help="compare an ensemble with a reference and random baselines (report + plots)",
-        description="RDF (Err_RDF of the RePAP poster), coordination, bond angles, close pairs, "
-        "SW energy and novelty of an ensemble, beside the reference and two random baselines "
-        "(uniform; random with a minimum distance) at the ensemble's cell and atom count.",
+        description="First as networks: every structure relaxed (LAMMPS, Vink SW) and grouped; "
+        "novelty (networks not in --training), uniqueness, inherent-structure energy, "
+        "coordination, four-fold fraction, bond-angle spread, rings and S(Q), beside the "
+        "held-out networks of --reference and random structures relaxed (--judge adds CHGNet "
+        "energies). Then as 300 K snapshots: RDF (Err_RDF of the RePAP poster), coordination, "
+        "bond angles, close pairs, SW energy, beside the reference and two random baselines.",
     )
     p.add_argument("ensemble", help="structures to judge (any format repap.read knows)")
     p.add_argument(
@@ -477,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--training",
         default=None,
-        help="training trajectory, for novelty (min RMSD to a training frame)",
+        help="training trajectory: its networks for novelty (and min RMSD to a training frame)",
     )
     p.add_argument("--out", default="repap-evaluate", help="output folder (default: %(default)s)")
     p.add_argument("--rmax", type=float, default=4.2, help="RDF range, A (default: 4.2)")
@@ -496,6 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-energy", action="store_true", help="skip the LAMMPS energies")
     p.add_argument("--seed", type=int, default=0, help="seed of the baselines (default: 0)")
+    p.add_argument(
+        "--snapshots-only",
+        action="store_true",
+        help="skip the network level (relaxation, novelty, uniqueness, rings, S(Q))",
+    )
+    p.add_argument(
+        "--judge",
+        action="store_true",
+        help="CHGNet energies above diamond Si of the relaxed structures "
+        "(pip install 'repap[judge]')",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
     _add_train_parser(sub)

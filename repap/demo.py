@@ -70,13 +70,15 @@ def run_demo(
     write_extxyz(out / "generated.extxyz", [ens])
     plot_model_density(model, ref, out / "density.png", frame=len(ref) - 1)
 
-    print("\n3. evaluating against the held-out run and the random baselines")
-    report = evaluate(ens, heldout, out=out, energy=not quick)
+    print("\n3. evaluating: relaxed and compared as networks with the training network, and as")
+    print("   300 K snapshots against the second run and the random baselines")
+    report = evaluate(ens, heldout, training=ref, out=out, energy=not quick,
+                      baseline_size=20 if quick else 200)  # fmt: skip
     print()
     print(markdown(report))
     print(
         f"\nwrote {out}/: generated.extxyz, report.md, report.json, rdf.png, coordination.png, "
-        f"angles.png, density.png, small-model.pt, small-model.loss.png "
+        f"angles.png, networks.png, density.png, small-model.pt, small-model.loss.png "
         f"({time.perf_counter() - t_start:.0f} s)"
     )
     return report

@@ -75,6 +75,10 @@ def evaluate(
     min_dist: float = 2.0,
     energy: bool = True,
     seed: int = 0,
+    networks: bool = True,
+    judge: bool = False,
+    baseline_size: int = 200,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Compare ``ensemble`` with ``reference`` and the two random baselines (same cell, atom
     count and number of structures as the ensemble). Energies are per atom with Vink's
@@ -82,6 +86,13 @@ def evaluate(
     ``training``, novelty: each structure's smallest RMSD to a training frame. With ``out``,
     writes report.json, report.md and PNG plots (rdf.png, coordination.png, angles.png)
     there. Returns the report as a dict.
+
+    ``networks=True`` (the default) also judges at the network level
+    (:func:`repap.network_eval.evaluate_networks`): relaxed, grouped, novelty against the
+    networks of ``training``, uniqueness, relaxed quality and rings, S(Q), beside the held-out
+    networks of ``reference`` and ``baseline_size`` random structures relaxed; ``judge=True``
+    adds CHGNet energies above diamond (``repap[judge]``). Written as ``networks.png`` and a
+    second table.
     """
     settings = {
         "rmax_A": rmax,
@@ -113,13 +124,25 @@ def evaluate(
             energy=energy,
             training=training if name == "generated" else None,
         )
-    report = {"settings": settings, "ensembles": rows}
+    report: dict[str, Any] = {"settings": settings, "ensembles": rows}
+    net_curves = None
+    if networks:
+        from repap.network_eval import evaluate_networks
+
+        report["networks"], net_curves = evaluate_networks(
+            ensemble, reference, training, min_dist=min_dist, judge=judge, rmax=rmax,
+            nbins=nbins, seed=seed, baseline_size=baseline_size, progress=progress,
+        )  # fmt: skip
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         (out / "report.md").write_text(markdown(report) + "\n")
         plot(curves, out, settings)
+        if net_curves is not None:
+            from repap.network_eval import plot as plot_networks
+
+            plot_networks(net_curves, out)
     return report
 
 
@@ -142,7 +165,16 @@ ROWS = [  # (key, label, format)
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as one Markdown table: metrics down, ensembles across."""
+    """The report as Markdown tables: the network-level one first (when judged), then the
+    300 K snapshot metrics; metrics down, ensembles across."""
+    if "networks" in report:
+        from repap.network_eval import markdown as network_markdown
+
+        return network_markdown(report["networks"]) + "\n\n" + _snapshot_markdown(report)
+    return _snapshot_markdown(report)
+
+
+def _snapshot_markdown(report: dict[str, Any]) -> str:
     names = list(report["ensembles"])
     s = report["settings"]
     lines = [

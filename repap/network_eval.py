@@ -1,0 +1,239 @@
+"""Judge ensembles as networks: relax, group, then novelty, uniqueness and relaxed quality.
+
+A generated structure is worth something when it relaxes into a sound network that is not
+already in the training data. So every ensemble (generated, held-out networks, and the
+AIRSS-style baseline: random with a minimum distance, then relaxed) is relaxed to its
+inherent structures (:func:`repap.relax`), grouped into networks (:mod:`repap.networks`), and
+described by:
+
+- novelty: the fraction of relaxed structures whose network matches no training network;
+- uniqueness: distinct networks among them, as a fraction;
+- inherent-structure energy per atom (mean, spread, histogram), coordination, four-fold
+  fraction, bond-angle mean and spread (standard deviation, as experiments report it), rings
+  per atom by size (:mod:`repap.rings`), Err_RDF of the relaxed structures against the
+  held-out networks', and S(Q) (:mod:`repap.structure_factor`);
+- optionally an independent energy judge (CHGNet, ``repap[judge]``): energy per atom above
+  diamond Si under the same model, so a quality claim does not rest on the potential the
+  data came from.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from repap import baselines, metrics
+from repap.radial import rdf
+from repap.trajectory import Trajectory
+
+CUTOFF = 2.85
+MAX_TRAINING_FRAMES = 50  # frames of the training data relaxed to find its networks
+
+
+def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory, dict[str, Any]]:
+    from repap.relax import relax
+
+    r = relax(traj, fmax=fmax, progress=progress)
+    ok = r.status == "converged"
+    stats = {"relaxed": int(ok.sum()), "not_converged": int((~ok).sum())}
+    return r.structures[np.flatnonzero(ok)], stats
+
+
+def networks_of(traj: Trajectory, fmax: float = 1e-3, limit: int = MAX_TRAINING_FRAMES):
+    """The distinct networks of a trajectory: up to ``limit`` evenly spaced frames relaxed and
+    grouped (at 300 K a network does not change within a run, so a few frames find it)."""
+    from repap.networks import group
+
+    every = max(1, len(traj) // limit)
+    relaxed, _ = _relaxed(traj[::every][:limit], fmax, progress=False)
+    return group(relaxed)
+
+
+def quality(relaxed: Trajectory, g_ref: np.ndarray | None, rmax: float, nbins: int) -> dict:
+    """Relaxed quality of an ensemble of inherent structures (see the module doc)."""
+    from repap.rings import rings_per_atom
+
+    counts, angles = metrics.coordination_and_angles(relaxed, cutoff=CUTOFF)
+    e = relaxed.energy / relaxed.n_atoms
+    _, g = rdf(relaxed, rmax=rmax, nbins=nbins)
+    return {
+        "energy_mean_eV": float(e.mean()),
+        "energy_std_eV": float(e.std()),
+        "coordination_mean": float(counts.mean()),
+        "fourfold_fraction": float((counts == 4).mean()),
+        "bond_angle_mean_deg": float(angles.mean()) if angles.size else None,
+        "bond_angle_std_deg": float(angles.std()) if angles.size else None,
+        "rings_per_atom": rings_per_atom(relaxed, cutoff=CUTOFF),
+        "err_rdf_relaxed": metrics.err_rdf(g, g_ref) if g_ref is not None else 0.0,
+    }
+
+
+def evaluate_networks(
+    ensemble: Trajectory,
+    heldout: Trajectory,
+    training: Trajectory | None = None,
+    *,
+    fmax: float = 1e-3,
+    min_dist: float = 2.0,
+    baseline_size: int = 200,
+    judge: bool = False,
+    judge_sample: int = 50,
+    rmax: float = 4.2,
+    nbins: int = 100,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Network-level report of ``ensemble`` against the ``heldout`` networks (frames or
+    inherent structures of melt-quench runs never trained on) and the networks of
+    ``training``. Returns (report, curves for the plots)."""
+    from repap.networks import group
+    from repap.structure_factor import structure_factor
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    generated, stats = _relaxed(ensemble, fmax, progress)
+    timings["relax"] = time.perf_counter() - t
+    if not len(generated):
+        raise ValueError("ensemble: no structure converged in relaxation")
+    t = time.perf_counter()
+    nets = group(generated)
+    train_nets = networks_of(training, fmax) if training is not None else None
+    held_structures = _heldout_structures(heldout, fmax)
+    timings["identity"] = time.perf_counter() - t
+    cell = ensemble.frame_cells()[0]
+    t = time.perf_counter()
+    random_start = baselines.random_min_distance(
+        baseline_size, cell, ensemble.numbers, min_dist=min_dist, seed=seed
+    )
+    random_relaxed, random_stats = _relaxed(random_start, fmax, progress=False)
+    timings["baseline"] = time.perf_counter() - t
+
+    _, g_ref = rdf(held_structures, rmax=rmax, nbins=nbins)
+    ensembles = {
+        "generated": (generated, stats),
+        "held-out networks": (held_structures, {}),
+        f"random, min {min_dist:g} A, relaxed": (random_relaxed, random_stats),
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    curves: dict[str, dict[str, np.ndarray]] = {}
+    t = time.perf_counter()
+    for name, (traj, extra) in ensembles.items():
+        row = quality(traj, g_ref, rmax, nbins)
+        own = nets if name == "generated" else group(traj)
+        row.update(structures=len(traj), networks=len(own), uniqueness=len(own) / len(traj))
+        if train_nets is not None:
+            row["novelty"] = float(np.mean(train_nets.match(traj) == -1))
+        row.update(extra)
+        rows[name] = row
+        _, angles = metrics.coordination_and_angles(traj, cutoff=CUTOFF)
+        curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
+                        "rings": row["rings_per_atom"]}  # fmt: skip
+    timings["quality"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for name, (traj, _) in ensembles.items():
+        q, s = structure_factor(traj)
+        curves[name]["q"], curves[name]["s"] = q, s
+    timings["structure_factor"] = time.perf_counter() - t
+    if judge:
+        t = time.perf_counter()
+        from repap.judge import energy_above_diamond
+
+        for name, (traj, _) in ensembles.items():
+            every = max(1, len(traj) // judge_sample)
+            e = energy_above_diamond(traj[::every][:judge_sample])
+            rows[name]["judge_energy_above_diamond_eV"] = float(e.mean())
+            rows[name]["judge_energy_std_eV"] = float(e.std())
+        timings["judge"] = time.perf_counter() - t
+    report = {
+        "settings": {"fmax_eV_per_A": fmax, "cutoff_A": CUTOFF, "min_dist_A": min_dist,
+                     "baseline_size": baseline_size, "rmax_A": rmax, "nbins": nbins},
+        "networks": rows,
+        "training_networks": None if train_nets is None else len(train_nets),
+        "seconds": timings,
+    }  # fmt: skip
+    report["cost"] = _cost(ensemble, heldout)
+    return report, curves
+
+
+def _heldout_structures(traj: Trajectory, fmax: float, limit: int = 200) -> Trajectory:
+    """One inherent structure per held-out network: a NetworkSet's own, else up to ``limit``
+    evenly spaced frames relaxed and grouped."""
+    from repap.networks import group
+
+    if hasattr(traj, "inherent_structures"):
+        return traj.inherent_structures()
+    every = max(1, len(traj) // limit)
+    relaxed, _ = _relaxed(traj[::every][:limit], fmax, progress=False)
+    return relaxed[group(relaxed).representatives]
+
+
+def _cost(ensemble: Trajectory, heldout: Trajectory) -> dict[str, Any]:
+    """Seconds per structure of the ensemble (where its file says) beside a melt-quench's
+    cost per network (where the held-out set says)."""
+    out: dict[str, Any] = {"generation_s_per_structure": None, "melt_quench_s_per_network": None}
+    seconds = ensemble.info.get("seconds")
+    if seconds:
+        out["generation_s_per_structure"] = float(seconds) / len(ensemble)
+    net = heldout.info.get("networks", {})
+    if "core_seconds_per_network" in net:
+        out["melt_quench_s_per_network"] = float(net["core_seconds_per_network"])
+    return out
+
+
+ROWS = [  # (key, label, format)
+    ("structures", "relaxed structures", "{:d}"),
+    ("networks", "distinct networks", "{:d}"),
+    ("uniqueness", "uniqueness", "{:.3f}"),
+    ("novelty", "novelty (not a training network)", "{:.3f}"),
+    ("energy_mean_eV", "E_IS (eV/atom)", "{:.4f}"),
+    ("energy_std_eV", "E_IS spread (eV/atom)", "{:.4f}"),
+    ("judge_energy_above_diamond_eV", "judge: E - E_diamond (eV/atom)", "{:.4f}"),
+    ("coordination_mean", "coordination", "{:.3f}"),
+    ("fourfold_fraction", "four-fold", "{:.3f}"),
+    ("bond_angle_mean_deg", "bond angle (deg)", "{:.2f}"),
+    ("bond_angle_std_deg", "bond-angle spread (deg)", "{:.2f}"),
+    ("err_rdf_relaxed", "Err_RDF relaxed vs held-out", "{:.4f}"),
+]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    names = list(report["networks"])
+    lines = ["| relaxed, as networks | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]  # fmt: skip
+    for key, label, fmt in ROWS:
+        cells = []
+        for name in names:
+            value = report["networks"][name].get(key)
+            cells.append("-" if value is None else fmt.format(value))
+        if any(c != "-" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for size in (4, 5, 6, 7, 8):
+        cells = [f"{report['networks'][n]['rings_per_atom'].get(size, 0.0):.3f}" for n in names]
+        lines.append(f"| {size}-rings per atom | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict[str, dict[str, Any]], out) -> None:
+    """networks.png: inherent-structure energies, bond angles, rings and S(Q), side by side."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
+
+    fig = Figure(figsize=(12, 8))
+    (ax_e, ax_a), (ax_r, ax_s) = fig.subplots(2, 2)
+    for i, (name, c) in enumerate(curves.items()):
+        color = f"C{i}"
+        ax_e.hist(c["energy"], 30, density=True, histtype="step", color=color, label=name)
+        ax_a.hist(c["angles"], np.linspace(50, 180, 66), density=True, histtype="step",
+                  color=color, label=name)  # fmt: skip
+        sizes = np.array(sorted(c["rings"]))
+        ax_r.bar(sizes + (i - 1) * 0.27, [c["rings"][s] for s in sizes], 0.27, color=color,
+                 label=name)  # fmt: skip
+        ax_s.plot(c["q"], c["s"], color=color, label=name)
+    ax_e.set(xlabel="inherent-structure energy (eV/atom)", ylabel="density")
+    ax_a.set(xlabel="bond angle (deg), relaxed", ylabel="density")
+    ax_r.set(xlabel="ring size", ylabel="rings per atom")
+    ax_s.set(xlabel="Q (1/A)", ylabel="S(Q), relaxed")
+    ax_e.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "networks.png", dpi=110)

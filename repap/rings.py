@@ -1,0 +1,180 @@
+"""Ring statistics of bonded networks: the shortest rings through every bond angle.
+
+Atoms closer than ``cutoff`` are bonded (periodic images included). For every bond angle
+j-i-k, the rings through it are i plus every shortest path from j to k that avoids i (King's
+criterion; all paths of the shortest length are kept, so an angle shared by two rings, as in
+diamond, gives both). The search runs on the periodic graph lifted to image offsets, so a path
+that closes only after a lattice translation (a chain around the cell) is not a ring. Rings
+found from several angles are counted once. Sizes ``3 .. max_size`` (8 by default); diamond Si
+has only 6-rings, 2 per atom.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from repap.trajectory import Trajectory
+
+MAX_SIZE = 8
+_R = 4  # image offsets per axis in [-_R, _R]: rings of 8 bonds in the 30-atom cell need 2
+_SIDE = 2 * _R + 1
+
+
+def _bonds(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from ase.neighborlist import neighbor_list
+
+    atoms = atoms.copy()
+    atoms.wrap()  # unwrapped MD positions would put bonds many cells apart
+    i, j, shift = neighbor_list("ijS", atoms, cutoff)
+    order = np.lexsort((j, i))
+    return i[order], j[order], shift[order].astype(np.int64)
+
+
+@numba.njit(cache=True)
+def _code(atom, ox, oy, oz):
+    return ((atom * _SIDE + ox + _R) * _SIDE + oy + _R) * _SIDE + oz + _R
+
+
+@numba.njit(cache=True)
+def _rings_of_structure(start, nbr, shift, n_atoms, max_size):
+    """Every shortest ring through every angle: (rings (M, max_size, 4) of (atom, ox, oy, oz),
+    sizes (M,)); duplicates (the same ring from several angles) are left to the caller."""
+    n_nodes = n_atoms * _SIDE**3
+    dist = np.full(n_nodes, -1, np.int64)
+    touched = np.empty(n_nodes, np.int64)
+    queue = np.empty((n_nodes, 4), np.int64)
+    max_path = max_size - 2  # edges from j to k
+    out = np.zeros((4096, max_size, 4), np.int64)
+    sizes = np.zeros(4096, np.int64)
+    m = 0
+    for i in range(n_atoms):
+        for a in range(start[i], start[i + 1]):
+            for b in range(a + 1, start[i + 1]):
+                j, k = nbr[a], nbr[b]
+                # BFS from (j, shift a), never entering (i, 0)
+                n_touched = 0
+                head, tail = 0, 0
+                sj = shift[a]
+                c = _code(j, sj[0], sj[1], sj[2])
+                dist[c] = 0
+                touched[n_touched] = c
+                n_touched += 1
+                queue[tail, 0] = j
+                queue[tail, 1:] = sj
+                tail += 1
+                block = _code(i, 0, 0, 0)
+                dist[block] = 10**9  # never entered
+                touched[n_touched] = block
+                n_touched += 1
+                sk = shift[b]
+                target = _code(k, sk[0], sk[1], sk[2])
+                found = -1
+                while head < tail:
+                    u = queue[head, 0]
+                    ox, oy, oz = queue[head, 1], queue[head, 2], queue[head, 3]
+                    du = dist[_code(u, ox, oy, oz)]
+                    head += 1
+                    if found >= 0 and du >= found:
+                        break
+                    if du >= max_path:
+                        continue
+                    for e in range(start[u], start[u + 1]):
+                        v = nbr[e]
+                        vx, vy, vz = ox + shift[e, 0], oy + shift[e, 1], oz + shift[e, 2]
+                        if abs(vx) > _R or abs(vy) > _R or abs(vz) > _R:
+                            continue
+                        cv = _code(v, vx, vy, vz)
+                        if dist[cv] != -1:
+                            continue
+                        dist[cv] = du + 1
+                        touched[n_touched] = cv
+                        n_touched += 1
+                        if cv == target:
+                            found = du + 1
+                        queue[tail, 0] = v
+                        queue[tail, 1] = vx
+                        queue[tail, 2] = vy
+                        queue[tail, 3] = vz
+                        tail += 1
+                if found >= 1:
+                    # every shortest path, walked back from k by decreasing distance (DFS)
+                    size = found + 2
+                    stack_node = np.zeros((found + 1, 4), np.int64)
+                    stack_edge = np.zeros(found + 1, np.int64)
+                    stack_node[0, 0] = k
+                    stack_node[0, 1:] = sk
+                    stack_edge[0] = start[k]
+                    depth = 0
+                    while depth >= 0:
+                        u = stack_node[depth, 0]
+                        du = found - depth
+                        if du == 0:  # reached j: stack holds k .. j
+                            if m < out.shape[0]:
+                                out[m, 0, 0] = i
+                                out[m, 0, 1:] = 0
+                                for t in range(found + 1):
+                                    out[m, 1 + t] = stack_node[t]
+                                sizes[m] = size
+                            m += 1
+                            depth -= 1
+                            continue
+                        e = stack_edge[depth]
+                        if e >= start[u + 1]:
+                            depth -= 1
+                            continue
+                        stack_edge[depth] = e + 1
+                        v = nbr[e]
+                        vx = stack_node[depth, 1] + shift[e, 0]
+                        vy = stack_node[depth, 2] + shift[e, 1]
+                        vz = stack_node[depth, 3] + shift[e, 2]
+                        if abs(vx) > _R or abs(vy) > _R or abs(vz) > _R:
+                            continue
+                        if dist[_code(v, vx, vy, vz)] == du - 1:
+                            depth += 1
+                            stack_node[depth, 0] = v
+                            stack_node[depth, 1] = vx
+                            stack_node[depth, 2] = vy
+                            stack_node[depth, 3] = vz
+                            stack_edge[depth] = start[v]
+                for t in range(n_touched):
+                    dist[touched[t]] = -1
+    if m > out.shape[0]:
+        return out[:0], sizes[:0], m
+    return out[:m], sizes[:m], m
+
+
+def _canonical(ring: np.ndarray) -> tuple:
+    """The same ring from any angle and any lattice translation: the node set translated so
+    that its smallest (atom, offset) sits at offset 0."""
+    nodes = [tuple(r) for r in ring]
+    anchor = min(nodes)
+    return tuple(sorted((a, x - anchor[1], y - anchor[2], z - anchor[3]) for a, x, y, z in nodes))
+
+
+def ring_counts(traj: Trajectory, cutoff: float = 2.85, max_size: int = MAX_SIZE) -> np.ndarray:
+    """Distinct rings per structure by size: (F, max_size + 1), column n = rings of n atoms
+    (columns 0-2 are zero)."""
+    if not 3 <= max_size <= 12:
+        raise ValueError(f"max_size: expected 3 .. 12, got {max_size}")
+    counts = np.zeros((len(traj), max_size + 1), np.int64)
+    for f, atoms in enumerate(traj):
+        i, j, shift = _bonds(atoms, cutoff)
+        start = np.searchsorted(i, np.arange(len(atoms) + 1))
+        rings, sizes, m = _rings_of_structure(start, j, shift, len(atoms), max_size)
+        if m > len(rings):
+            raise RuntimeError(f"frame {f}: more than {len(rings)} ring paths; lower max_size")
+        seen = set()
+        for ring, size in zip(rings, sizes, strict=True):
+            key = _canonical(ring[:size])
+            if key not in seen:
+                seen.add(key)
+                counts[f, size] += 1
+    return counts
+
+
+def rings_per_atom(traj: Trajectory, cutoff: float = 2.85, max_size: int = MAX_SIZE) -> dict:
+    """Mean number of distinct rings of each size (3 .. max_size) per atom over an ensemble."""
+    counts = ring_counts(traj, cutoff, max_size)
+    per_atom = counts.sum(axis=0) / (len(traj) * traj.n_atoms)
+    return {int(n): float(per_atom[n]) for n in range(3, max_size + 1)}
