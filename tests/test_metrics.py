@@ -100,7 +100,7 @@ def test_baselines(rng):
 
 def test_evaluate_reference_against_itself(tmp_path, capsys):
     held = repap.reference(heldout=True)
-    held[::5].write(tmp_path / "ens.npz")
+    held[::25].write(tmp_path / "ens.npz")
     code = main(
         [
             "evaluate",
@@ -119,9 +119,17 @@ def test_evaluate_reference_against_itself(tmp_path, capsys):
     assert 0.5 < rows["random, min 2 A"]["err_rdf"] < rows["uniform random"]["err_rdf"]
     assert rows["random, min 2 A"]["min_distance_A"] >= 2.0
     assert rows["generated"]["energy_mean_eV"] == pytest.approx(-3.018, abs=0.01)
-    for name in ("report.md", "rdf.png", "coordination.png", "angles.png"):
+    for name in ("report.md", "rdf.png", "coordination.png", "angles.png", "networks.png"):
         assert (tmp_path / "out" / name).stat().st_size > 500
-    assert "| Err_RDF vs reference | 0.0000 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| Err_RDF vs reference | 0.0000 |" in out
+    # as networks: 200 thermal frames of one run relax into one network
+    nets = report["networks"]["networks"]
+    assert nets["generated"]["networks"] == 1 and nets["generated"]["structures"] == 200
+    assert nets["held-out networks"]["networks"] == 1
+    assert nets["generated"]["energy_mean_eV"] == pytest.approx(-3.05574, abs=1e-4)
+    assert "novelty" not in nets["generated"]  # no --training given
+    assert "| distinct networks | 1 | 1 | 200 |" in out
 
 
 def test_evaluate_cli_errors(tmp_path):
