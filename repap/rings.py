@@ -21,14 +21,48 @@ _R = 4  # image offsets per axis in [-_R, _R]: rings of 8 bonds in the 30-atom c
 _SIDE = 2 * _R + 1
 
 
-def _bonds(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from ase.neighborlist import neighbor_list
+def _bonds(positions, cell, pbc, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bonds (i, j, image shift of j) sorted by i, every bond in both directions."""
+    inv = np.linalg.inv(cell)
+    frac = positions @ inv
+    frac = np.where(pbc, frac - np.floor(frac), frac)  # unwrapped MD positions: wrap first
+    heights = 1.0 / np.linalg.norm(inv, axis=0)
+    reach = np.where(pbc, np.ceil(cutoff / heights), 0).astype(np.int64)
+    return _bond_kernel(frac, np.ascontiguousarray(cell), reach, float(cutoff))
 
-    atoms = atoms.copy()
-    atoms.wrap()  # unwrapped MD positions would put bonds many cells apart
-    i, j, shift = neighbor_list("ijS", atoms, cutoff)
-    order = np.lexsort((j, i))
-    return i[order], j[order], shift[order].astype(np.int64)
+
+def _bond_kernel(frac, cell, reach, cutoff):
+    empty = np.empty((0, 3), np.int64)
+    m = _scan(frac, cell, reach, cutoff * cutoff, empty, False)  # count, then fill
+    out = np.empty((m, 5), np.int64)
+    _scan(frac, cell, reach, cutoff * cutoff, out, True)
+    return out[:, 0], out[:, 1], np.ascontiguousarray(out[:, 2:])
+
+
+@numba.njit(cache=True)
+def _scan(frac, cell, reach, c2, out, fill):
+    n = len(frac)
+    m = 0
+    for i in range(n):
+        for j in range(n):
+            for a in range(-reach[0], reach[0] + 1):
+                for b in range(-reach[1], reach[1] + 1):
+                    for c in range(-reach[2], reach[2] + 1):
+                        if i == j and a == 0 and b == 0 and c == 0:
+                            continue
+                        d0 = frac[j, 0] + a - frac[i, 0]
+                        d1 = frac[j, 1] + b - frac[i, 1]
+                        d2 = frac[j, 2] + c - frac[i, 2]
+                        r2 = 0.0
+                        for k in range(3):
+                            x = d0 * cell[0, k] + d1 * cell[1, k] + d2 * cell[2, k]
+                            r2 += x * x
+                        if r2 < c2:
+                            if fill:
+                                out[m, 0], out[m, 1] = i, j
+                                out[m, 2], out[m, 3], out[m, 4] = a, b, c
+                            m += 1
+    return m
 
 
 @numba.njit(cache=True)
@@ -144,12 +178,26 @@ def _rings_of_structure(start, nbr, shift, n_atoms, max_size):
     return out[:m], sizes[:m], m
 
 
-def _canonical(ring: np.ndarray) -> tuple:
-    """The same ring from any angle and any lattice translation: the node set translated so
-    that its smallest (atom, offset) sits at offset 0."""
-    nodes = [tuple(r) for r in ring]
-    anchor = min(nodes)
-    return tuple(sorted((a, x - anchor[1], y - anchor[2], z - anchor[3]) for a, x, y, z in nodes))
+def _distinct(rings: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Sizes of the distinct rings among ring paths found from several angles. A ring's key is
+    its node set translated so that its smallest (atom, offset) node sits at offset 0 (the
+    same ring from any angle and any lattice translation), encoded and sorted: vectorised."""
+    if not len(rings):
+        return sizes
+    m, width = len(rings), rings.shape[1]
+    valid = np.arange(width)[None, :] < sizes[:, None]
+    atom, off = rings[..., 0], rings[..., 1:]
+    node = (
+        (atom * _SIDE + off[..., 0] + _R) * _SIDE**2 + (off[..., 1] + _R) * _SIDE + off[..., 2] + _R
+    )
+    node = np.where(valid, node, np.iinfo(np.int64).max)
+    anchor = np.argmin(node, axis=1)
+    rel = off - off[np.arange(m), anchor][:, None, :] + 2 * _R  # in [0, 4R]
+    side = 4 * _R + 1
+    key = ((atom * side + rel[..., 0]) * side + rel[..., 1]) * side + rel[..., 2]
+    key = np.sort(np.where(valid, key, np.iinfo(np.int64).max), axis=1)
+    _, first = np.unique(key, axis=0, return_index=True)
+    return sizes[first]
 
 
 def ring_counts(traj: Trajectory, cutoff: float = 2.85, max_size: int = MAX_SIZE) -> np.ndarray:
@@ -158,18 +206,14 @@ def ring_counts(traj: Trajectory, cutoff: float = 2.85, max_size: int = MAX_SIZE
     if not 3 <= max_size <= 12:
         raise ValueError(f"max_size: expected 3 .. 12, got {max_size}")
     counts = np.zeros((len(traj), max_size + 1), np.int64)
-    for f, atoms in enumerate(traj):
-        i, j, shift = _bonds(atoms, cutoff)
-        start = np.searchsorted(i, np.arange(len(atoms) + 1))
-        rings, sizes, m = _rings_of_structure(start, j, shift, len(atoms), max_size)
+    cells = traj.frame_cells()
+    for f in range(len(traj)):
+        i, j, shift = _bonds(traj.positions[f], cells[f], traj.pbc, cutoff)
+        start = np.searchsorted(i, np.arange(traj.n_atoms + 1))
+        rings, sizes, m = _rings_of_structure(start, j, shift, traj.n_atoms, max_size)
         if m > len(rings):
             raise RuntimeError(f"frame {f}: more than {len(rings)} ring paths; lower max_size")
-        seen = set()
-        for ring, size in zip(rings, sizes, strict=True):
-            key = _canonical(ring[:size])
-            if key not in seen:
-                seen.add(key)
-                counts[f, size] += 1
+        counts[f] = np.bincount(_distinct(rings, sizes), minlength=max_size + 1)
     return counts
 
 
