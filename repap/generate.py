@@ -140,6 +140,12 @@ def _assemble(
         raise RuntimeError(f"{parts}: chunks missing after generation: {', '.join(missing[:3])}")
     cell, _, numbers, pbc = source_frame(net.meta)
     info = {"generator": "repap", **{k: settings[k] for k in ("seed", "min_dist", "temperature")}}
+    seconds = made = 0.0  # the generation record, so that evaluate can put cost beside quality
+    for path in paths:
+        with np.load(path) as data:
+            seconds += float(data["seconds"])
+            made += len(data["index"]) + len(data["failed"])
+    info["seconds_per_structure"] = seconds / made if made else None
     tmp = out.with_name(out.name + ".tmp")
     tmp.unlink(missing_ok=True)
     totals = {"structures": 0, "failed": [], "redrawn": 0, "restarts": 0, "seconds": 0.0, "made": 0}

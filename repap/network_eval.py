@@ -153,7 +153,13 @@ def evaluate_networks(
         "training_networks": None if train_nets is None else len(train_nets),
         "seconds": timings,
     }  # fmt: skip
-    report["cost"] = _cost(ensemble, heldout)
+    report["cost"] = cost = _cost(ensemble, heldout)
+    if train_nets is not None:  # distinct networks of the ensemble that no training one matches
+        novel = int(np.sum(train_nets.match(generated[nets.representatives]) == -1))
+        rows["generated"]["novel_networks"] = novel
+        if cost["generation_s_per_structure"] and novel:  # make and relax, per new network
+            total = cost["generation_s_per_structure"] * len(ensemble) + timings["relax"]
+            cost["model_s_per_new_network"] = total / novel
     return report, curves
 
 
@@ -173,9 +179,8 @@ def _cost(ensemble: Trajectory, heldout: Trajectory) -> dict[str, Any]:
     """Seconds per structure of the ensemble (where its file says) beside a melt-quench's
     cost per network (where the held-out set says)."""
     out: dict[str, Any] = {"generation_s_per_structure": None, "melt_quench_s_per_network": None}
-    seconds = ensemble.info.get("seconds")
-    if seconds:
-        out["generation_s_per_structure"] = float(seconds) / len(ensemble)
+    if ensemble.info.get("seconds_per_structure"):  # repap generate's record (.npz keeps it)
+        out["generation_s_per_structure"] = float(ensemble.info["seconds_per_structure"])
     net = heldout.info.get("networks", {})
     if "core_seconds_per_network" in net:
         out["melt_quench_s_per_network"] = float(net["core_seconds_per_network"])
@@ -187,6 +192,7 @@ ROWS = [  # (key, label, format)
     ("networks", "distinct networks", "{:d}"),
     ("uniqueness", "uniqueness", "{:.3f}"),
     ("novelty", "novelty (not a training network)", "{:.3f}"),
+    ("novel_networks", "distinct new networks", "{:d}"),
     ("energy_mean_eV", "E_IS (eV/atom)", "{:.4f}"),
     ("energy_std_eV", "E_IS spread (eV/atom)", "{:.4f}"),
     ("judge_energy_above_diamond_eV", "judge: E - E_diamond (eV/atom)", "{:.4f}"),

@@ -50,6 +50,7 @@ def test_all_formats_hold_the_same_structures(model_path, tmp_path, capsys):
     assert [a.info["redrawn"] for a in frames] == expected.redrawn.tolist()
     with np.load(tmp_path / "e.npz") as data:
         np.testing.assert_array_equal(data["restarts"], expected.restarts)
+    assert repap.read(tmp_path / "e.npz").info["seconds_per_structure"] > 0  # the cost record
     rows = list(ase.db.connect(str(tmp_path / "e.db")).select())
     assert [r.structure for r in rows] == expected.index.tolist()
 

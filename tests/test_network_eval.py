@@ -78,8 +78,16 @@ def test_novelty_and_uniqueness_against_known_answers(quenches, rng):
     row = report["networks"]["generated"]
     assert row["novelty"] == 0.0 and row["networks"] == 2 and row["uniqueness"] == 0.5
     # the held-out networks: all novel
+    heldout.info["seconds_per_structure"] = 0.5  # as repap generate records it
     report, _ = evaluate_networks(heldout, heldout, training, baseline_size=4)
     assert report["networks"]["generated"]["novelty"] == 1.0
+    assert report["networks"]["generated"]["novel_networks"] == 2
+    cost = report["cost"]
+    assert cost["generation_s_per_structure"] == 0.5
+    assert cost["model_s_per_new_network"] == pytest.approx(
+        (0.5 * 4 + report["seconds"]["relax"]) / 2
+    )
+    del heldout.info["seconds_per_structure"]
     # relabelled, translated copies of one training network: not novel, uniqueness 1/n
     one = relax(training[:1], progress=False).structures
     n = 5
@@ -94,6 +102,7 @@ def test_novelty_and_uniqueness_against_known_answers(quenches, rng):
     json.dumps(report)  # JSON-able as written
     table = markdown(report)
     assert "| novelty (not a training network) | 0.000 | 1.000 | 1.000 |" in table
+    assert "| distinct new networks | 0 | - | - |" in table
     assert set(curves["generated"]) == {"energy", "angles", "rings", "q", "s"}
     assert len(group(heldout[::2])) == 2
 
