@@ -57,8 +57,11 @@ def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) 
     traj = simulate(seed=seed, progress=False, **protocol)
     md_seconds = time.perf_counter() - t0
     relaxed = relax(traj[::relax_every], progress=False)
-    nets = group(relaxed.structures)
-    best = int(np.nanargmin(relaxed.energy_after))
+    ok = np.flatnonzero(relaxed.status == "converged")
+    if not len(ok):
+        raise RuntimeError(f"run {seed}: no sampled frame converged in relaxation")
+    nets = group(relaxed.structures[ok])
+    best = int(ok[np.argmin(relaxed.energy_after[ok])])
     inherent = relaxed.structures[best : best + 1]
     info = {
         **traj.info,

@@ -42,10 +42,13 @@ def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory,
 
 
 def networks_of(traj: Trajectory, fmax: float = 1e-3, limit: int = MAX_TRAINING_FRAMES):
-    """The distinct networks of a trajectory: up to ``limit`` evenly spaced frames relaxed and
-    grouped (at 300 K a network does not change within a run, so a few frames find it)."""
+    """The distinct networks of training data: a NetworkSet's training networks (its own
+    inherent structures), else up to ``limit`` evenly spaced frames relaxed and grouped (one
+    MD run is one network at 300 K, so a few frames find it)."""
     from repap.networks import group
 
+    if hasattr(traj, "inherent_structures"):
+        return group(traj.inherent_structures("train"))
     every = max(1, len(traj) // limit)
     relaxed, _ = _relaxed(traj[::every][:limit], fmax, progress=False)
     return group(relaxed)
@@ -168,8 +171,8 @@ def _heldout_structures(traj: Trajectory, fmax: float, limit: int = 200) -> Traj
     evenly spaced frames relaxed and grouped."""
     from repap.networks import group
 
-    if hasattr(traj, "inherent_structures"):
-        return traj.inherent_structures()
+    if hasattr(traj, "inherent_structures"):  # its held-out networks, or all when none is
+        return traj.inherent_structures("heldout" if traj.heldout.any() else "all")
     every = max(1, len(traj) // limit)
     relaxed, _ = _relaxed(traj[::every][:limit], fmax, progress=False)
     return relaxed[group(relaxed).representatives]

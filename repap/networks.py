@@ -82,7 +82,10 @@ class Networks:
         if not len(self):
             return out
         if prints.shape[1] != self.fingerprints.shape[1]:
-            return out  # another atom count: no network in common
+            raise ValueError(
+                "other: structures of another atom count than these networks' cannot be "
+                "compared with them (novelty against them would be 1 by construction)"
+            )
         for i, p in enumerate(prints):
             d = distance(self.fingerprints, p)
             k = int(np.argmin(d))

@@ -61,7 +61,17 @@ class Potential:
         return cls(str(style), coeff)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "style": self.pair_style, "coeff": list(self.pair_coeff)}
+        """What defines it, for a run's record: the lines, and a SHA-256 of every file they
+        name that exists (an edited potential file is another potential)."""
+        import hashlib
+
+        files = {}
+        for word in (w for line in self.pair_coeff for w in line.split()):
+            path = Path(word)
+            if word not in self.files and path.is_file():
+                files[word] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return {"name": self.name, "style": self.pair_style, "coeff": list(self.pair_coeff),
+                "files": files}  # fmt: skip
 
 
 @dataclass
@@ -171,6 +181,8 @@ def relax(
     cell too (zero pressure; periodic structures only).
     """
     _check(fmax, etol, max_steps)
+    if len(traj) == 0:
+        raise ValueError("traj: no structures to relax")
     pot = Potential.of(potential)
     if pot.name in POTENTIALS and np.any(traj.numbers != SI):
         species = sorted(set(traj.numbers.tolist()))

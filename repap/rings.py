@@ -71,7 +71,7 @@ def _code(atom, ox, oy, oz):
 
 
 @numba.njit(cache=True)
-def _rings_of_structure(start, nbr, shift, n_atoms, max_size):
+def _rings_of_structure(start, nbr, shift, n_atoms, max_size, capacity):
     """Every shortest ring through every angle: (rings (M, max_size, 4) of (atom, ox, oy, oz),
     sizes (M,)); duplicates (the same ring from several angles) are left to the caller."""
     n_nodes = n_atoms * _SIDE**3
@@ -79,8 +79,8 @@ def _rings_of_structure(start, nbr, shift, n_atoms, max_size):
     touched = np.empty(n_nodes, np.int64)
     queue = np.empty((n_nodes, 4), np.int64)
     max_path = max_size - 2  # edges from j to k
-    out = np.zeros((4096, max_size, 4), np.int64)
-    sizes = np.zeros(4096, np.int64)
+    out = np.zeros((capacity, max_size, 4), np.int64)
+    sizes = np.zeros(capacity, np.int64)
     m = 0
     for i in range(n_atoms):
         for a in range(start[i], start[i + 1]):
@@ -210,9 +210,10 @@ def ring_counts(traj: Trajectory, cutoff: float = 2.85, max_size: int = MAX_SIZE
     for f in range(len(traj)):
         i, j, shift = _bonds(traj.positions[f], cells[f], traj.pbc, cutoff)
         start = np.searchsorted(i, np.arange(traj.n_atoms + 1))
-        rings, sizes, m = _rings_of_structure(start, j, shift, traj.n_atoms, max_size)
-        if m > len(rings):
-            raise RuntimeError(f"frame {f}: more than {len(rings)} ring paths; lower max_size")
+        capacity = 32 * traj.n_atoms  # ring paths: ~6 angles per atom, 2+ paths each
+        rings, sizes, m = _rings_of_structure(start, j, shift, traj.n_atoms, max_size, capacity)
+        if m > capacity:  # more paths than room: once more with room for all of them
+            rings, sizes, m = _rings_of_structure(start, j, shift, traj.n_atoms, max_size, m)
         counts[f] = np.bincount(_distinct(rings, sizes), minlength=max_size + 1)
     return counts
 

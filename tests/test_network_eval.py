@@ -20,10 +20,10 @@ def diamond(repeat=(1, 1, 1)):
     return repap.Trajectory.from_atoms([bulk("Si", "diamond", a=5.431, cubic=True).repeat(repeat)])
 
 
-@pytest.mark.parametrize("repeat", [(1, 1, 1), (2, 2, 2)])
+@pytest.mark.parametrize("repeat", [(1, 1, 1), (2, 2, 2), (4, 4, 4)])
 def test_diamond_has_only_six_rings_two_per_atom(repeat):
     """Each atom of diamond sits on 12 six-rings: 12 N / 6 = 2 N rings; none of other sizes,
-    in the 8-atom cell (rings through images) as in the 64-atom one."""
+    in the 8-atom cell (rings through images) as in the 64- and 512-atom ones."""
     assert rings_per_atom(diamond(repeat)) == {3: 0.0, 4: 0.0, 5: 0.0, 6: 2.0, 7: 0.0, 8: 0.0}
 
 

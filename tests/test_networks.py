@@ -104,6 +104,16 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
     # no held-out network among the training ones
     known = group(train.inherent_structures())
     assert (known.match(held.inherent_structures()) == -1).all()
+    # judged against a set: its training networks for novelty, its held-out ones as reference
+    from repap.network_eval import evaluate_networks
+
+    for which, novelty in (("heldout", 1.0), ("train", 0.0)):
+        frames = back.subset(which)[::10]
+        report, _ = evaluate_networks(frames, back, back, baseline_size=2)
+        assert report["networks"]["generated"]["novelty"] == novelty
+        assert report["networks"]["held-out networks"]["structures"] == 1
+    with pytest.raises(ValueError, match="another atom count"):
+        group(train.inherent_structures()).match(repap.reference()[:1])
     one = back.system(0)
     assert len(one) == 20 and one.n_atoms == 16
     assert repap.prepare(one).frac.shape == (20, 16, 3)
