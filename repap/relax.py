@@ -7,9 +7,10 @@ The minimiser is LAMMPS's conjugate gradient (``min_style cg``) at fixed cell, o
 ``cell=True`` together with the cell (``fix box/relax`` at zero pressure).
 
 A structure is ``converged`` when its largest atomic force is below ``fmax`` (eV/A, ASE's
-criterion); ``max_steps`` when it hit the step limit first; ``stalled`` when LAMMPS stopped
-early (its line search found no lower energy) above ``fmax``; ``failed`` when its energy is
-not finite (atoms on top of each other). Nothing is dropped: every input structure has a row.
+criterion) and, with ``cell=True``, its pressure below 0.1 GPa; ``max_steps`` when it hit the
+step limit first; ``stalled`` when LAMMPS stopped early (its line search found no lower
+energy) short of that; ``failed`` when its energy is not finite (atoms on top of each other).
+Nothing is dropped: every input structure has a row.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from repap.parts import claim_parts, file_digest, output_format, parts_dir
 from repap.trajectory import Trajectory
 
 STATUSES = ("converged", "max_steps", "stalled", "failed")
+PRESSURE_TOL = 1000.0  # bar (0.1 GPa): with cell=True, converged also needs |pressure| below
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,8 @@ def relax(
             steps[f] = lmp.extract_global("ntimestep") - start
             if cell:
                 lmp.command("unfix relax_cell")
+                lmp.command("run 0 post no")  # the pressure of the final cell
+                pressure = abs(lmp.get_thermo("press"))  # bar
             after[f] = lmp.get_thermo("pe") / n
             forces = lmp.numpy.extract_atom("f")[:n]
             force[f] = float(np.sqrt((forces**2).sum(axis=1).max()))
@@ -272,7 +276,7 @@ def relax(
             out_pos[f] = prism.vector_to_ase(positions, wrap=False)
             if not math.isfinite(after[f]):
                 status[f] = "failed"
-            elif force[f] < fmax:
+            elif force[f] < fmax and (not cell or pressure < PRESSURE_TOL):
                 status[f] = "converged"
             elif steps[f] >= max_steps:
                 status[f] = "max_steps"
