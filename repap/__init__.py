@@ -27,6 +27,7 @@ _LAZY = {  # public name -> module that defines it
     "project": "projection",
     "rdf": "radial",
     "reference": "reference",
+    "reference_set": "reference",
     "relax": "relax",
     "Ensemble": "sampling",
     "Sequences": "sequences",
@@ -58,6 +59,7 @@ __all__ = [  # every name in _LAZY plus the compiled helpers
     "rdf",
     "read",
     "reference",
+    "reference_set",
     "relax",
     "set_num_threads",
     "simulate",
@@ -98,7 +100,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.model import RePAP
     from repap.projection import bin_index, project
     from repap.radial import rdf
-    from repap.reference import reference
+    from repap.reference import reference, reference_set
     from repap.relax import relax
     from repap.sampling import Ensemble
     from repap.sequences import Sequences, prepare

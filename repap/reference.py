@@ -13,6 +13,7 @@ from repap.trajectory import Trajectory, read
 
 DATA = Path(__file__).parent / "data"
 FILES = {False: "a-si-30-vink.npz", True: "a-si-30-vink-heldout.npz"}
+NETWORK_SET = "a-si-64-networks.npz"
 
 
 def reference(heldout: bool = False) -> Trajectory:
@@ -24,3 +25,15 @@ def reference(heldout: bool = False) -> Trajectory:
     sound a-Si, not whether a model generalises to unseen networks.
     """
     return read(DATA / FILES[bool(heldout)])
+
+
+def reference_set(which: str = "all") -> Trajectory:
+    """The shipped multi-network set (a :class:`repap.dataset.NetworkSet`): 64-atom a-Si, one
+    melt-quench (1 ns) per distinct network, 200 frames at 300 K each, every network's
+    inherent structure; ``which``: "all", "train" or "heldout" (every fifth seed held out).
+    Built by ``repap dataset`` (README, "Sets of many networks")."""
+    path = DATA / NETWORK_SET
+    if not path.is_file():
+        raise OSError(f"{path}: not shipped with this build; make it with repap dataset (README)")
+    nets = read(path)
+    return nets if which == "all" else nets.subset(which)
