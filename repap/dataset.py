@@ -28,6 +28,7 @@ from repap.md import MeltQuench
 from repap.trajectory import Trajectory, read
 
 CUTOFF = 2.85  # A, Si-Si bond for coordination and angles (as repap.metrics)
+CRYSTAL_SPREAD = 5.0  # degrees: below, a crystal (diamond: 0; no fully bonded a-Si under 6.6)
 
 
 def _run_path(folder: Path, seed: int) -> Path:
@@ -215,7 +216,16 @@ def assemble(
     paths = sorted(Path(folder).glob("run-*.npz"))
     if not paths:
         raise ValueError(f"{folder}: no runs (run-*.npz) to assemble")
-    runs = [read(p) for p in paths]
+    every_run = [read(p) for p in paths]
+    # A 64-atom cell at 2.33 g/cm3 is exactly a 2 x 2 x 2 diamond supercell: slow quenches can
+    # crystallise it (zero angle spread, Vink's diamond energy). Not a-Si: left out, counted.
+    crystal = [
+        r.info["run"]["inherent_quality"]["angle_spread"] < CRYSTAL_SPREAD for r in every_run
+    ]
+    crystallized = [r for r, c in zip(every_run, crystal, strict=True) if c]
+    runs = [r for r, c in zip(every_run, crystal, strict=True) if not c]
+    if not runs:
+        raise ValueError(f"{folder}: every run crystallised; nothing amorphous to assemble")
     first = runs[0]
     inherent = Trajectory(
         np.array([r.info["run"]["inherent_positions"] for r in runs]), first.cell, first.numbers,
@@ -237,12 +247,14 @@ def assemble(
     energy = None if any(b.energy is None for b in blocks) else np.concatenate(
         [b.energy for b in blocks])  # fmt: skip
     seconds = [r.info["run"]["md_seconds"] + r.info["run"]["relax_seconds"] for r in runs]
+    crystal_seconds = sum(r.info["run"]["md_seconds"] for r in crystallized)
     qualities = [runs[i].info["run"]["inherent_quality"] for i in keep]
     report = {
-        "runs": len(runs),
+        "runs": len(runs) + len(crystallized),
+        "crystallized_seeds": [r.info["run"]["seed"] for r in crystallized],
         "distinct_networks": len(keep),
-        "distinct_fraction": len(keep) / len(runs),
-        "core_seconds_per_network": float(np.sum(seconds) / len(keep)),
+        "distinct_fraction": len(keep) / (len(runs) + len(crystallized)),
+        "core_seconds_per_network": float((np.sum(seconds) + crystal_seconds) / len(keep)),
         "networks_changing_at_temperature": int(
             sum(r.info["run"]["networks_among_frames"] > 1 for r in runs)
         ),

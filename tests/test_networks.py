@@ -114,6 +114,16 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
         assert report["networks"]["held-out networks"]["structures"] == 1
     with pytest.raises(ValueError, match="another atom count"):
         group(train.inherent_structures()).match(repap.reference()[:1])
+    # a run that crystallised (zero angle spread) is left out and reported
+    crystal = repap.read(paths[0])
+    crystal.info["run"] = {**crystal.info["run"], "seed": 99,
+                           "inherent_quality": {**crystal.info["run"]["inherent_quality"],
+                                                "angle_spread": 0.0}}  # fmt: skip
+    crystal.write(folder / "run-000099.npz")
+    again, report = assemble(folder, heldout_every=4)
+    assert report["crystallized_seeds"] == [99] and 99 not in again.seeds.tolist()
+    assert again.n_networks == nets.n_networks
+    (folder / "run-000099.npz").unlink()
     one = back.system(0)
     assert len(one) == 20 and one.n_atoms == 16
     assert repap.prepare(one).frac.shape == (20, 16, 3)
