@@ -120,6 +120,10 @@ def _inspect(args: argparse.Namespace) -> int:
     )
     cell = "per frame" if traj.cell.ndim == 3 else np.array2string(traj.cell, precision=4)
     print(f"cell: {cell}")
+    if getattr(traj, "n_networks", 0):  # a multi-network set (repap dataset)
+        print(f"networks: {traj.n_networks} ({int(traj.heldout.sum())} held out), "
+              f"inherent-structure energy {traj.inherent_energy.mean():.4f} +- "
+              f"{traj.inherent_energy.std():.4f} eV/atom")  # fmt: skip
     if traj.energy is not None:
         e = traj.energy / traj.n_atoms
         print(f"energy: {np.nanmean(e):.4f} +- {np.nanstd(e):.4f} eV/atom")
