@@ -230,16 +230,19 @@ def plot(curves: dict[str, dict[str, Any]], out) -> None:
 
     fig = Figure(figsize=(12, 8))
     (ax_e, ax_a), (ax_r, ax_s) = fig.subplots(2, 2)
+    every_energy = np.concatenate([c["energy"] for c in curves.values()])
+    edges = np.histogram_bin_edges(every_energy, 40)  # shared bins; one network is one spike
     for i, (name, c) in enumerate(curves.items()):
         color = f"C{i}"
-        ax_e.hist(c["energy"], 30, density=True, histtype="step", color=color, label=name)
+        ax_e.hist(c["energy"], edges, weights=np.full(len(c["energy"]), 1 / len(c["energy"])),
+                  histtype="step", color=color, label=name, lw=1.5)  # fmt: skip
         ax_a.hist(c["angles"], np.linspace(50, 180, 66), density=True, histtype="step",
                   color=color, label=name)  # fmt: skip
         sizes = np.array(sorted(c["rings"]))
         ax_r.bar(sizes + (i - 1) * 0.27, [c["rings"][s] for s in sizes], 0.27, color=color,
                  label=name)  # fmt: skip
         ax_s.plot(c["q"], c["s"], color=color, label=name)
-    ax_e.set(xlabel="inherent-structure energy (eV/atom)", ylabel="density")
+    ax_e.set(xlabel="inherent-structure energy (eV/atom)", ylabel="fraction of structures")
     ax_a.set(xlabel="bond angle (deg), relaxed", ylabel="density")
     ax_r.set(xlabel="ring size", ylabel="rings per atom")
     ax_s.set(xlabel="Q (1/A)", ylabel="S(Q), relaxed")
