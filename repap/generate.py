@@ -12,6 +12,7 @@ SQLite database ``.db``) and removes the parts. Memory holds one chunk at a time
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -85,41 +86,42 @@ def generate(
         "batch_size": batch_size, "max_retries": max_retries, "max_restarts": max_restarts,
     }  # fmt: skip
     parts = parts_dir(out)
-    if rank == 0:
-        claim_parts(parts, settings)
-    _barrier(world)
+    with contextlib.ExitStack() as held:  # rank 0 locks OUT.parts until OUT is written
+        if rank == 0:
+            held.enter_context(claim_parts(parts, settings))
+        _barrier(world)
 
-    mine = range(rank, -(-n // batch_size), world)  # this rank's chunks
-    todo = [c for c in mine if not (parts / f"chunk-{c:06d}.npz").exists()]
-    size = {c: min(batch_size, n - c * batch_size) for c in mine}
-    bar = None
-    if progress and rank == 0:
-        from tqdm.auto import tqdm
+        mine = range(rank, -(-n // batch_size), world)  # this rank's chunks
+        todo = [c for c in mine if not (parts / f"chunk-{c:06d}.npz").exists()]
+        size = {c: min(batch_size, n - c * batch_size) for c in mine}
+        bar = None
+        if progress and rank == 0:
+            from tqdm.auto import tqdm
 
-        desc = "generating" if world == 1 else f"generating (rank 0 of {world})"
-        total = sum(size.values())
-        bar = tqdm(total=total, initial=total - sum(size[c] for c in todo), unit="structure",
-                   desc=desc)  # fmt: skip
-    for c in todo:
-        lo = c * batch_size
-        count = min(batch_size, n - lo)
-        t0 = time.perf_counter()
-        ens = sample(net, count, seed=seed, min_dist=min_dist, temperature=temperature,
-                     max_retries=max_retries, max_restarts=max_restarts, batch_size=count,
-                     device=device, start=lo)  # fmt: skip
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        _save_chunk(parts / f"chunk-{c:06d}.npz", ens, time.perf_counter() - t0)
+            desc = "generating" if world == 1 else f"generating (rank 0 of {world})"
+            total = sum(size.values())
+            bar = tqdm(total=total, initial=total - sum(size[c] for c in todo), unit="structure",
+                       desc=desc)  # fmt: skip
+        for c in todo:
+            lo = c * batch_size
+            count = min(batch_size, n - lo)
+            t0 = time.perf_counter()
+            ens = sample(net, count, seed=seed, min_dist=min_dist, temperature=temperature,
+                         max_retries=max_retries, max_restarts=max_restarts, batch_size=count,
+                         device=device, start=lo)  # fmt: skip
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            _save_chunk(parts / f"chunk-{c:06d}.npz", ens, time.perf_counter() - t0)
+            if bar is not None:
+                bar.update(count)
         if bar is not None:
-            bar.update(count)
-    if bar is not None:
-        bar.close()
-    _barrier(world)
-    if rank != 0:
-        return {}
-    summary = _assemble(net, out, fmt, parts, -(-n // batch_size), settings, todo)
-    shutil.rmtree(parts)
-    return summary
+            bar.close()
+        _barrier(world)
+        if rank != 0:
+            return {}
+        summary = _assemble(net, out, fmt, parts, -(-n // batch_size), settings, todo)
+        shutil.rmtree(parts)
+        return summary
 
 
 def _barrier(world: int) -> None:

@@ -4,10 +4,11 @@ arguments skips what is done and one with other arguments is refused."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 FORMATS = {".xyz": "extxyz", ".extxyz": "extxyz", ".npz": "npz", ".db": "db"}
 
@@ -25,23 +26,37 @@ def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def claim_parts(parts: Path, settings: dict[str, Any]) -> None:
-    """Create the parts folder, or check that the one there belongs to the same run."""
+def claim_parts(parts: Path, settings: dict[str, Any]) -> IO[str]:
+    """Create the parts folder, or check that the one there belongs to the same run, and lock
+    it. Returns the lock (an open file): hold it until the output is written. A second run on
+    the same output while the first holds it is refused at once, instead of the two writing
+    and deleting each other's chunks."""
+    parts.mkdir(exist_ok=True)
+    lock = open(parts / "lock", "a")  # held by the caller until it is done
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ValueError(
+            f"{parts}: in use by another run on the same output; wait for it to finish or "
+            "choose another --out"
+        ) from None
     record = parts / "run.json"
-    if parts.exists():
+    if record.exists() or any(parts.glob("chunk-*")):
         try:
             before = json.loads(record.read_text())
         except (OSError, ValueError):
             before = None
         if before != settings:
+            lock.close()
             changed = sorted(k for k in settings if not before or before.get(k) != settings[k])
             raise ValueError(
                 f"{parts}: left by a run with other arguments ({', '.join(changed)}); "
                 "rerun with those or remove the folder"
             )
-        return
-    parts.mkdir()
+        return lock
     record.write_text(json.dumps(settings))
+    return lock
 
 
 def file_digest(path: Path) -> str:

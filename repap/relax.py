@@ -318,37 +318,37 @@ def relax_file(
                 **{k: (Potential.of(v).describe() if k == "potential" else v)
                    for k, v in options.items()}}  # fmt: skip
     parts = parts_dir(out)
-    claim_parts(parts, settings)
-    n_chunks = -(-len(traj) // chunk)
-    from tqdm.auto import tqdm
+    with claim_parts(parts, settings):  # locked until OUT is written
+        n_chunks = -(-len(traj) // chunk)
+        from tqdm.auto import tqdm
 
-    with tqdm(total=len(traj), desc="relaxing", unit="structure", disable=not progress) as bar:
-        for c in range(n_chunks):
-            path = parts / f"chunk-{c:06d}.npz"
-            part = traj[c * chunk : (c + 1) * chunk]
-            if not path.exists():
-                _save(path, relax(part, progress=False, **options))
-            bar.update(len(part))
-    result = Relaxed.concat([_load(parts / f"chunk-{c:06d}.npz", traj, c * chunk, chunk)
-                             for c in range(n_chunks)])  # fmt: skip
-    result.structures.info["relax"] = settings
-    tmp = out.with_name(out.name + ".tmp" + out.suffix)
-    if fmt == "npz":
-        result.write_npz(tmp)
-    elif fmt == "db":
-        import ase.db
+        with tqdm(total=len(traj), desc="relaxing", unit="structure", disable=not progress) as bar:
+            for c in range(n_chunks):
+                path = parts / f"chunk-{c:06d}.npz"
+                part = traj[c * chunk : (c + 1) * chunk]
+                if not path.exists():
+                    _save(path, relax(part, progress=False, **options))
+                bar.update(len(part))
+        result = Relaxed.concat([_load(parts / f"chunk-{c:06d}.npz", traj, c * chunk, chunk)
+                                 for c in range(n_chunks)])  # fmt: skip
+        result.structures.info["relax"] = settings
+        tmp = out.with_name(out.name + ".tmp" + out.suffix)
+        if fmt == "npz":
+            result.write_npz(tmp)
+        elif fmt == "db":
+            import ase.db
 
-        tmp.unlink(missing_ok=True)
-        db = ase.db.connect(str(tmp), type="db", append=False)
-        with db:
-            for atoms in result.to_atoms():
-                db.write(atoms, **atoms.info)
-    else:
-        import ase.io
+            tmp.unlink(missing_ok=True)
+            db = ase.db.connect(str(tmp), type="db", append=False)
+            with db:
+                for atoms in result.to_atoms():
+                    db.write(atoms, **atoms.info)
+        else:
+            import ase.io
 
-        ase.io.write(tmp, result.to_atoms(), format="extxyz")
-    os.replace(tmp, out)
-    shutil.rmtree(parts)
+            ase.io.write(tmp, result.to_atoms(), format="extxyz")
+        os.replace(tmp, out)
+        shutil.rmtree(parts)
     return {**result.summary(), "out": str(out)}
 
 

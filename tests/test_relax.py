@@ -150,3 +150,17 @@ def test_cli_db_output_and_a_bad_potential_leaves_nothing(frames, tmp_path, caps
     assert main(["relax", str(src), "--out", str(tmp_path / "r.db"), "--quiet"]) == 0
     rows = list(ase.db.connect(str(tmp_path / "r.db")).select())
     assert [r.status for r in rows] == ["converged"] * 2 and all(r.max_force < 1e-3 for r in rows)
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path):
+    """Issue 17's lost-output race: the parts folder is locked by the run that claimed it."""
+    from repap.parts import claim_parts
+
+    parts = tmp_path / "out.npz.parts"
+    with claim_parts(parts, {"a": 1}):
+        with pytest.raises(ValueError, match="in use by another run on the same output"):
+            claim_parts(parts, {"a": 1})
+    with claim_parts(parts, {"a": 1}):  # released: the same run may resume
+        pass
+    with pytest.raises(ValueError, match="left by a run with other arguments"):
+        claim_parts(parts, {"a": 2})
