@@ -153,13 +153,34 @@ def test_cli_db_output_and_a_bad_potential_leaves_nothing(frames, tmp_path, caps
 
 
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path):
-    """Issue 17's lost-output race: the parts folder is locked by the run that claimed it."""
+    """Issue 17's lost-output race: the parts folder is locked by the run that claimed it,
+    against another process and within one."""
+    import subprocess
+    import time
+
     from repap.parts import claim_parts
 
     parts = tmp_path / "out.npz.parts"
-    with claim_parts(parts, {"a": 1}):
+    holder = subprocess.Popen(  # another process holds the claim for a while
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from repap.parts import claim_parts; "
+         "lock = claim_parts(Path(sys.argv[1]), {'a': 1}); print('held', flush=True); "
+         "time.sleep(30)", str(parts)],
+        stdout=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.perf_counter()
         with pytest.raises(ValueError, match="in use by another run on the same output"):
             claim_parts(parts, {"a": 1})
+        assert time.perf_counter() - t0 < 1.0  # refused at once, not after waiting
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    with claim_parts(parts, {"a": 1}):
+        with pytest.raises(ValueError, match="in use by another run on the same output"):
+            claim_parts(parts, {"a": 1})  # also a second claim within one process
     with claim_parts(parts, {"a": 1}):  # released: the same run may resume
         pass
     with pytest.raises(ValueError, match="left by a run with other arguments"):
