@@ -22,6 +22,9 @@ def uniform(
     return Trajectory(rng.random((n, len(numbers), 3)) @ cell, cell, numbers, pbc)
 
 
+RSA_JAMMING = 0.38  # volume fraction at which random sequential addition of spheres jams
+
+
 def random_min_distance(
     n: int,
     cell: np.ndarray,
@@ -41,6 +44,14 @@ def random_min_distance(
     cell, numbers = _check(n, cell, numbers)
     if not min_dist > 0:
         raise ValueError(f"min_dist: expected a positive number, got {min_dist!r}")
+    # spheres of diameter min_dist around the atoms: random sequential addition jams at a
+    # volume fraction near 0.38 in 3-D; far beyond it the search would run for hours
+    fraction = len(numbers) * np.pi / 6 * min_dist**3 / abs(np.linalg.det(cell))
+    if fraction > RSA_JAMMING:
+        raise ValueError(
+            f"min_dist: {len(numbers)} atoms {min_dist} A apart would fill {fraction:.2f} of the "
+            f"cell; random placement jams near {RSA_JAMMING} (lower min_dist)"
+        )
     periodic = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     rng = np.random.default_rng(seed)
     n_atoms = len(numbers)

@@ -138,8 +138,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from repap.reference import reference
     from repap.trajectory import read
 
-    if args.nbins < 1:
-        raise ValueError(f"--nbins: expected at least 1, got {args.nbins}")
+    if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
+        raise ValueError(f"--nbins: expected 1 to 100000, got {args.nbins}")
     for name in ("rmax", "cutoff", "min_dist"):
         if not getattr(args, name) > 0:
             raise ValueError(

@@ -94,8 +94,11 @@ def test_baselines(rng):
     assert r.min() >= 2.0
     again = baselines.random_min_distance(200, cell, numbers, min_dist=2.0, seed=1)
     np.testing.assert_array_equal(again.positions, spaced.positions)
-    with pytest.raises(ValueError, match=r"^min_dist: cannot place 30 atoms 4.0 A apart"):
-        baselines.random_min_distance(2, cell, numbers, min_dist=4.0, max_attempts=50)
+    with pytest.raises(ValueError, match=r"^min_dist: cannot place 30 atoms 2.4 A apart"):
+        baselines.random_min_distance(2, cell, numbers, min_dist=2.4, max_attempts=1)
+    # far past random packing's jamming point: refused at once (it used to run for hours)
+    with pytest.raises(ValueError, match=r"^min_dist: 30 atoms 5.0 A apart would fill 3.27"):
+        baselines.random_min_distance(2, cell, numbers, min_dist=5.0)
 
 
 def test_evaluate_reference_against_itself(tmp_path, capsys):
@@ -132,6 +135,8 @@ def test_evaluate_reference_against_itself(tmp_path, capsys):
     assert "| distinct networks | 1 | 1 | 200 |" in out
 
 
-def test_evaluate_cli_errors(tmp_path):
+def test_evaluate_cli_errors(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "none.xyz")]) == 2
     assert main(["evaluate", "x.npz", "--rmax", "-1"]) == 2
+    assert main(["evaluate", "x.npz", "--nbins", "100000000"]) == 2  # not 15 GB
+    assert "--nbins: expected 1 to 100000" in capsys.readouterr().err
