@@ -272,7 +272,12 @@ def _generate(args: argparse.Namespace) -> int:
 
     keep_freed_memory()
 
-    min_dist = None if args.min_dist in ("none", "0", "off") else float(args.min_dist)
+    text = args.min_dist.strip().lower()
+    try:
+        min_dist = None if text in ("none", "off") or float(text) == 0 else float(text)
+    except ValueError:
+        message = f"--min-dist: expected a distance in A or 'none', got {args.min_dist!r}"
+        raise ValueError(message) from None
     summary = generate(
         args.model,
         args.n,
@@ -389,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repap", description="Ensembles of atomic structures with RePAP."
     )
+    from repap import __version__
+
+    parser.add_argument("--version", action="version", version=f"repap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="what this build contains and which devices it sees")

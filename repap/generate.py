@@ -27,7 +27,7 @@ import torch
 
 from repap.checkpoint import load_model
 from repap.parts import claim_parts, file_digest, output_format, parts_dir
-from repap.runtime import distributed
+from repap.runtime import distributed, resolve_device
 from repap.sampling import Ensemble, check_min_dist, sample, source_frame
 from repap.trajectory import NPZ_FORMAT
 
@@ -71,9 +71,7 @@ def generate(
     if not out.parent.is_dir():
         raise ValueError(f"{out}: folder {out.parent} does not exist")
     rank, world, local = distributed()
-    if device is None or str(device) == "auto":
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    device = resolve_device(device, local)
     if batch_size is None:
         batch_size = 65536 if device.type == "cuda" else 1024
     if batch_size < 1:

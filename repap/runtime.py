@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def keep_freed_memory() -> bool:
@@ -42,3 +43,28 @@ def distributed() -> tuple[int, int, int]:
             torch.cuda.set_device(local)
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), dist.get_world_size(), local
+
+
+def resolve_device(device: Any, local: int = 0) -> Any:
+    """A torch.device from None or "auto" (CUDA device ``local`` when torch sees one, else the
+    CPU) or a name; a CUDA device that torch cannot use is refused with the reason."""
+    import torch
+
+    if device is None or str(device) == "auto":
+        return torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device: expected cpu, cuda or cuda:N, got {device!r} ({err})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"device: {device} asked for, but this torch ({torch.__version__}) sees no CUDA "
+                "device; use --device cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device: {device} asked for, but torch sees {count} CUDA devices")
+    elif device.type != "cpu":
+        raise ValueError(f"device: expected cpu, cuda or cuda:N, got {device}")
+    return device

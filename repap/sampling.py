@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from repap import _C
+from repap.runtime import resolve_device
 from repap.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -356,9 +357,7 @@ def sample(
     if "first_coordinate" not in model.meta:
         raise ValueError("model: has no training metadata (train it or load a checkpoint)")
     dist = check_min_dist(min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
-    if device is None or str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    device = resolve_device(device)
     if device.type == "cuda" and model.config.n_bins > _C.sampler_max_cuda_bins:
         raise ValueError(
             f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "

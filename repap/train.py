@@ -33,7 +33,7 @@ from repap.lstm import cpu_matmul_dtype
 from repap.model import RePAP
 from repap.ops import project_validated
 from repap.projection import bin_index, project
-from repap.runtime import distributed
+from repap.runtime import distributed, resolve_device
 from repap.sequences import Sequences, prepare, split
 from repap.trajectory import Trajectory, read
 
@@ -191,9 +191,7 @@ def train(
     if resume and out is None:
         raise ValueError("resume: needs out, the checkpoint path of the run to continue")
     rank, world, local = distributed()
-    if device is None or str(device) == "auto":
-        device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(device)
+    device = resolve_device(device, local)
     paths = checkpoint_paths(out) if out is not None else None
     if paths is not None:
         paths[0].parent.mkdir(parents=True, exist_ok=True)

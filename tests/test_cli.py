@@ -169,3 +169,23 @@ def test_import_is_light_and_names_resolve(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
+
+
+def test_version_device_and_min_dist_spellings(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"repap {repap.__version__}"
+    model = str(Path(repap.__file__).parent / "data" / "models" / "a-si-30-paper.pt")
+    base = ["generate", model, "-n", "2", "--quiet"]
+    import torch
+
+    if not torch.cuda.is_available():  # a clear refusal, not torch's traceback
+        assert main([*base, "--out", str(tmp_path / "a.npz"), "--device", "cuda"]) == 2
+        assert "sees no CUDA device; use --device cpu" in capsys.readouterr().err
+        assert not (tmp_path / "a.npz.parts").exists()
+    assert main([*base, "--out", str(tmp_path / "b.npz"), "--device", "tpu"]) == 2
+    assert "device: expected cpu, cuda or cuda:N" in capsys.readouterr().err
+    # 0, 0.0 and none all turn rejection off
+    assert main([*base, "--out", str(tmp_path / "c.npz"), "--min-dist", "0.0"]) == 0
+    assert repap.read(tmp_path / "c.npz").info["min_dist"] is None
+    assert main([*base, "--out", str(tmp_path / "d.npz"), "--min-dist", "x"]) == 2
