@@ -155,7 +155,12 @@ def read(
         raise ValueError(f"{path}: no frames")
     if (format or path.suffix.lstrip(".")) == "npz":
         traj = _read_npz(path)
-        return traj if index == ":" else traj[_as_slice(index, path)]
+        if index == ":":
+            return traj
+        rows = np.arange(len(traj))[_as_slice(index, path)]
+        if not len(rows):
+            raise ValueError(f"{path}: index {index!r} selects none of its {len(traj)} frames")
+        return traj[rows]
     import ase.io
     from ase.io.formats import UnknownFileTypeError
 
@@ -163,7 +168,10 @@ def read(
         frames = ase.io.iread(path, index=index, format=format)
         return _collect(frames, str(path))
     except UnknownFileTypeError:
-        raise ValueError(f"{path}: unknown file format (pass format=, e.g. 'extxyz')") from None
+        raise ValueError(
+            f"{path}: unknown file format (name it: --format on the command line, format= in "
+            "Python, e.g. extxyz)"
+        ) from None
     except StopIteration:
         raise ValueError(f"{path}: no frames") from None
 

@@ -129,7 +129,8 @@ def test_inspect_summarises_and_converts(tmp_path, capsys):
         (["inspect", "missing.xyz"], "repap inspect: error: missing.xyz: no such file"),
         (
             ["inspect", "bad.txt"],
-            "repap inspect: error: bad.txt: unknown file format (pass format=, e.g. 'extxyz')",
+            "repap inspect: error: bad.txt: unknown file format (name it: --format on the "
+            "command line, format= in Python, e.g. extxyz)",
         ),
         (
             ["inspect", "growing.extxyz"],

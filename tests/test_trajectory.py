@@ -230,3 +230,12 @@ def test_single_frame_formats(tmp_path, rng):
         traj.write(tmp_path / "POSCAR")
     with pytest.raises(ValueError, match=r"t.weird: unknown or read-only file format"):
         traj.write(tmp_path / "t.weird")
+
+
+def test_an_index_that_selects_nothing_names_the_file(tmp_path):
+    positions = np.tile(np.array([[0.0, 0, 0], [1, 1, 1]]), (3, 1, 1))
+    traj = repap.Trajectory(positions, np.eye(3) * 5, [14, 14])
+    traj.write(tmp_path / "t.npz")
+    with pytest.raises(ValueError, match=r"t.npz: index '9:' selects none of its 3 frames"):
+        repap.read(tmp_path / "t.npz", index="9:")
+    assert len(repap.read(tmp_path / "t.npz", index="1:")) == 2
