@@ -28,7 +28,7 @@ import torch
 from repap.checkpoint import load_model
 from repap.parts import claim_parts, file_digest, output_format, parts_dir
 from repap.runtime import distributed, resolve_device
-from repap.sampling import Ensemble, check_min_dist, sample, source_frame
+from repap.sampling import Ensemble, check_arguments, sample, source_frame
 from repap.trajectory import NPZ_FORMAT
 
 
@@ -77,7 +77,8 @@ def generate(
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     net = load_model(model, device)
-    check_min_dist(min_dist, np.asarray(net.meta["cell"]))
+    # every argument checked before OUT.parts exists: a corrected rerun is never refused
+    check_arguments(net, n, seed, min_dist, temperature, max_retries, max_restarts, 0, device)
     settings = {
         "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,

@@ -328,21 +328,20 @@ def _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
         failed |= restart & (restarts > max_restarts)
 
 
-def sample(
+def check_arguments(
     model: RePAP,
     n: int,
-    seed: int = 0,
-    min_dist: float | None = 2.0,
-    temperature: float = 1.0,
-    max_retries: int = 10,
-    max_restarts: int = 10,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-    start: int = 0,
-    progress: bool = False,
-) -> Ensemble:
-    """Generate structures ``start .. start + n - 1`` from a trained model; see the module
-    doc for the rules. ``min_dist=None`` turns clash rejection off (the raw model)."""
+    seed: int,
+    min_dist: float | None,
+    temperature: float,
+    max_retries: int,
+    max_restarts: int,
+    start: int,
+    device: str | torch.device | None,
+) -> tuple[float, torch.device]:
+    """Every argument of :func:`sample` checked, before anything is generated or written
+    (``repap generate`` calls it before it creates OUT.parts). Returns (the kernel's
+    min_dist, the device)."""
     for name, value, low in (("n", n, 1), ("max_retries", max_retries, 0),
                              ("max_restarts", max_restarts, 0), ("start", start, 0)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -363,6 +362,26 @@ def sample(
             f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
             f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"
         )
+    return dist, device
+
+
+def sample(
+    model: RePAP,
+    n: int,
+    seed: int = 0,
+    min_dist: float | None = 2.0,
+    temperature: float = 1.0,
+    max_retries: int = 10,
+    max_restarts: int = 10,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    start: int = 0,
+    progress: bool = False,
+) -> Ensemble:
+    """Generate structures ``start .. start + n - 1`` from a trained model; see the module
+    doc for the rules. ``min_dist=None`` turns clash rejection off (the raw model)."""
+    dist, device = check_arguments(model, n, seed, min_dist, temperature, max_retries,
+                                   max_restarts, start, device)  # fmt: skip
     if batch_size is None:
         batch_size = 65536 if device.type == "cuda" else 1024
     if batch_size < 1:

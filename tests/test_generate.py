@@ -111,3 +111,19 @@ def test_torchrun_two_ranks_equal_one_process(model_path, tmp_path):
     assert run_cli(model_path, tmp_path / "one.npz") == 0
     ddp, one = repap.read(tmp_path / "ddp.npz"), repap.read(tmp_path / "one.npz")
     np.testing.assert_array_equal(ddp.positions, one.positions)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--temperature", "0"],
+        ["--max-retries", "-1"],
+        ["--max-restarts", "-2"],
+        ["--min-dist", "9"],
+    ],
+)
+def test_bad_arguments_touch_no_disk_so_the_corrected_rerun_runs(model_path, tmp_path, bad):
+    out = tmp_path / "g.npz"
+    assert run_cli(model_path, out, *bad) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no OUT.parts left behind
+    assert run_cli(model_path, out) == 0
