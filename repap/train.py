@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,8 +194,13 @@ def train(
     rank, world, local = distributed()
     device = resolve_device(device, local)
     paths = checkpoint_paths(out) if out is not None else None
-    if paths is not None:
-        paths[0].parent.mkdir(parents=True, exist_ok=True)
+    if paths is not None:  # fail now, not after the first epoch
+        try:
+            paths[0].parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=paths[0].parent, prefix=".repap-probe-"):
+                pass
+        except OSError as err:
+            raise ValueError(f"{paths[0]}: cannot write there ({err.strerror})") from None
 
     data = _prepare_data(traj, config, source)
     with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched

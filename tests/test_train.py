@@ -168,6 +168,7 @@ def test_train_cli_writes_checkpoints_and_reports(rng, tmp_path, capsys):
         (["--bins", "1"], "n_bins: expected at least 2, got 1"),
         (["--val", "1.5"], "val: expected a fraction in (0, 1), got 1.5"),
         (["--frames", "1"], "frames: expected at least 2, got 1"),
+        (["--out", "/proc/m.pt"], "/proc/m.pt: cannot write there (No such file or directory)"),
     ],
 )
 def test_train_cli_bad_input_is_one_line_exit_2(rng, tmp_path, extra, stderr):
