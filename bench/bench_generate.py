@@ -113,7 +113,7 @@ def pure_torch(model, n, seed=0):
 
 def bare_stepping(model, n):
     """The LSTM steps of one batch with fixed inputs: no drawing, no checks."""
-    stepper = Stepper(model)
+    stepper = Stepper(model, torch.device("cpu"))
     h, c = stepper.zero_state(n, torch.device("cpu"))
     bins = torch.zeros(n, dtype=torch.int64)
     with torch.no_grad():
