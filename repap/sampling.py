@@ -356,13 +356,14 @@ def check_arguments(
     if "first_coordinate" not in model.meta:
         raise ValueError("model: has no training metadata (train it or load a checkpoint)")
     dist = check_min_dist(min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
-    device = resolve_device(device)
-    if device.type == "cuda" and model.config.n_bins > _C.sampler_max_cuda_bins:
+    auto = device is None or str(device) == "auto"
+    cuda = torch.cuda.is_available() if auto else str(device).startswith("cuda")
+    if cuda and model.config.n_bins > _C.sampler_max_cuda_bins:  # before checking for CUDA
         raise ValueError(
             f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
             f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"
         )
-    return dist, device
+    return dist, resolve_device(device)
 
 
 def sample(
