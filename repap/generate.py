@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from repap.checkpoint import load_model
-from repap.parts import claim_parts, file_digest, output_format, parts_dir
+from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.runtime import distributed, resolve_device
 from repap.sampling import Ensemble, check_arguments, sample, source_frame
 from repap.trajectory import NPZ_FORMAT
@@ -63,13 +63,9 @@ def generate(
     """Generate structures 0 .. n-1 from the checkpoint ``model`` into ``out``; returns the
     summary (structures/s of this run, fraction of atoms redrawn, restarts, failures)."""
     out = Path(out)
-    fmt = output_format(out)
+    fmt = check_output(out)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected a positive integer, got {n!r}")
-    if out.exists():
-        raise ValueError(f"{out}: exists; remove it or choose another --out")
-    if not out.parent.is_dir():
-        raise ValueError(f"{out}: folder {out.parent} does not exist")
     rank, world, local = distributed()
     device = resolve_device(device, local)
     if batch_size is None:

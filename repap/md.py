@@ -118,11 +118,33 @@ def lammps_session() -> Iterator[Any]:
         lmp.close()
 
 
+def sw_file(name: str) -> str:
+    """The LAMMPS .sw file text of a built-in Stillinger-Weber parameter set."""
+    values = " ".join(f"{v:.12g}" for v in POTENTIALS[name])
+    return f"# Stillinger-Weber '{name}' (repap.md)\nSi Si Si {values}\n"
+
+
 def _write_potential(folder: str, name: str) -> str:
     path = os.path.join(folder, f"{name}.sw")
-    values = " ".join(f"{v:.12g}" for v in POTENTIALS[name])
-    Path(path).write_text(f"# Stillinger-Weber '{name}' (repap.md)\nSi Si Si {values}\n")
+    Path(path).write_text(sw_file(name))
     return path
+
+
+def set_frame(lmp: Any, cell: np.ndarray, positions: np.ndarray, pbc: np.ndarray,
+              resize: bool = True) -> Any:  # fmt: skip
+    """Put one structure into a running LAMMPS box of as many atoms: the cell (``resize``)
+    and the positions. Returns ASE's Prism, which maps LAMMPS vectors back."""
+    from ase.calculators.lammps import Prism
+
+    prism = Prism(_usable_cell(cell, positions), pbc=pbc)
+    if resize:
+        xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
+        lmp.command(
+            f"change_box all x final 0 {xhi!r} y final 0 {yhi!r} z final 0 {zhi!r} "
+            f"xy final {xy!r} xz final {xz!r} yz final {yz!r} units box"
+        )
+    lmp.numpy.extract_atom("x")[: len(positions)] = prism.vector_to_lammps(positions, wrap=True)
+    return prism
 
 
 def _setup_si(lmp: Any, folder: str, potential: str) -> None:
@@ -307,15 +329,7 @@ def energy(traj: Trajectory, potential: str = "vink", progress: bool = False) ->
         lmp.command("thermo_modify norm no")
         same_cell = traj.cell.ndim == 2
         for f in tqdm(range(len(traj)), desc="SW energy", disable=not progress):
-            if not same_cell and f > 0:
-                prism = Prism(_usable_cell(cells[f], traj.positions[f]), pbc=traj.pbc)
-                xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-                lmp.command(
-                    f"change_box all x final 0 {xhi!r} y final 0 {yhi!r} z final 0 {zhi!r} "
-                    f"xy final {xy!r} xz final {xz!r} yz final {yz!r} units box"
-                )
-            x = lmp.numpy.extract_atom("x")
-            x[:n] = prism.vector_to_lammps(traj.positions[f], wrap=True)
+            set_frame(lmp, cells[f], traj.positions[f], traj.pbc, resize=f > 0 and not same_cell)
             lmp.command("run 0 post no")
             out[f] = lmp.get_thermo("pe") / n
     return out

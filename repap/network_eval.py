@@ -54,8 +54,11 @@ def networks_of(traj: Trajectory, fmax: float = 1e-3, limit: int = MAX_TRAINING_
     return group(relaxed)
 
 
-def quality(relaxed: Trajectory, g_ref: np.ndarray | None, rmax: float, nbins: int) -> dict:
-    """Relaxed quality of an ensemble of inherent structures (see the module doc)."""
+def quality(
+    relaxed: Trajectory, g_ref: np.ndarray | None, rmax: float, nbins: int
+) -> tuple[dict, np.ndarray]:
+    """Relaxed quality of an ensemble of inherent structures (see the module doc), and its
+    bond angles (degrees) for the plots."""
     from repap.rings import rings_per_atom
 
     counts, angles = metrics.coordination_and_angles(relaxed, cutoff=CUTOFF)
@@ -70,7 +73,7 @@ def quality(relaxed: Trajectory, g_ref: np.ndarray | None, rmax: float, nbins: i
         "bond_angle_std_deg": float(angles.std()) if angles.size else None,
         "rings_per_atom": rings_per_atom(relaxed, cutoff=CUTOFF),
         "err_rdf_relaxed": metrics.err_rdf(g, g_ref) if g_ref is not None else 0.0,
-    }
+    }, angles
 
 
 def evaluate_networks(
@@ -123,14 +126,13 @@ def evaluate_networks(
     curves: dict[str, dict[str, np.ndarray]] = {}
     t = time.perf_counter()
     for name, (traj, extra) in ensembles.items():
-        row = quality(traj, g_ref, rmax, nbins)
+        row, angles = quality(traj, g_ref, rmax, nbins)
         own = nets if name == "generated" else group(traj)
         row.update(structures=len(traj), networks=len(own), uniqueness=len(own) / len(traj))
         if train_nets is not None:
             row["novelty"] = float(np.mean(train_nets.match(traj) == -1))
         row.update(extra)
         rows[name] = row
-        _, angles = metrics.coordination_and_angles(traj, cutoff=CUTOFF)
         curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
                         "rings": row["rings_per_atom"]}  # fmt: skip
     timings["quality"] = time.perf_counter() - t

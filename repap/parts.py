@@ -22,6 +22,16 @@ def output_format(out: Path) -> str:
         ) from None
 
 
+def check_output(out: Path) -> str:
+    """The format of a new output file; refuses one that exists or has no folder to go in."""
+    fmt = output_format(out)
+    if out.exists():
+        raise ValueError(f"{out}: exists; remove it or choose another --out")
+    if not out.parent.is_dir():
+        raise ValueError(f"{out}: folder {out.parent} does not exist")
+    return fmt
+
+
 def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 

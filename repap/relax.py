@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from repap.md import POTENTIALS, SI, _usable_cell, lammps_session
-from repap.parts import claim_parts, file_digest, output_format, parts_dir
+from repap.md import POTENTIALS, SI, lammps_session, set_frame, sw_file
+from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.trajectory import Trajectory
 
 STATUSES = ("converged", "max_steps", "stalled", "failed")
@@ -48,9 +48,7 @@ class Potential:
     def named(cls, name: str) -> Potential:
         if name not in POTENTIALS:
             raise ValueError(f"potential: expected one of {sorted(POTENTIALS)}, got {name!r}")
-        values = " ".join(f"{v:.12g}" for v in POTENTIALS[name])
-        text = f"# Stillinger-Weber '{name}' (repap.md)\nSi Si Si {values}\n"
-        return cls("sw", (f"* * {name}.sw Si",), name, {f"{name}.sw": text})
+        return cls("sw", (f"* * {name}.sw Si",), name, {f"{name}.sw": sw_file(name)})
 
     @classmethod
     def of(cls, value: str | Potential | tuple[str, str | list[str]]) -> Potential:
@@ -191,7 +189,6 @@ def relax(
         raise ValueError(f"potential: {pot.name!r} is for Si only, got Z={species}")
     if cell and not traj.pbc.all():
         raise ValueError("cell: relaxing the cell needs a structure periodic in x, y and z")
-    from ase.calculators.lammps import Prism
     from ase.data import atomic_masses
     from tqdm.auto import tqdm
 
@@ -209,7 +206,6 @@ def relax(
     with tempfile.TemporaryDirectory(prefix="repap-relax-") as tmp, lammps_session() as lmp:
         for name, text in pot.files.items():
             Path(tmp, name).write_text(text)
-        prism = Prism(_usable_cell(cells[0], traj.positions[0]), pbc=traj.pbc)
         lmp.commands_string(
             f"""
             units metal
@@ -238,14 +234,7 @@ def relax(
             """
         )
         for f in tqdm(range(frames), desc="relaxing", unit="structure", disable=not progress):
-            prism = Prism(_usable_cell(cells[f], traj.positions[f]), pbc=traj.pbc)
-            xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-            lmp.command(
-                f"change_box all x final 0 {xhi!r} y final 0 {yhi!r} z final 0 {zhi!r} "
-                f"xy final {xy!r} xz final {xz!r} yz final {yz!r} units box"
-            )
-            x = lmp.numpy.extract_atom("x")
-            x[:n] = prism.vector_to_lammps(traj.positions[f], wrap=True)
+            prism = set_frame(lmp, cells[f], traj.positions[f], traj.pbc)
             lmp.command("run 0 post no")
             before[f] = lmp.get_thermo("pe") / n
             if not math.isfinite(before[f]):
@@ -302,13 +291,9 @@ def relax_file(
     from repap.trajectory import read
 
     out = Path(out)
-    fmt = output_format(out)
+    fmt = check_output(out)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
-    if out.exists():
-        raise ValueError(f"{out}: exists; remove it or choose another --out")
-    if not out.parent.is_dir():
-        raise ValueError(f"{out}: folder {out.parent} does not exist")
     _check(options.get("fmax", 1e-3), options.get("etol", 0.0), options.get("max_steps", 10_000))
     Potential.of(options.get("potential", "vink"))  # a bad potential fails before any work
     traj = read(source)
