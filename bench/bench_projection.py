@@ -20,10 +20,7 @@ import repap
 FRAMES = int(os.environ.get("REPAP_BENCH_FRAMES", 40_000))
 ATOMS = 30
 SIGMA = 0.2 / 8.4366  # the poster's 0.2 Angstrom in the 30-atom a-Si cell
-THREADS = 2
-
-torch.set_num_threads(THREADS)
-repap.set_num_threads(THREADS)
+THREADS = [1, 2]
 
 
 def _native_module():
@@ -37,7 +34,6 @@ def _native_module():
     spec = importlib.util.spec_from_file_location("repap_native._C", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.set_num_threads(THREADS)
     return module
 
 
@@ -115,10 +111,15 @@ PEERS = [
 ]
 
 
+@pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("n_bins", [50, 200])
 @pytest.mark.parametrize("peer", PEERS)
-def test_projection(benchmark, frac, n_bins, peer):
-    benchmark.group = f"project F={FRAMES} N={ATOMS} G={n_bins}, {THREADS} threads"
+def test_projection(benchmark, frac, n_bins, peer, threads):
+    torch.set_num_threads(threads)
+    repap.set_num_threads(threads)
+    if NATIVE is not None:
+        NATIVE.set_num_threads(threads)
+    benchmark.group = f"project F={FRAMES} N={ATOMS} G={n_bins}, {threads} thread(s)"
     benchmark.extra_info["bytes_written"] = FRAMES * 3 * ATOMS * n_bins * 4
     x = torch.from_numpy(frac)
     slow = peer in ("naive torch", "numpy")

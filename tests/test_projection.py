@@ -99,6 +99,29 @@ def test_rows_sum_to_one(frac, n_bins, sigma, periodic):
     np.testing.assert_allclose(rows.sum(-1), 1.0, rtol=0, atol=1e-5)
 
 
+@settings(max_examples=80, deadline=None)
+@given(frac=coordinates, n_bins=st.integers(2, 400), sigma_bins=st.floats(0.01, 12.0),
+       periodic=st.booleans())  # fmt: skip
+def test_narrow_and_wide_windows_match_reference(frac, n_bins, sigma_bins, periodic):
+    # sigma of 0.01 to 12 bins: the CPU kernel's table-and-powers path (windows narrower than
+    # half the grid) and its general path (one exponential per bin) on either side of the switch
+    sigma = sigma_bins / n_bins
+    got = repap.project(frac, n_bins, sigma, periodic=periodic)
+    want = projection_reference(frac, n_bins, sigma, periodic)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_rows_of_many_blocks_match_reference(rng):
+    # more rows than one block of the CPU kernel (192), a count that is not a multiple of it,
+    # and both edges of a non-periodic grid
+    frac = rng.random((23, 17, 3))
+    frac[0, 0] = [0.0, np.nextafter(1.0, 0.0), 0.5]
+    for periodic in (True, False):
+        got = repap.project(frac, 50, 0.02, periodic=periodic)
+        want = projection_reference(frac, 50, 0.02, periodic)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
 @settings(max_examples=60, deadline=None)
 @given(frac=coordinates, n_bins=st.integers(2, 300), periodic=st.booleans())
 def test_argmax_is_own_bin_for_small_sigma(frac, n_bins, periodic):

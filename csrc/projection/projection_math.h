@@ -10,6 +10,8 @@
 // so M_k is proportional to exp(-c m ((m - 1) + g)) with c = 1 / (2 (sigma G)^2) and g = 2(1 - f)
 // or 2f. Both terms are non-negative: no cancellation, so the exponent has float rounding error
 // only, even for sigma far below a bin. The own bin gets exp(0) = 1, so the sum never underflows.
+// The CPU kernel uses the same exponent split as exp(-c m (m - 1)) exp(-c g)^m: a table per axis
+// times powers of one exponential per row, every factor at most 1.
 #pragma once
 
 #include <cmath>
@@ -83,20 +85,25 @@ REPAP_HD float float_from_bits(int32_t i) {
 #endif
 }
 
-/// exp(a) for a <= 0, exact zero below -kArgCut. Branch-free (vectorises): Cody-Waite range
-/// reduction a = n ln2 + r and a degree-5 minimax polynomial for exp(r) (Cephes expf
-/// coefficients, about 1 ulp).
-REPAP_HD float exp_nonpositive(float a) {
-  const float ac = a < -kArgCut ? -kArgCut : a;
-  const float n = (ac * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(a / ln 2)
-  const float r = (ac - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+/// exp(r + n ln 2) = exp(a) for a in [-kArgCut, 0], without the 2^n: Cody-Waite range reduction
+/// a = n ln2 + r and a degree-5 minimax polynomial for exp(r) (Cephes expf coefficients, about
+/// 1 ulp). Sets n. Generic so that the CPU's vectors (GCC vector extensions) share it.
+template <typename F>
+REPAP_HD F exp_reduced(F a, F& n) {
+  n = (a * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round(a / ln 2)
+  const F r = (a - n * 0.693359375f) - n * -2.12194440e-4f;
+  F p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const float e = (p * r) * r + r + 1.0f;
+  return (p * r) * r + r + 1.0f;
+}
+
+/// exp(a) for a <= 0, exact zero below -kArgCut. Branch-free (vectorises).
+REPAP_HD float exp_nonpositive(float a) {
+  float n;
+  const float e = exp_reduced(a < -kArgCut ? -kArgCut : a, n);
   const float scale = float_from_bits((static_cast<int32_t>(n) + 127) << 23);  // 2^n
   return a < -kArgCut ? 0.0f : e * scale;
 }
