@@ -3,14 +3,15 @@
 // Fast path (the window of non-zero bins fits in half the grid, as at the paper's sizes). The
 // weight m bins from the own bin is A_m B^m (projection_math.h): A_m = exp(-c m (m - 1)) is a
 // per-axis table, only B = exp(-c g) depends on the row. A block of rows is first planned with
-// the rows of one axis in the vector lanes (two exponentials per row, the normalising sum by
-// repeated products); then each row's window is built from powers of B in a few vector products
-// and put into a staging line laid out by offset j (with its periodic images), and the row is
-// one contiguous copy of G floats out of that line. Lines are filled a few rows ahead of their
-// copy so that the copy's unaligned loads do not stall on store forwarding.
+// rows in the vector lanes (locating, two exponentials per row, the normalising sum by repeated
+// products); then each row's window is built from powers of B in a few vector products and put
+// into a staging line laid out by offset j (with its periodic images), and the row is one
+// contiguous copy of G floats out of that line. Lines are filled rows ahead of their copy so
+// that the copy's unaligned loads do not stall on store forwarding.
 // Measured and dropped (2-core Zen 3): streaming (non-temporal) stores, slower here with two
 // threads and no faster with one; the window's weights transposed out of the plan instead of
-// built per row, no faster. The time left at G = 50 is per-row work, at G = 200 memory.
+// built per row, no faster; the plan split by axis, slower. What is left at G = 50 is per-row
+// work, at G = 200 memory.
 // General path (wide windows, tiny grids): one exponential per bin of the window, then zeros and
 // the wrapped window.
 #include <algorithm>
@@ -18,6 +19,10 @@
 #include <cstring>
 #include <utility>
 #include <vector>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "projection/projection.h"
 #include "projection/projection_math.h"
@@ -70,13 +75,6 @@ typedef int vi __attribute__((vector_size(4 * kLanes)));
 inline vf load(const float* p) { return *reinterpret_cast<const vf_u*>(p); }
 inline void store(float* p, vf v) { *reinterpret_cast<vf_u*>(p) = v; }
 inline vf broadcast(float s) { return vf{} + s; }
-inline vf reversed(vf v) {
-#if defined(__clang__)
-  return __builtin_shufflevector(v, v, 7, 6, 5, 4, 3, 2, 1, 0);
-#else
-  return __builtin_shuffle(v, vi{7, 6, 5, 4, 3, 2, 1, 0});
-#endif
-}
 
 /// Weights at or below 2^-30 of the own bin are exact zeros (kArgCut), and so are powers of B
 /// that small: flushing them before each product keeps every product a normal float (no
@@ -92,6 +90,7 @@ struct Axis {
   int half = 0;
   int span = 0;
   std::vector<float> a;
+  std::vector<float> a_reversed;  // each vector of a, lanes reversed: m = i + 8 - l in lane l
 };
 
 int span_of(int half) { return (half + kLanes - 1) / kLanes * kLanes; }
@@ -108,6 +107,10 @@ Axis make_axis(float c, int half) {
   axis.half = static_cast<int>(a.size());
   axis.span = span_of(axis.half);
   a.resize(static_cast<size_t>(axis.span), 0.0f);
+  axis.a_reversed = a;
+  for (int i = 0; i < axis.span; i += kLanes) {
+    std::reverse(axis.a_reversed.begin() + i, axis.a_reversed.begin() + i + kLanes);
+  }
   axis.a = std::move(a);
   return axis;
 }
@@ -127,60 +130,107 @@ inline vf exp_nonpositive(vf a) {
   return a < low ? vf{} : e * scale;
 }
 
-/// Rows are planned in blocks: first everything per row (own bin, B above and below, the
-/// normalisation), the float work vectorised across the rows of one axis; then each row is
-/// written. A block starts at a multiple of 3, so slot t of axis a is row a + 3 t.
-constexpr int kSlots = 64;  // rows per axis per block, a multiple of kLanes
-constexpr int kBlock = 3 * kSlots;
+/// Rows are planned in blocks, eight rows to a vector (lane l holds row i + l, of axis
+/// (i + l) % 3): own bin, status, B above and below, the normalisation. Then each row is written.
+constexpr int kBlock = 3 * 64;  // a multiple of 3 and of kLanes: a vector's axes repeat per block
 
-struct Plan {
-  int k0[3][kSlots];
-  int status[3][kSlots];
-  float below[3][kSlots];  // 2 f, f the offset inside the own bin
-  float above[3][kSlots];  // 2 (1 - f)
-  float up[3][kSlots];     // B for the bins above the own bin, exp(-c above), flushed
-  float down[3][kSlots];   // same below
-  float inv[3][kSlots];    // 1 / (sum of the row's weights on the grid)
+// Coordinates are located in double, four to a register (AVX2 and AVX-512 alike).
+typedef double vd __attribute__((vector_size(32)));
+typedef long long vl __attribute__((vector_size(32)));
+typedef int vi4 __attribute__((vector_size(16)));
+typedef float vf4 __attribute__((vector_size(16)));
+
+inline vd floor_lanes(vd v) {
+#if defined(__AVX__)
+  return _mm256_floor_pd(v);  // compilers do not vectorise std::floor over lanes
+#else
+  for (int l = 0; l < 4; ++l) v[l] = std::floor(v[l]);
+  return v;
+#endif
+}
+
+/// The axes' constants laid out per lane, for a vector starting at a row of axis `phase`.
+struct Lanes {
+  vf minus_c;
+  int half;           // the widest window of the three axes
+  std::vector<vf> a;  // a[m - 1]: A_m of each lane's axis (zero past its window)
 };
 
-template <bool periodic, typename T>
-void plan_axis(const T* x, int a, int count, int n_bins, const Axis& axis, Plan& plan) {
-  for (int t = 0; t < kSlots; ++t) {  // scalar: the same locate as the CUDA kernel
-    BinPos p{0, 0.0f, 0.0f};
-    int status = kOk;
-    if (t < count) {
-      status = coordinate_status(x[a + 3 * t], periodic);
-      if (status == kOk) p = locate(x[a + 3 * t], n_bins, periodic);
-    }
-    plan.status[a][t] = status;
-    plan.k0[a][t] = p.k0;
-    plan.below[a][t] = p.below;
-    plan.above[a][t] = p.above;
+struct Plan {
+  int k0[kBlock];
+  int status[kBlock];
+  float below[kBlock];  // 2 f, f the offset inside the own bin
+  float above[kBlock];  // 2 (1 - f)
+  float up[kBlock];    // B for the bins above the own bin, exp(-c above), flushed
+  float down[kBlock];  // same below
+  float inv[kBlock];   // 1 / (sum of the row's weights on the grid)
+};
+
+/// What coordinate_status and locate (projection_math.h) compute, for four coordinates, into
+/// plan slots i .. i + 3.
+template <bool periodic>
+inline void locate4(vd x, int n_bins, Plan& plan, int i) {
+  const vd g = vd{} + n_bins;
+  const vl finite = x - x == 0.0;
+  const vl inside = (x >= 0.0) & (x < 1.0);
+  x = finite ? x : vd{};
+  if constexpr (periodic) {
+    x -= floor_lanes(x);
+  } else {
+    x = inside ? x : vd{};
   }
-  const vf minus_c = broadcast(-axis.c);
-  for (int t = 0; t < kSlots; t += kLanes) {
-    const vf bu = flushed(exp_nonpositive(minus_c * load(&plan.above[a][t])));
-    const vf bd = flushed(exp_nonpositive(minus_c * load(&plan.below[a][t])));
-    store(&plan.up[a][t], bu);
-    store(&plan.down[a][t], bd);
+  vd u = x * g;
+  vd k = floor_lanes(u);
+  const vl over = k >= g;  // only by rounding, just below 1 (or wrapped onto 1.0)
+  if constexpr (periodic) {
+    k = over ? vd{} : k;
+    u = over ? vd{} : u;
+  } else {
+    k = over ? g - 1.0 : k;
+  }
+  const vd f = u - k;
+  const vi4 fin = __builtin_convertvector(finite, vi4);
+  const vi4 ok = periodic ? vi4{} - 1 : __builtin_convertvector(inside, vi4);
+  *reinterpret_cast<vi4*>(plan.status + i) =
+      fin ? (ok ? vi4{} : vi4{} + int{kOutOfRange}) : vi4{} + int{kNonFinite};
+  *reinterpret_cast<vi4*>(plan.k0 + i) = __builtin_convertvector(k, vi4);
+  *reinterpret_cast<vf4*>(plan.below + i) = __builtin_convertvector(2.0 * f, vf4);
+  *reinterpret_cast<vf4*>(plan.above + i) = __builtin_convertvector(2.0 - 2.0 * f, vf4);
+}
+
+template <bool periodic, typename T>
+void plan_block(const T* x, int rows, int n_bins, const Lanes lanes[3], Plan& plan) {
+  const int padded = (rows + kLanes - 1) / kLanes * kLanes;
+  for (int i = 0; i < padded; i += 4) {
+    vd xd = vd{} + 0.5;  // lanes past the last row: any valid coordinate
+    for (int l = 0; l < 4 && i + l < rows; ++l) xd[l] = static_cast<double>(x[i + l]);
+    locate4<periodic>(xd, n_bins, plan, i);
+  }
+  for (int i = 0; i < rows; i += kLanes) {
+    const vf below = load(plan.below + i), above = load(plan.above + i);
+    const vi k0 = *reinterpret_cast<const vi*>(plan.k0 + i);
+    const Lanes& ln = lanes[i % 3];
+    const vf bu = flushed(exp_nonpositive(ln.minus_c * above));
+    const vf bd = flushed(exp_nonpositive(ln.minus_c * below));
     vf pu = broadcast(1.0f), pd = pu, sum = pu;
     if constexpr (periodic) {
-      for (int m = 1; m <= axis.half; ++m) {
+      for (int m = 1; m <= ln.half; ++m) {
         pu = flushed(pu * bu);
         pd = flushed(pd * bd);
-        sum += (pu + pd) * axis.a[m - 1];
+        sum += (pu + pd) * ln.a[m - 1];
       }
     } else {  // only the bins on the grid, up to its edges
-      const vi k0 = *reinterpret_cast<const vi*>(&plan.k0[a][t]);
       const vi last_up = n_bins - 1 - k0;
-      for (int m = 1; m <= axis.half; ++m) {
+      for (int m = 1; m <= ln.half; ++m) {
         pu = flushed(pu * bu);
         pd = flushed(pd * bd);
-        const float am = axis.a[m - 1];
+        const vf am = ln.a[m - 1];
         sum += (m <= last_up ? pu * am : vf{}) + (m <= k0 ? pd * am : vf{});
       }
     }
-    store(&plan.inv[a][t], 1.0f / sum);
+    *reinterpret_cast<vf*>(plan.up + i) = bu;
+    *reinterpret_cast<vf*>(plan.down + i) = bd;
+    *reinterpret_cast<vf*>(plan.inv + i) = 1.0f / sum;
   }
 }
 
@@ -189,22 +239,24 @@ void plan_axis(const T* x, int a, int count, int n_bins, const Axis& axis, Plan&
 template <bool periodic, bool up>
 inline void write_side(const Axis& axis, float b, float inv, float* line, int base, int image) {
   const float b2 = flushed(b * b), b4 = flushed(b2 * b2);
-  const vf odd = vf{1, 0, 1, 0, 1, 0, 1, 0};
-  const vf pair = vf{1, 1, 0, 0, 1, 1, 0, 0};
-  const vf quad = vf{1, 1, 1, 1, 0, 0, 0, 0};
-  vf p = broadcast(b) * (odd + (1.0f - odd) * b) * (pair + (1.0f - pair) * b2) *
-         (quad + (1.0f - quad) * b4);
+  // lane l holds B^(1 + l) above the own bin and B^(8 - l) below it (stored descending), as
+  // products of B, B^2 and B^4 chosen by the bits of the exponent minus one
+  const vf odd = up ? vf{0, 1, 0, 1, 0, 1, 0, 1} : vf{1, 0, 1, 0, 1, 0, 1, 0};
+  const vf pair = up ? vf{0, 0, 1, 1, 0, 0, 1, 1} : vf{1, 1, 0, 0, 1, 1, 0, 0};
+  const vf quad = up ? vf{0, 0, 0, 0, 1, 1, 1, 1} : vf{1, 1, 1, 1, 0, 0, 0, 0};
+  vf p = broadcast(b) * (1.0f + odd * (b - 1.0f)) * (1.0f + pair * (b2 - 1.0f)) *
+         (1.0f + quad * (b4 - 1.0f));
   p = flushed(p);
   const vf scale = broadcast(inv);
+  const float* a = up ? axis.a.data() : axis.a_reversed.data();
   for (int i = 0; i < axis.span; i += kLanes) {
-    const vf w = flushed(load(axis.a.data() + i) * p) * scale;
+    const vf w = flushed(load(a + i) * p) * scale;
     if constexpr (up) {
       store(line + base + 1 + i, w);
       if constexpr (periodic) store(line + image + 1 + i, w);
     } else {
-      const vf r = reversed(w);
-      store(line + base - kLanes - i, r);
-      if constexpr (periodic) store(line + image - kLanes - i, r);
+      store(line + base - kLanes - i, w);
+      if constexpr (periodic) store(line + image - kLanes - i, w);
     }
     if (i + kLanes < axis.span) p = flushed(p * flushed(b4 * b4));  // times B^8
   }
@@ -212,36 +264,49 @@ inline void write_side(const Axis& axis, float b, float inv, float* line, int ba
 
 /// Fills the staging line of a row (nothing for a bad coordinate).
 template <bool periodic>
-inline void write_window(const Plan& plan, int a, int t, int n_bins, const Axis& axis,
-                         float* line) {
-  if (plan.status[a][t] != kOk) return;
-  const float inv = plan.inv[a][t];
+inline void write_window(const Plan& plan, int i, int n_bins, const Axis& axis, float* line) {
+  if (plan.status[i] != kOk) return;
+  const float inv = plan.inv[i];
   line[n_bins] = inv;  // own bin, exp(0)
-  write_side<periodic, true>(axis, plan.up[a][t], inv, line, n_bins, 0);
-  write_side<periodic, false>(axis, plan.down[a][t], inv, line, n_bins, 2 * n_bins);
+  write_side<periodic, true>(axis, plan.up[i], inv, line, n_bins, 0);
+  write_side<periodic, false>(axis, plan.down[i], inv, line, n_bins, 2 * n_bins);
 }
 
 /// Writes the row from its staging line (zeros for a bad coordinate).
-inline void copy_row(const Plan& plan, int a, int t, int n_bins, const float* line, float* o) {
-  if (plan.status[a][t] != kOk) {
+inline void copy_row(const Plan& plan, int i, int n_bins, const float* line, float* o) {
+  if (plan.status[i] != kOk) {
     std::memset(o, 0, sizeof(float) * n_bins);
     return;
   }
-  const float* src = line + n_bins - plan.k0[a][t];
-  int k = 0;
+  const float* src = line + n_bins - plan.k0[i];
+  // stores aligned to the output's 32 bytes, so that none splits a cache line, plus one
+  // unaligned vector at each end (overlapping: the same values written twice)
+  store(o, load(src));
+  int k = static_cast<int>((32 - reinterpret_cast<uintptr_t>(o) % 32) % 32 / sizeof(float));
   for (; k + kLanes <= n_bins; k += kLanes) store(o + k, load(src + k));
-  if (k < n_bins) store(o + n_bins - kLanes, load(src + n_bins - kLanes));  // overlaps: same values
+  if (k < n_bins) store(o + n_bins - kLanes, load(src + n_bins - kLanes));
 }
 
 /// A row's line is filled kAhead rows before it is copied out: the unaligned loads of the copy
 /// then find the window's stores already in L1 instead of stalling on store forwarding. kLines
 /// lines, a multiple of 3, so that line l always serves axis l % 3.
-constexpr int kAhead = 3;
-constexpr int kLines = 6;
+constexpr int kAhead = 2;
+constexpr int kLines = 3;
 
 template <bool periodic, typename T>
 int project_fast(const T* x, int64_t n_rows, int n_bins, const Axis axes[3], float* out) {
   const int64_t n_blocks = (n_rows + kBlock - 1) / kBlock;
+  Lanes lanes[3];
+  const int half = std::max({axes[0].half, axes[1].half, axes[2].half});
+  for (int phase = 0; phase < 3; ++phase) {
+    lanes[phase].half = half;
+    lanes[phase].a.assign(static_cast<size_t>(half), vf{});
+    for (int l = 0; l < kLanes; ++l) {
+      const Axis& axis = axes[(phase + l) % 3];
+      lanes[phase].minus_c[l] = -axis.c;
+      for (int m = 1; m <= axis.half; ++m) lanes[phase].a[m - 1][l] = axis.a[m - 1];
+    }
+  }
   int status = kOk;
 #pragma omp parallel reduction(| : status)
   {
@@ -252,19 +317,17 @@ int project_fast(const T* x, int64_t n_rows, int n_bins, const Axis axes[3], flo
     for (int64_t b = 0; b < n_blocks; ++b) {
       const int64_t first = b * kBlock;
       const int rows = static_cast<int>(std::min<int64_t>(kBlock, n_rows - first));
-      for (int a = 0; a < 3; ++a) {
-        plan_axis<periodic>(x + first, a, (rows - a + 2) / 3, n_bins, axes[a], plan);
-      }
+      plan_block<periodic>(x + first, rows, n_bins, lanes, plan);
       float* block_out = out + first * n_bins;
       for (int i = -kAhead; i < rows; ++i) {
         const int ahead = i + kAhead;
         if (ahead < rows) {
-          write_window<periodic>(plan, ahead % 3, ahead / 3, n_bins, axes[ahead % 3],
+          write_window<periodic>(plan, ahead, n_bins, axes[ahead % 3],
                                  lines.data() + (ahead % kLines) * width);
         }
         if (i < 0) continue;
-        status |= plan.status[i % 3][i / 3];
-        copy_row(plan, i % 3, i / 3, n_bins, lines.data() + (i % kLines) * width,
+        status |= plan.status[i];
+        copy_row(plan, i, n_bins, lines.data() + (i % kLines) * width,
                  block_out + int64_t{i} * n_bins);
       }
     }
