@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -27,6 +28,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_existing(*paths: str | os.PathLike, flag: str = "--out") -> None:
+    """One rule for every command that writes a file: an existing one is kept, and the command
+    refuses before any work, unless --overwrite."""
+    for path in paths:
+        if os.path.lexists(path):
+            raise ValueError(f"{path}: exists; pass --overwrite to replace it, or another {flag}")
+
+
+def _add_overwrite(p: argparse.ArgumentParser, what: str = "OUT") -> None:
+    p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -36,11 +49,20 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.runs < 1:
         raise ValueError(f"--runs: expected at least 1, got {args.runs}")
     out = Path(args.out)
-    for run in range(args.runs):
-        # several runs: one file each, seed + run; a finished file is kept (resume)
-        path = out if args.runs == 1 else out.with_name(f"{out.stem}-run{run}{out.suffix}")
-        if args.runs > 1 and path.exists():
-            print(f"{path}: exists, run {run} skipped")
+    paths = [out if args.runs == 1 else out.with_name(f"{out.stem}-run{run}{out.suffix}")
+             for run in range(args.runs)]  # fmt: skip
+    if args.runs == 1 and not args.overwrite:
+        _refuse_existing(out)
+    done = set()
+    for run, path in enumerate(paths):
+        # several runs: one file each, seed + run; a finished file of the same protocol is kept
+        # (resume), one of another protocol stops everything before any work
+        if args.runs > 1 and path.exists() and not args.overwrite:
+            _check_same_run(path, {**protocol, "seed": args.seed + run})
+            done.add(run)
+    for run, path in enumerate(paths):
+        if run in done:
+            print(f"{path}: exists from the same protocol and seed, run {run} skipped")
             continue
         traj = simulate(
             path,
@@ -55,6 +77,18 @@ def _simulate(args: argparse.Namespace) -> int:
             f"energy {e.mean():.4f} +- {e.std():.4f} eV/atom"
         )
     return 0
+
+
+def _check_same_run(path: Path, wanted: dict) -> None:
+    from repap.trajectory import read
+
+    have = read(path, index=0).info.get("simulate", {})
+    differ = [f"{k} {have.get(k)!r} (asked {v!r})" for k, v in wanted.items() if have.get(k) != v]
+    if differ:
+        raise ValueError(
+            f"{path}: exists from a run with other arguments ({', '.join(differ)}); "
+            "pass --overwrite to replace it, or another --out"
+        )
 
 
 _PROTOCOL_HELP = {  # MeltQuench field -> help (units), for simulate and dataset
@@ -95,6 +129,8 @@ def _dataset(args: argparse.Namespace) -> int:
 
     from repap.dataset import assemble, build_runs
 
+    if args.out and not args.overwrite:
+        _refuse_existing(args.out)
     build_runs(args.folder, args.runs, seed=args.seed, workers=args.workers,
                relax_every=args.relax_every, progress=not args.quiet,
                **_protocol(args))  # fmt: skip
@@ -111,7 +147,10 @@ def _inspect(args: argparse.Namespace) -> int:
 
     from repap.trajectory import read
 
-    traj = read(args.file, index=args.index, format=args.format)
+    if args.write and not args.overwrite:
+        _refuse_existing(args.write, flag="--write")
+    species_names = args.species.split(",") if args.species else None
+    traj = read(args.file, index=args.index, format=args.format, species=species_names)
     species = dict(zip(*np.unique(traj.numbers, return_counts=True), strict=True))
     print(
         f"{args.file}: {len(traj)} frames, {traj.n_atoms} atoms, "
@@ -201,6 +240,8 @@ def _train(args: argparse.Namespace) -> int:
         if getattr(args, option) is not None
     }
     config = TrainConfig.preset(args.preset, **overrides)
+    if not args.resume and not args.overwrite:
+        _refuse_existing(*checkpoint_paths(args.out)[:2])
     model = train(
         args.trajectory,
         config,
@@ -264,6 +305,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--dropout", type=float)
     g.add_argument("--output", choices=OUTPUTS, help="sigmoid + MSE or softmax + cross-entropy")
     g.add_argument("--input", choices=INPUTS, help="fused lookup or dense one-hot nn.LSTM")
+    _add_overwrite(p, "OUT (and its .last file)")
     p.set_defaults(func=_train)
 
 
@@ -439,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: exact float64)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_overwrite(p, "OUT (with --runs: every run's file, instead of resuming)")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser(
@@ -462,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out networks whose seed is a multiple of this; stable as runs "
                    "are added (default: 5)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_overwrite(p, "--out file (the runs in FOLDER always resume)")
     p.set_defaults(func=_dataset)
 
     p = sub.add_parser("inspect", help="summarise a trajectory file (and convert it)")
@@ -469,11 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", default=":", help="frames, as in ase.io.read (default: all)")
     p.add_argument("--format", default=None, help="file format when the suffix does not say")
     p.add_argument(
+        "--species",
+        default=None,
+        help="elements of LAMMPS atom types 1, 2, ... of a LAMMPS dump, e.g. Si or Si,O "
+        "(convert with --write once; other commands read the converted file)",
+    )
+    p.add_argument(
         "--write",
         metavar="OUT",
         default=None,
         help="also write the frames to OUT (format from its suffix)",
     )
+    _add_overwrite(p, "--write file")
     p.set_defaults(func=_inspect)
 
     p = sub.add_parser(

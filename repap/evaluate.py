@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,15 @@ def describe(
         "novelty_rmsd_mean_A": None,
         "novelty_rmsd_min_A": None,
     }
-    if energy and (traj.numbers == SI).all():
+    if energy and not (traj.numbers == SI).all():
+        found = sorted({int(z) for z in np.unique(traj.numbers)})
+        warnings.warn(
+            f"energy row left empty for a structure set with atomic numbers {found}: the SW "
+            "potential is for silicon only (a LAMMPS dump read without species= gives "
+            "hydrogen for type 1)",
+            stacklevel=2,
+        )
+    elif energy:
         from repap.md import energy as sw_energy
 
         every = max(1, len(traj) // ENERGY_FRAMES)  # evenly spaced: LAMMPS costs ~0.2 ms each

@@ -11,8 +11,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,16 +145,23 @@ class Trajectory:
 
 
 def read(
-    path: str | os.PathLike, index: str | int | slice = ":", format: str | None = None
+    path: str | os.PathLike,
+    index: str | int | slice = ":",
+    format: str | None = None,
+    species: Sequence[str] | None = None,
 ) -> Trajectory:
     """Read a trajectory from any file ASE reads (extxyz, .traj, LAMMPS dump, XDATCAR, ...) or
-    from repap's ``.npz``. ``index`` selects frames as in ``ase.io.read`` (default: all)."""
+    from repap's ``.npz``. ``index`` selects frames as in ``ase.io.read`` (default: all).
+    ``species`` names the elements of LAMMPS atom types 1, 2, ... in a LAMMPS dump, which holds
+    types only (without it ASE reads type 1 as hydrogen, and repap warns)."""
     path = Path(path)
     if not path.is_file():
         raise OSError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: no frames")
     if (format or path.suffix.lstrip(".")) == "npz":
+        if species is not None:
+            raise ValueError("species: only for LAMMPS dump files, which hold atom types")
         traj = _read_npz(path)
         if index == ":":
             return traj
@@ -162,10 +170,12 @@ def read(
             raise ValueError(f"{path}: index {index!r} selects none of its {len(traj)} frames")
         return traj[rows]
     import ase.io
-    from ase.io.formats import UnknownFileTypeError
+    from ase.io.formats import UnknownFileTypeError, filetype
 
     try:
-        frames = ase.io.iread(path, index=index, format=format)
+        kind = format or filetype(str(path))
+        options = _type_options(path, kind, species)
+        frames = ase.io.iread(path, index=index, format=format, **options)
         return _collect(frames, str(path))
     except UnknownFileTypeError:
         raise ValueError(
@@ -174,6 +184,27 @@ def read(
         ) from None
     except StopIteration:
         raise ValueError(f"{path}: no frames") from None
+
+
+def _type_options(path: Path, kind: str, species: Sequence[str] | None) -> dict:
+    """ASE's options that give LAMMPS atom types their elements."""
+    if not kind.startswith("lammps-dump"):
+        if species is not None:
+            raise ValueError("species: only for LAMMPS dump files, which hold atom types")
+        return {}
+    if species is None:
+        warnings.warn(
+            f"{path}: a LAMMPS dump holds atom types, read as atomic numbers (type 1 = H); "
+            "name the elements with species=['Si', ...] (CLI: --species Si)",
+            stacklevel=3,
+        )
+        return {}
+    from ase.data import atomic_numbers
+
+    unknown = [s for s in species if s not in atomic_numbers]
+    if unknown or not species:
+        raise ValueError(f"species: expected element symbols such as Si, got {list(species)}")
+    return {"specorder": list(species)}
 
 
 def check_writable(
@@ -256,6 +287,33 @@ def validate(traj: Trajectory, source: str) -> None:
         raise ValueError(f"{source}: {traj.energy.shape} energies for {n_frames} frames")
 
 
+def _parsed(frames: Iterable[Atoms], source: str) -> Iterator[Atoms]:
+    """The frames of an ASE reader; its parse errors (truncated or foreign files) become one line
+    naming the file and the frame."""
+    iterator = iter(frames)
+    n = 0
+    while True:
+        try:
+            atoms = next(iterator)
+        except StopIteration:
+            return
+        except (
+            ValueError,
+            OSError,
+            IndexError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            AssertionError,
+        ) as err:
+            detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(
+                f"{source}: cannot read frame {n}: damaged, truncated or not this format ({detail})"
+            ) from None
+        yield atoms
+        n += 1
+
+
 def _collect(frames: Iterable[Atoms], source: str) -> Trajectory:
     """Stream frames into blocks, checking each against frame 0 as it arrives."""
     blocks_pos: list[np.ndarray] = []
@@ -263,7 +321,7 @@ def _collect(frames: Iterable[Atoms], source: str) -> Trajectory:
     blocks_energy: list[np.ndarray] = []
     numbers = pbc = None
     n = 0
-    for atoms in frames:
+    for atoms in _parsed(frames, source):
         k = n % _BLOCK
         if k == 0:
             if numbers is None:
@@ -361,6 +419,9 @@ def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
 
 
 def _read_npz(path: Path) -> Trajectory:
+    with open(path, "rb") as fh:  # numpy would try pickle next, and advise loading unsafely
+        if fh.read(2) != b"PK":
+            raise ValueError(f"{path}: not an .npz file (no zip archive inside)")
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if "format" not in data or str(data["format"]) != NPZ_FORMAT:

@@ -106,6 +106,37 @@ def test_simulate_writes_and_resumes_runs(tmp_path, capsys):
     assert main(["simulate", *SHORT_MD, "--seed", "5", "--runs", "2", "--out", str(out)]) == 0
     assert "run 0 skipped" in capsys.readouterr().out
     assert (tmp_path / "si-run0.npz").stat().st_mtime_ns == mtime
+    # a rerun with another protocol refuses before any work, naming the file and the difference
+    other = ["simulate", *SHORT_MD, "--seed", "5", "--runs", "3", "--out", str(out)]
+    other[other.index("--frames") + 1] = "3"
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "si-run0.npz: exists from a run with other arguments (frames 4 (asked 3))" in err
+    assert not (tmp_path / "si-run2.npz").exists()
+    assert (tmp_path / "si-run0.npz").stat().st_mtime_ns == mtime
+
+
+def test_every_command_keeps_an_existing_file_unless_overwrite(tmp_path, capsys):
+    ref = tmp_path / "ref.npz"
+    repap.reference(heldout=True)[:3].write(ref)
+    kept = tmp_path / "kept.npz"
+    kept.write_bytes(b"mine")
+    model = tmp_path / "m.pt"
+    model.with_name("m.last.pt").write_bytes(b"mine")
+    for argv, flag in [
+        (["inspect", str(ref), "--write", str(kept)], "--write"),
+        (["simulate", *SHORT_MD, "--out", str(kept)], "--out"),
+        (["train", str(ref), "--out", str(model), "--epochs", "1", "--quiet"], "--out"),
+        (["dataset", str(tmp_path / "runs"), "--runs", "1", "--out", str(kept)], "--out"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.endswith(f"exists; pass --overwrite to replace it, or another {flag}"), err
+        assert "\n" not in err
+    assert kept.read_bytes() == b"mine" and model.with_name("m.last.pt").read_bytes() == b"mine"
+    assert not model.exists() and not (tmp_path / "runs").exists()
+    assert main(["inspect", str(ref), "--write", str(kept), "--overwrite"]) == 0
+    assert len(repap.read(kept)) == 3
 
 
 def test_simulate_to_extxyz_keeps_energies(tmp_path):

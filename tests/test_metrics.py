@@ -10,6 +10,7 @@ from reference import bond_angles_cubic, coordination_cubic
 import repap
 from repap import baselines, metrics
 from repap.cli import main
+from repap.evaluate import describe
 from repap.radial import rdf
 
 
@@ -140,3 +141,15 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     assert main(["evaluate", "x.npz", "--rmax", "-1"]) == 2
     assert main(["evaluate", "x.npz", "--nbins", "100000000"]) == 2  # not 15 GB
     assert "--nbins: expected 1 to 100000" in capsys.readouterr().err
+
+
+def test_energy_row_left_empty_says_why():
+    # hydrogen where a LAMMPS dump read without species= puts its type 1: no SW energy, a warning
+    si = repap.reference(heldout=True)[:4]
+    hydrogen = repap.Trajectory(si.positions, si.cell, [1] * si.n_atoms, si.pbc)
+    kwargs = {"rmax": 4.2, "nbins": 50, "cutoff": 2.85, "min_dist": 2.0, "training": None}
+    with pytest.warns(UserWarning, match=r"energy row left empty .* atomic numbers \[1\]"):
+        row, _ = describe(hydrogen, None, energy=True, **kwargs)
+    assert row["energy_mean_eV"] is None
+    row, _ = describe(si, None, energy=True, **kwargs)
+    assert -3.1 < row["energy_mean_eV"] < -2.9  # eV/atom: a-Si at 300 K

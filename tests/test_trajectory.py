@@ -116,7 +116,7 @@ def test_reads_other_ase_formats(tmp_path, rng):
         ]
         dump += [f"{i + 1} 1 {x:.17g} {y:.17g} {z:.17g}" for i, (x, y, z) in enumerate(pos)]
     (tmp_path / "run.dump").write_text("\n".join(dump) + "\n")
-    back = read(tmp_path / "run.dump", format="lammps-dump-text")
+    back = read(tmp_path / "run.dump", format="lammps-dump-text", species=["Si"])
     np.testing.assert_allclose(back.positions, traj.positions, atol=1e-12)
     np.testing.assert_array_equal(back.cell, traj.cell)
 
@@ -205,6 +205,51 @@ def test_bad_files(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match=r"other.npz: not a repap trajectory"):
         read(tmp_path / "other.npz")
+
+
+def test_damaged_and_foreign_files_name_the_file(tmp_path, rng):
+    make_traj(rng, frames=3, atoms=4).write(tmp_path / "full.extxyz")
+    text = (tmp_path / "full.extxyz").read_text()
+    (tmp_path / "cut.extxyz").write_text(text[:-40])  # ends inside the last atom line
+    (tmp_path / "noise.extxyz").write_bytes(bytes(rng.integers(128, 256, 3000, dtype=np.uint8)))
+    (tmp_path / "noise.npz").write_bytes(bytes(rng.integers(0, 256, 3000, dtype=np.uint8)))
+    for name, message in [
+        ("cut.extxyz", r"cannot read frame 2: damaged, truncated or not this format"),
+        ("noise.extxyz", r"cannot read frame 0: damaged, truncated or not this format"),
+        ("noise.npz", r"not an .npz file \(no zip archive inside\)$"),
+    ]:
+        with pytest.raises(ValueError, match=rf"^{tmp_path / name}: {message}") as info:
+            read(tmp_path / name)
+        assert "\n" not in str(info.value) and "pickle" not in str(info.value)
+
+
+LAMMPS_DUMP = """ITEM: TIMESTEP
+0
+ITEM: NUMBER OF ATOMS
+3
+ITEM: BOX BOUNDS pp pp pp
+0 6
+0 6
+0 6
+ITEM: ATOMS id type x y z
+1 1 0.0 0.0 0.0
+2 2 1.5 0.0 0.0
+3 1 0.0 2.35 0.0
+"""
+
+
+def test_lammps_dump_types_become_the_named_species(tmp_path):
+    path = tmp_path / "run.lammpstrj"
+    path.write_text(LAMMPS_DUMP)
+    traj = read(path, format="lammps-dump-text", species=["Si", "O"])
+    np.testing.assert_array_equal(traj.numbers, [14, 8, 14])
+    np.testing.assert_allclose(traj.positions[0, 2], [0.0, 2.35, 0.0])
+    with pytest.warns(UserWarning, match=r"run.lammpstrj: a LAMMPS dump holds atom types"):
+        assert read(path, format="lammps-dump-text").numbers[0] == 1  # ASE's default: H
+    with pytest.raises(ValueError, match=r"^species: expected element symbols"):
+        read(path, format="lammps-dump-text", species=["Xx"])
+    with pytest.raises(ValueError, match=r"^species: only for LAMMPS dump files"):
+        read(tmp_path / "run.lammpstrj", format="extxyz", species=["Si"])
 
 
 def test_constructor_checks():
