@@ -79,7 +79,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_same_run(path: Path, wanted: dict) -> None:
+def _check_same_run(path: os.PathLike, wanted: dict) -> None:
     from repap.trajectory import read
 
     have = read(path, index=0).info.get("simulate", {})
