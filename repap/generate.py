@@ -37,9 +37,34 @@ def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
     with open(tmp, "wb") as fh:
         np.savez(
             fh, positions=ens.positions, index=ens.index, redrawn=ens.redrawn,
-            restarts=ens.restarts, failed=ens.failed, seconds=np.array(seconds),
+            restarts=ens.restarts, failed=ens.failed, failed_redrawn=ens.failed_redrawn,
+            failed_restarts=ens.failed_restarts, seconds=np.array(seconds),
         )  # fmt: skip
     os.replace(tmp, path)
+
+
+def _finished_chunks(parts: Path) -> set[int]:
+    """Indices of the chunks a previous run left in ``parts`` (finished files only)."""
+    if not parts.is_dir():
+        return set()
+    names = (e.name for e in os.scandir(parts))
+    return {int(nm[6:-4]) for nm in names if nm.startswith("chunk-") and nm.endswith(".npz")}
+
+
+# bytes per atom: a chunk (float32 xyz, as sampled) and the final file (npz float64, text ~55)
+_CHUNK_BYTES, _OUT_BYTES = 12, {"npz": 24, "extxyz": 55, "db": 40}
+
+
+def _check_space(out: Path, fmt: str, n: int, atoms: int) -> None:
+    """Refuse at once an ensemble the disk cannot hold (chunks and OUT coexist at the end)."""
+    need = n * atoms * (_CHUNK_BYTES + _OUT_BYTES.get(fmt, 55))
+    free = shutil.disk_usage(out.parent).free
+    if need > free:
+        raise ValueError(
+            f"n: {n:,} structures of {atoms} atoms need about {need / 1e9:,.1f} GB in "
+            f"{out.name}.parts and {out.name}; the disk holding {out.parent} has "
+            f"{free / 1e9:,.1f} GB free"
+        )
 
 
 def _load_chunk(path: Path) -> dict[str, np.ndarray]:
@@ -75,6 +100,7 @@ def generate(
     net = load_model(model, device)
     # every argument checked before OUT.parts exists: a corrected rerun is never refused
     check_arguments(net, n, seed, min_dist, temperature, max_retries, max_restarts, 0, device)
+    _check_space(out, fmt, n, len(net.meta["numbers"]))
     settings = {
         "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,
@@ -86,18 +112,25 @@ def generate(
             held.enter_context(claim_parts(parts, settings))
         _barrier(world)
 
-        mine = range(rank, -(-n // batch_size), world)  # this rank's chunks
-        todo = [c for c in mine if not (parts / f"chunk-{c:06d}.npz").exists()]
-        size = {c: min(batch_size, n - c * batch_size) for c in mine}
+        n_chunks = -(-n // batch_size)
+        mine = range(rank, n_chunks, world)  # this rank's chunks, never listed: n may be huge
+        done = {c for c in _finished_chunks(parts) if c < n_chunks and c % world == rank}
         bar = None
         if progress and rank == 0:
             from tqdm.auto import tqdm
 
             desc = "generating" if world == 1 else f"generating (rank 0 of {world})"
-            total = sum(size.values())
-            bar = tqdm(total=total, initial=total - sum(size[c] for c in todo), unit="structure",
-                       desc=desc)  # fmt: skip
-        for c in todo:
+            last = n - (n_chunks - 1) * batch_size  # the last chunk may be short
+            total = len(mine) * batch_size - (
+                (batch_size - last) if mine[-1] == n_chunks - 1 else 0
+            )
+            initial = sum(min(batch_size, n - c * batch_size) for c in done)
+            bar = tqdm(total=total, initial=initial, unit="structure", desc=desc)
+        todo: list[int] = []
+        for c in mine:
+            if c in done:
+                continue
+            todo.append(c)
             lo = c * batch_size
             count = min(batch_size, n - lo)
             t0 = time.perf_counter()
@@ -114,7 +147,7 @@ def generate(
         _barrier(world)
         if rank != 0:
             return {}
-        summary = _assemble(net, out, fmt, parts, -(-n // batch_size), settings, todo)
+        summary = _assemble(net, out, fmt, parts, n_chunks, settings, todo)
         shutil.rmtree(parts)
         return summary
 
@@ -154,8 +187,11 @@ def _assemble(
             data = _load_chunk(path)
             totals["structures"] += len(data["index"])
             totals["failed"] += data["failed"].tolist()
-            totals["redrawn"] += int(data["redrawn"].sum())
-            totals["restarts"] += int(data["restarts"].sum())
+            # the failed structures' work counts too (chunks of older runs lack it)
+            totals["redrawn"] += int(data["redrawn"].sum() + np.sum(data.get("failed_redrawn", 0)))
+            totals["restarts"] += int(
+                data["restarts"].sum() + np.sum(data.get("failed_restarts", 0))
+            )
             if c in fresh_set:
                 totals["seconds"] += float(data["seconds"])
                 totals["made"] += len(data["index"]) + len(data["failed"])
@@ -179,7 +215,8 @@ def _assemble(
         "structures": totals["structures"],
         "failed": len(totals["failed"]),
         "failed_indices": totals["failed"][:20],
-        "atoms_redrawn_fraction": totals["redrawn"] / max(1, totals["structures"] * n_atoms),
+        "atoms_redrawn_fraction": totals["redrawn"]
+        / max(1, (totals["structures"] + len(totals["failed"])) * n_atoms),
         "restarts": totals["restarts"],
         "structures_per_s": totals["made"] / totals["seconds"] if totals["seconds"] else None,
         "out": str(out),

@@ -42,12 +42,15 @@ class Ensemble(Trajectory):
     """Generated structures (a :class:`Trajectory` in the training data's atom order and
     cell) with per-structure statistics: ``index`` (the structure indices present, which key
     their random numbers), ``redrawn`` (atoms redrawn after a clash), ``restarts``; and
-    ``failed``, the indices of structures that exhausted their restarts (not in the frames)."""
+    ``failed``, the indices of structures that exhausted their restarts (not in the frames),
+    with their own ``failed_redrawn`` and ``failed_restarts``: the work they cost counts too."""
 
     index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     redrawn: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     failed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    failed_redrawn: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    failed_restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         if np.shape(self.positions)[0] == 0:  # every structure failed: nothing to validate
@@ -57,12 +60,14 @@ class Ensemble(Trajectory):
             super().__post_init__()
 
     def summary(self) -> dict[str, Any]:
+        """Counts over every structure requested, the failed ones included."""
         n = len(self) + len(self.failed)
+        redrawn = self.redrawn.sum() + self.failed_redrawn.sum()
         return {
             "structures": len(self),
             "failed": len(self.failed),
-            "atoms_redrawn_fraction": float(self.redrawn.sum() / max(1, len(self) * self.n_atoms)),
-            "restarts": int(self.restarts.sum()),
+            "atoms_redrawn_fraction": float(redrawn / max(1, n * self.n_atoms)),
+            "restarts": int(self.restarts.sum() + self.failed_restarts.sum()),
             "requested": n,
         }
 
@@ -76,6 +81,8 @@ class Ensemble(Trajectory):
             redrawn=np.concatenate([p.redrawn for p in parts]),
             restarts=np.concatenate([p.restarts for p in parts]),
             failed=np.concatenate([p.failed for p in parts]),
+            failed_redrawn=np.concatenate([p.failed_redrawn for p in parts]),
+            failed_restarts=np.concatenate([p.failed_restarts for p in parts]),
         )  # fmt: skip
 
 
@@ -290,6 +297,8 @@ def generate_batch(
         positions, cell, numbers, pbc, None, info,
         index=structure[ok].cpu().numpy(), redrawn=redrawn[ok].cpu().numpy(),
         restarts=restarts[ok].cpu().numpy(), failed=structure[failed].cpu().numpy(),
+        failed_redrawn=redrawn[failed].cpu().numpy(),
+        failed_restarts=restarts[failed].cpu().numpy(),
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """repap generate: every output format, resuming an interrupted run, torchrun sharding."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,3 +128,29 @@ def test_bad_arguments_touch_no_disk_so_the_corrected_rerun_runs(model_path, tmp
     assert run_cli(model_path, out, *bad) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no OUT.parts left behind
     assert run_cli(model_path, out) == 0
+
+
+def test_an_ensemble_the_disk_cannot_hold_is_refused_at_once(model_path, tmp_path, capsys):
+    out = tmp_path / "huge.npz"
+    free = shutil.disk_usage(tmp_path).free
+    atoms = len(repap.load_model(model_path).meta["numbers"])
+    n = free // (atoms * 12) + 1  # more than the chunks alone could fit
+    assert main(["generate", str(model_path), "-n", str(n), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"repap generate: error: n: {n:,} structures of {atoms} atoms need")
+    assert "GB free" in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_structures_count_in_the_summary(model_path, tmp_path, capsys):
+    # a minimum distance few structures meet: the work the failed ones cost is reported too
+    out = tmp_path / "f.npz"
+    argv = ["generate", str(model_path), "-n", "6", "--out", str(out), "--min-dist", "3.2",
+            "--max-retries", "1", "--max-restarts", "1", "--quiet"]  # fmt: skip
+    assert main(argv) == 1
+    line = capsys.readouterr().out
+    made, failed = (int(w) for w in re.findall(r"(\d+) structures, (\d+) failed", line)[0])
+    assert made + failed == 6 and failed >= 1
+    restarts = int(re.search(r"restarts (\d+)", line).group(1))
+    assert restarts >= 2 * failed  # each failed structure used its restart and one more
+    assert float(re.search(r"atoms redrawn ([\d.]+) %", line).group(1)) > 0
