@@ -47,18 +47,26 @@ lint: $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch only when the environment has none: an existing (e.g. CUDA) build is kept.
+# torch only when the environment has none: an existing (e.g. CUDA) build is kept. The CPU
+# build is named by its local version (+cpu), which PyPI's CUDA wheel cannot match: first from
+# the configured indexes (a local wheel where there is one; PyPI answers at once that it has
+# none), then from PyTorch's CPU index.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 $(VENV)/.torch: | $(PY)
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "torch==$(TORCH_VERSION)"
+	$(PY) -c "import torch" 2>/dev/null \
+		|| $(PIP) install "torch==$(TORCH_VERSION)+cpu" \
+		|| $(PIP) install --index-url $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)+cpu"
 	touch $@
 
 # Build requirements live in the venv so that rebuilds are incremental (build/ is kept).
 $(ARCH_STAMP): | $(PY)
 	echo "$(ARCH_KEY)" > $@
 
+# Editable: `python` and `pytest` started in the checkout import the built package, not the bare
+# source folder (which has no compiled module); a change of sources reinstalls (rebuilds).
 $(VENV)/.installed: $(VENV)/.torch $(SOURCES) $(ARCH_STAMP)
 	$(PIP) install "scikit-build-core>=0.10" "pybind11>=2.12"
-	$(PIP) install --no-build-isolation ".[test,judge]"
+	$(PIP) install --no-build-isolation -e ".[test,judge]"
 	touch $@
 
 clean:

@@ -7,6 +7,7 @@ command stay fast: torch and numba load only when a function needs them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,9 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"repap.{_LAZY[name]}"), name)
         globals()[name] = value  # later lookups skip this function
         return value
+    # submodules as attributes, as after `import numpy`: repap.sequences.split(...)
+    if not name.startswith("_") and importlib.util.find_spec(f"repap.{name}") is not None:
+        return importlib.import_module(f"repap.{name}")
     raise AttributeError(f"module 'repap' has no attribute {name!r}")
 
 

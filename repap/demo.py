@@ -99,15 +99,22 @@ def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:
     bins = torch.from_numpy(bin_index(seqs.frac, g))
     with torch.no_grad():
         predicted = model.log_probs(model(bins[:, :-1])).exp()[0].numpy()
-    fig = Figure(figsize=(10, 7))
+    length = float(np.linalg.norm(np.asarray(traj.frame_cells()[frame])[0]))  # cubic: one edge
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
+    vmax = max(float(target[1:].max()), float(predicted.max()))
     for ax, image, title in (
         (axes[0], target[1:], "target: Gaussian of coordinate t+1"),
         (axes[1], predicted, "model: distribution of coordinate t+1"),
     ):
-        ax.imshow(image, aspect="auto", interpolation="nearest", cmap="viridis")
+        shown = ax.imshow(image, aspect="auto", interpolation="nearest", cmap="viridis",
+                          vmin=0.0, vmax=vmax)  # fmt: skip
         ax.set(title=title, xlabel=f"bin (of {g})")
+        top = ax.secondary_xaxis(
+            "top", functions=(lambda b: (b + 0.5) * length / g, lambda x: x * g / length - 0.5)
+        )
+        top.set_xlabel("position along the axis (A)")
     axes[0].set_ylabel("step t (coordinates y0, z0, x1, ...)")
+    fig.colorbar(shown, ax=axes, label="probability per bin", shrink=0.9)
     fig.suptitle(f"Axis projections of frame {frame} (validation split)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -72,6 +72,19 @@ def describe(
     return row, {"r": r, "g": g, "counts": counts.ravel(), "angles": angles}
 
 
+def _as_trajectory(data: Any, name: str) -> Trajectory:
+    """A Trajectory, or Sequences (repap.prepare / sequences.split) turned back into one."""
+    from repap.sequences import Sequences
+
+    if isinstance(data, Sequences):
+        return data.to_trajectory()
+    if not isinstance(data, Trajectory):
+        raise TypeError(
+            f"{name}: expected a repap.Trajectory or Sequences, got {type(data).__name__}"
+        )
+    return data
+
+
 def evaluate(
     ensemble: Trajectory,
     reference: Trajectory,
@@ -103,6 +116,9 @@ def evaluate(
     adds CHGNet energies above diamond (``repap[judge]``). Written as ``networks.png`` and a
     second table.
     """
+    ensemble = _as_trajectory(ensemble, "ensemble")
+    reference = _as_trajectory(reference, "reference")
+    training = None if training is None else _as_trajectory(training, "training")
     settings = {
         "rmax_A": rmax,
         "nbins": nbins,
@@ -247,16 +263,16 @@ def plot(curves: dict[str, dict[str, np.ndarray]], out: Path, settings: dict[str
     ax = fig.subplots()
     edges = np.linspace(0, 180, 91)
     for i, (name, c) in enumerate(curves.items()):
-        if c["angles"].size:
-            ax.hist(
-                c["angles"],
-                edges,
-                density=True,
-                histtype="step",
-                label=name,
-                color=styles.get(name, f"C{i + 1}"),
-                lw=2.0 if name in styles else 1.2,
-            )
+        if not c["angles"].size:
+            continue
+        if name == "reference":  # filled underneath, so the generated line stays visible
+            ax.hist(c["angles"], edges, density=True, histtype="stepfilled", color="0.75",
+                    label=name, zorder=1)  # fmt: skip
+        else:
+            mine = name in styles
+            ax.hist(c["angles"], edges, density=True, histtype="step", label=name,
+                    color=styles.get(name, f"C{i + 1}"), lw=2.2 if mine else 1.2,
+                    ls="-" if mine else "--", zorder=3 if mine else 2)  # fmt: skip
     ax.set(xlabel="bond angle (degrees)", ylabel="density", title="Bond-angle distribution")
     ax.legend()
     fig.tight_layout()

@@ -153,20 +153,37 @@ def _evaluate(
     }
 
 
-def plot_history(history: list[dict[str, float]], path: str | os.PathLike, title: str = "") -> None:
+LOSS_NAMES = {  # config.model.output -> what the training objective is
+    "sigmoid": "loss: MSE of sigmoid vs target",
+    "softmax": "loss: cross-entropy (nats/coord.)",
+}
+
+
+def plot_history(
+    history: list[dict[str, float]], path: str | os.PathLike, title: str = "", output: str = ""
+) -> None:
     """Loss curves (training and validation objective; validation NLL) as a PNG."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [h["epoch"] for h in history]
-    fig = Figure(figsize=(9, 3.5))
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
+    for ax in (ax1, ax2):  # whole epochs only
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="training")
     ax1.plot(epochs, [h["val_loss"] for h in history], "s-", label="validation")
-    ax1.set(xlabel="epoch", ylabel="loss", yscale="log", title=title or "training objective")
+    # linear axis, plain tick labels: the curves span far less than a decade
+    ax1.set(xlabel="epoch", ylabel=LOSS_NAMES.get(output, "training loss"),
+            title=title or "training objective")  # fmt: skip
+    ax1.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax1.legend()
     ax2.plot(epochs, [h["val_nll"] for h in history], "s-", color="C1")
     ax2.set(xlabel="epoch", ylabel="nats per coordinate", title="validation NLL (density)")
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
@@ -304,7 +321,8 @@ def train(
                 checkpoint.save(paths[0], model)
             resume_state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
             checkpoint.save(paths[1], model, resume_state)
-            plot_history(history, paths[2], f"{Path(paths[0]).name}: {config.model.output} G={g}")
+            plot_history(history, paths[2], f"{Path(paths[0]).name}: {config.model.output} G={g}",
+                         config.model.output)  # fmt: skip
     if best_state is not None:
         model.load_state_dict(best_state)
     model.matmul_dtype = torch.float32

@@ -153,3 +153,13 @@ def test_energy_row_left_empty_says_why():
     assert row["energy_mean_eV"] is None
     row, _ = describe(si, None, energy=True, **kwargs)
     assert -3.1 < row["energy_mean_eV"] < -2.9  # eV/atom: a-Si at 300 K
+
+
+def test_evaluate_takes_the_training_block_of_a_split():
+    # the README's lines: seqs = repap.prepare(ref); train, val, test = split(seqs, ...)
+    ref = repap.reference(heldout=True)[::50]
+    train, _, _ = repap.sequences.split(repap.prepare(ref), val=0.1, test=0.1)
+    report = repap.evaluate(ref[-10:], ref, training=train, networks=False, energy=False)
+    assert report["ensembles"]["generated"]["novelty_rmsd_min_A"] >= 0.0
+    with pytest.raises(TypeError, match=r"^training: expected a repap.Trajectory or Sequences"):
+        repap.evaluate(ref[-10:], ref, training=[1, 2], networks=False, energy=False)
