@@ -164,7 +164,6 @@ def plot_history(
 ) -> None:
     """Loss curves (training and validation objective; validation NLL) as a PNG."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
-
     from matplotlib.ticker import MaxNLocator
 
     epochs = [h["epoch"] for h in history]
