@@ -19,12 +19,17 @@ $(shell [ -d $(VENV) ] && [ "$$(cat $(ARCH_STAMP) 2>/dev/null)" != "$(ARCH_KEY)"
 NATIVE_PKG := build/native-pkg
 SOURCES := pyproject.toml CMakeLists.txt $(shell find repap csrc -type f -not -name '*.pyc')
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-all bench lint clean
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/repap demo --out repap-demo
 
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check repap tests bench
+	$(VENV)/bin/pytest tests -m "not slow"
+
+# everything, the slow end-to-end tests too (the README's snippets run as written: ~6 min)
+test-all: $(VENV)/.installed
 	$(VENV)/bin/ruff check repap tests bench
 	$(VENV)/bin/pytest tests
 

@@ -24,3 +24,11 @@ def test_readme_python_runs_as_written(tmp_path, monkeypatch):
     for i, code in enumerate(blocks[1:], 1):
         exec(compile(code, f"README.md, python block {i}", "exec"), namespace)  # noqa: S102
     assert (tmp_path / "eval" / "report.md").exists() and (tmp_path / "model.pt").exists()
+
+
+def test_readme_projection_snippet_runs_as_written():
+    # the small version run by default: the numpy API block, whole
+    code = next(b for b in python_blocks() if "repap.project(frac" in b)
+    namespace: dict = {}
+    exec(compile(code, "README.md, projection block", "exec"), namespace)  # noqa: S102
+    assert namespace["dens"].shape == (40_000, 90, 50) and namespace["bins"].shape == (40_000, 90)
