@@ -268,3 +268,29 @@ def test_sample_leaves_the_models_device_dtype_and_mode_as_they_were(model):
     assert {n: (p.data_ptr(), p.dtype, p.device) for n, p in twin.named_parameters()} == params
     assert torch.equal(torch.random.get_rng_state(), state)
     np.testing.assert_allclose(ens.positions, model.sample(6, seed=2).positions, atol=1e-5)
+
+
+@pytest.mark.parametrize("inputs", ["onehot", "embedding"])
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+def test_generation_steps_the_function_training_fits(inputs, output):
+    # random weights (and biases, so that a gate-order or bias slip shows), several layers: the
+    # sampler's one-step recurrence gives, coordinate by coordinate, the logits of the full
+    # teacher-forced forward pass for the same bins
+    from repap.model import RePAP
+    from repap.sampling import Stepper
+
+    torch.manual_seed(3)
+    config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output, input=inputs)
+    net = RePAP(config, n_atoms=4).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(-0.6, 0.6)
+    bins = torch.randint(0, 12, (5, net.n_steps))
+    with torch.no_grad():
+        full = net(bins)  # (B, T, G): logits of coordinates 1 .. T
+        stepper = Stepper(net, torch.device("cpu"))
+        h, c = stepper.zero_state(5, torch.device("cpu"))
+        stepped = torch.stack(
+            [stepper(bins[:, t], torch.full((5,), t), h, c) for t in range(net.n_steps)], 1
+        )
+    torch.testing.assert_close(stepped, full, rtol=1e-5, atol=1e-5)
