@@ -30,7 +30,7 @@ _LAZY = {  # public name -> module that defines it
     "reference": "reference",
     "reference_set": "reference",
     "relax": "relax",
-    "Ensemble": "sampling",
+    "Ensemble": "ensemble",
     "Sequences": "sequences",
     "prepare": "sequences",
     "TrainConfig": "config",
@@ -99,6 +99,7 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.checkpoint import load_model, pretrained
     from repap.config import ModelConfig, TrainConfig
+    from repap.ensemble import Ensemble
     from repap.evaluate import evaluate
     from repap.md import energy, simulate
     from repap.model import RePAP
@@ -106,7 +107,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.radial import rdf
     from repap.reference import reference, reference_set
     from repap.relax import relax
-    from repap.sampling import Ensemble
     from repap.sequences import Sequences, prepare
     from repap.train import train
     from repap.trajectory import Trajectory, read

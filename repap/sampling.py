@@ -20,70 +20,20 @@ reported as failed: it is never dropped silently, and never kept with a clash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from repap import _C
+from repap.ensemble import Ensemble
 from repap.runtime import resolve_device
-from repap.trajectory import Trajectory
 
 if TYPE_CHECKING:
     from repap.model import RePAP
 
 SOFTMAX, SIGMOID = 0, 1  # sampler modes (csrc/sampler/sampler_math.h)
 MIN_TEMPERATURE = 1e-30  # 1/T stays finite in float32 (it overflows near 3e-39)
-
-
-@dataclass
-class Ensemble(Trajectory):
-    """Generated structures (a :class:`Trajectory` in the training data's atom order and
-    cell) with per-structure statistics: ``index`` (the structure indices present, which key
-    their random numbers), ``redrawn`` (atoms redrawn after a clash), ``restarts``; and
-    ``failed``, the indices of structures that exhausted their restarts (not in the frames),
-    with their own ``failed_redrawn`` and ``failed_restarts``: the work they cost counts too."""
-
-    index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    redrawn: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    failed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    failed_redrawn: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    failed_restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-
-    def __post_init__(self) -> None:
-        if np.shape(self.positions)[0] == 0:  # every structure failed: nothing to validate
-            self.positions = np.zeros((0, len(self.numbers), 3))
-            self._coerce()
-        else:
-            super().__post_init__()
-
-    def summary(self) -> dict[str, Any]:
-        """Counts over every structure requested, the failed ones included."""
-        n = len(self) + len(self.failed)
-        redrawn = self.redrawn.sum() + self.failed_redrawn.sum()
-        return {
-            "structures": len(self),
-            "failed": len(self.failed),
-            "atoms_redrawn_fraction": float(redrawn / max(1, n * self.n_atoms)),
-            "restarts": int(self.restarts.sum() + self.failed_restarts.sum()),
-            "requested": n,
-        }
-
-    @classmethod
-    def concat(cls, parts: list[Ensemble]) -> Ensemble:
-        first = parts[0]
-        return cls(
-            np.concatenate([p.positions for p in parts]),
-            first.cell, first.numbers, first.pbc, None, dict(first.info),
-            index=np.concatenate([p.index for p in parts]),
-            redrawn=np.concatenate([p.redrawn for p in parts]),
-            restarts=np.concatenate([p.restarts for p in parts]),
-            failed=np.concatenate([p.failed for p in parts]),
-            failed_redrawn=np.concatenate([p.failed_redrawn for p in parts]),
-            failed_restarts=np.concatenate([p.failed_restarts for p in parts]),
-        )  # fmt: skip
 
 
 class Stepper:

@@ -294,3 +294,16 @@ def test_generation_steps_the_function_training_fits(inputs, output):
             [stepper(bins[:, t], torch.full((5,), t), h, c) for t in range(net.n_steps)], 1
         )
     torch.testing.assert_close(stepped, full, rtol=1e-5, atol=1e-5)
+
+
+def test_a_slice_of_an_ensemble_keeps_its_statistics(model):
+    ens = model.sample(6, seed=4, min_dist=2.0)
+    part = ens[1:4]
+    assert isinstance(part, repap.Ensemble)
+    np.testing.assert_array_equal(part.index, ens.index[1:4])
+    np.testing.assert_array_equal(part.redrawn, ens.redrawn[1:4])
+    np.testing.assert_array_equal(part.restarts, ens.restarts[1:4])
+    np.testing.assert_array_equal(part.positions, ens.positions[1:4])
+    picked = ens[np.array([5, 0])]
+    np.testing.assert_array_equal(picked.index, ens.index[[5, 0]])
+    assert ens[:].summary() == ens.summary()
