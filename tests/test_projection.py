@@ -67,6 +67,27 @@ def test_huge_sigma_gives_uniform_rows(rng):
     np.testing.assert_allclose(rows, 1 / 25, rtol=1e-6)
 
 
+@pytest.mark.parametrize("sigma", [1e-21, 1e-30, 1e-44])
+def test_vanishing_sigma_gives_one_hot_rows_not_nan(sigma):
+    # c = 1 / (2 (sigma G)^2) overflows float: each row is its own bin, two halves on an edge
+    frac = np.array([[[0.3, 0.31, 0.5]], [[0.02, 0.999, 0.75]]])
+    for n_bins, axes in ((5, sigma), (50, sigma), (50, (sigma, 0.1, 0.1))):  # fast, general
+        rows = repap.project(frac, n_bins, axes)
+        assert np.isfinite(rows).all()
+        tiny = rows[:, 0::3] if isinstance(axes, tuple) else rows
+        x = frac.reshape(-1)[0::3] if isinstance(axes, tuple) else frac.reshape(-1)
+        u = x * n_bins
+        on_edge = np.isclose(u, np.round(u), atol=1e-9, rtol=0)
+        own = np.minimum(np.floor(u), n_bins - 1).astype(int)
+        t = tiny.reshape(-1, n_bins)
+        for row, k, edge, ui in zip(t, own, on_edge, u, strict=True):
+            if edge:  # exactly between two bins: half each
+                lo = (int(round(ui)) - 1) % n_bins
+                np.testing.assert_allclose(row[[lo, int(round(ui)) % n_bins]], 0.5, atol=1e-6)
+            else:
+                assert row[k] == 1.0 and row.sum() == 1.0
+
+
 def test_empty_input():
     assert repap.project(np.zeros((0, 4, 3)), 10, 0.1).shape == (0, 12, 10)
     assert repap.bin_index(np.zeros((2, 0, 3)), 10).shape == (2, 0)

@@ -241,11 +241,13 @@ inline void write_side(const Axis& axis, float b, float inv, float* line, int ba
   const float b2 = flushed(b * b), b4 = flushed(b2 * b2);
   // lane l holds B^(1 + l) above the own bin and B^(8 - l) below it (stored descending), as
   // products of B, B^2 and B^4 chosen by the bits of the exponent minus one
-  const vf odd = up ? vf{0, 1, 0, 1, 0, 1, 0, 1} : vf{1, 0, 1, 0, 1, 0, 1, 0};
-  const vf pair = up ? vf{0, 0, 1, 1, 0, 0, 1, 1} : vf{1, 1, 0, 0, 1, 1, 0, 0};
-  const vf quad = up ? vf{0, 0, 0, 0, 1, 1, 1, 1} : vf{1, 1, 1, 1, 0, 0, 0, 0};
-  vf p = broadcast(b) * (1.0f + odd * (b - 1.0f)) * (1.0f + pair * (b2 - 1.0f)) *
-         (1.0f + quad * (b4 - 1.0f));
+  // (selected, not blended arithmetically: 1 + m (b - 1) loses b's low bits for small b)
+  const vi odd = up ? vi{0, -1, 0, -1, 0, -1, 0, -1} : vi{-1, 0, -1, 0, -1, 0, -1, 0};
+  const vi pair = up ? vi{0, 0, -1, -1, 0, 0, -1, -1} : vi{-1, -1, 0, 0, -1, -1, 0, 0};
+  const vi quad = up ? vi{0, 0, 0, 0, -1, -1, -1, -1} : vi{-1, -1, -1, -1, 0, 0, 0, 0};
+  const vf one = broadcast(1.0f);
+  vf p = broadcast(b) * (odd ? broadcast(b) : one) * (pair ? broadcast(b2) : one) *
+         (quad ? broadcast(b4) : one);
   p = flushed(p);
   const vf scale = broadcast(inv);
   const float* a = up ? axis.a.data() : axis.a_reversed.data();

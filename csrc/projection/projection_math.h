@@ -69,10 +69,14 @@ REPAP_HD BinPos locate(T x, int n_bins, bool periodic) {
   return BinPos{static_cast<int>(k), static_cast<float>(2.0 * f), static_cast<float>(2.0 - 2.0 * f)};
 }
 
-/// Coefficient c = 1 / (2 (sigma G)^2) of the exponent, for sigma in fractional units.
+/// Coefficient c = 1 / (2 (sigma G)^2) of the exponent, for sigma in fractional units. Capped at
+/// the largest float: a sigma far below a bin (sigma G < ~4e-20) would overflow c to infinity,
+/// and infinity times the own bin's zero exponent is NaN; capped, the row stays one-hot (two
+/// halves on an exact bin edge).
 REPAP_HD float exponent_coefficient(float sigma, int n_bins) {
   const double s = static_cast<double>(sigma) * n_bins;
-  return static_cast<float>(0.5 / (s * s));
+  const double c = 0.5 / (s * s);
+  return static_cast<float>(c < 3.4028234663852886e38 ? c : 3.4028234663852886e38);
 }
 
 REPAP_HD float float_from_bits(int32_t i) {
