@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from repap._checks import check_frames
+from repap._periodic import cartesian, image_reach, minimum_image
 from repap.trajectory import Trajectory
 
 
@@ -51,10 +52,8 @@ def neighbours(positions, cell=None, cutoff: float = 2.85, pbc=True) -> Neighbou
     pos, cells, periodic = frames_of(positions, cell, pbc)
     if not (isinstance(cutoff, int | float) and math.isfinite(cutoff) and cutoff > 0):
         raise ValueError(f"cutoff: expected a positive number, got {cutoff!r}")
-    inv = np.linalg.inv(cells)
-    frac = pos @ inv
-    heights = 1.0 / np.linalg.norm(inv, axis=1)
-    reach = np.where(periodic, np.floor(cutoff / heights + 0.5), 0).astype(np.int64)
+    frac = pos @ np.linalg.inv(cells)
+    reach = image_reach(cells, periodic, cutoff)
     slots = 8
     while True:  # grow the per-atom slots until every neighbour fits (rarely more than once)
         counts, vectors = _neighbour_kernel(frac, cells, periodic, reach, float(cutoff), slots)
@@ -77,21 +76,14 @@ def _neighbour_kernel(frac, cells, periodic, reach, cutoff, slots):
                 s0 = frac[f, j, 0] - frac[f, i, 0]
                 s1 = frac[f, j, 1] - frac[f, i, 1]
                 s2 = frac[f, j, 2] - frac[f, i, 2]
-                if periodic[0]:
-                    s0 -= np.floor(s0 + 0.5)
-                if periodic[1]:
-                    s1 -= np.floor(s1 + 0.5)
-                if periodic[2]:
-                    s2 -= np.floor(s2 + 0.5)
+                s0, s1, s2 = minimum_image(s0, s1, s2, periodic)
                 for a in range(-reach[f, 0], reach[f, 0] + 1):
                     for b in range(-reach[f, 1], reach[f, 1] + 1):
                         for e in range(-reach[f, 2], reach[f, 2] + 1):
                             if i == j and a == 0 and b == 0 and e == 0:
                                 continue
                             t0, t1, t2 = s0 + a, s1 + b, s2 + e
-                            x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
-                            y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
-                            z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                            x, y, z = cartesian(t0, t1, t2, h)
                             if x * x + y * y + z * z < c2:
                                 k = counts[f, i]
                                 if k < slots:
@@ -184,20 +176,13 @@ def _close_pair_kernel(frac, cells, periodic, threshold):
                 s0 = frac[f, j, 0] - frac[f, i, 0]
                 s1 = frac[f, j, 1] - frac[f, i, 1]
                 s2 = frac[f, j, 2] - frac[f, i, 2]
-                if periodic[0]:
-                    s0 -= np.floor(s0 + 0.5)
-                if periodic[1]:
-                    s1 -= np.floor(s1 + 0.5)
-                if periodic[2]:
-                    s2 -= np.floor(s2 + 0.5)
+                s0, s1, s2 = minimum_image(s0, s1, s2, periodic)
                 best = np.inf
                 for a in range(-reach[0], reach[0] + 1):
                     for b in range(-reach[1], reach[1] + 1):
                         for e in range(-reach[2], reach[2] + 1):
                             t0, t1, t2 = s0 + a, s1 + b, s2 + e
-                            x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
-                            y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
-                            z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                            x, y, z = cartesian(t0, t1, t2, h)
                             best = min(best, x * x + y * y + z * z)
                 d_ij = math.sqrt(best)
                 best_frame = min(best_frame, d_ij)
@@ -235,15 +220,8 @@ def _novelty_kernel(gen, train, cell, periodic):
                 s0 = gen[g, i, 0] - train[t, i, 0]
                 s1 = gen[g, i, 1] - train[t, i, 1]
                 s2 = gen[g, i, 2] - train[t, i, 2]
-                if periodic[0]:
-                    s0 -= np.floor(s0 + 0.5)
-                if periodic[1]:
-                    s1 -= np.floor(s1 + 0.5)
-                if periodic[2]:
-                    s2 -= np.floor(s2 + 0.5)
-                x = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0]
-                y = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1]
-                z = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2]
+                s0, s1, s2 = minimum_image(s0, s1, s2, periodic)
+                x, y, z = cartesian(s0, s1, s2, cell)
                 total += x * x + y * y + z * z
                 if total >= best:  # this frame can no longer win
                     break

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from repap._checks import check_frames
+from repap._periodic import cartesian, cell_heights, image_reach, minimum_image
 from repap.trajectory import Trajectory
 
 _CELL_LIST_MIN_ATOMS = 2000  # below this, all pairs beat building a cell list
@@ -59,8 +60,8 @@ def rdf(
     n_a, n_b = int(centre.sum()), int(neighbour.sum())
 
     inv = np.linalg.inv(one)
-    heights = np.broadcast_to(1.0 / np.linalg.norm(inv, axis=1), (n_frames, 3))  # face gaps
-    reach = np.where(periodic, np.floor(rmax / heights + 0.5), 0).astype(np.int64)
+    heights = np.broadcast_to(cell_heights(one), (n_frames, 3))  # face gaps
+    reach = image_reach(one, periodic, rmax) * np.ones((n_frames, 1), np.int64)
     dr = float(rmax / nbins)  # as ASE computes it, so that bin edges agree to the last bit
     frac = pos @ inv[0] if fixed else pos @ inv
     cells = np.ascontiguousarray(cells)
@@ -137,19 +138,12 @@ def _hist_frames(
                     s0 = frac[f, j, 0] - frac[f, i, 0]
                     s1 = frac[f, j, 1] - frac[f, i, 1]
                     s2 = frac[f, j, 2] - frac[f, i, 2]
-                    if periodic[0]:
-                        s0 -= np.floor(s0 + 0.5)
-                    if periodic[1]:
-                        s1 -= np.floor(s1 + 0.5)
-                    if periodic[2]:
-                        s2 -= np.floor(s2 + 0.5)
+                    s0, s1, s2 = minimum_image(s0, s1, s2, periodic)
                     for a in range(-ra, ra + 1):
                         for b in range(-rb, rb + 1):
                             for e in range(-rc, rc + 1):
                                 t0, t1, t2 = s0 + a, s1 + b, s2 + e
-                                x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
-                                y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
-                                z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                                x, y, z = cartesian(t0, t1, t2, h)
                                 k = _bin(x * x + y * y + z * z, rmax, dr)
                                 if 0 <= k < nbins:  # i == j: an atom and its own images
                                     local[c, k] += w * pair_w
@@ -264,15 +258,8 @@ def _hist_cell_list(frac, h, periodic, rmax, dr, nbins, centre, neighbour, grid,
                             t0 = s[j, 0] - s[i, 0]
                             t1 = s[j, 1] - s[i, 1]
                             t2 = s[j, 2] - s[i, 2]
-                            if periodic[0]:
-                                t0 -= np.floor(t0 + 0.5)
-                            if periodic[1]:
-                                t1 -= np.floor(t1 + 0.5)
-                            if periodic[2]:
-                                t2 -= np.floor(t2 + 0.5)
-                            x = t0 * h[0, 0] + t1 * h[1, 0] + t2 * h[2, 0]
-                            y = t0 * h[0, 1] + t1 * h[1, 1] + t2 * h[2, 1]
-                            z = t0 * h[0, 2] + t1 * h[1, 2] + t2 * h[2, 2]
+                            t0, t1, t2 = minimum_image(t0, t1, t2, periodic)
+                            x, y, z = cartesian(t0, t1, t2, h)
                             k = _bin(x * x + y * y + z * z, rmax, dr)
                             if 0 <= k < nbins:
                                 local[c, k] += 1.0

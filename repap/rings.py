@@ -14,6 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from repap._periodic import cell_heights
 from repap.trajectory import Trajectory
 
 MAX_SIZE = 8
@@ -26,8 +27,7 @@ def _bonds(positions, cell, pbc, cutoff: float) -> tuple[np.ndarray, np.ndarray,
     inv = np.linalg.inv(cell)
     frac = positions @ inv
     frac = np.where(pbc, frac - np.floor(frac), frac)  # unwrapped MD positions: wrap first
-    heights = 1.0 / np.linalg.norm(inv, axis=0)
-    reach = np.where(pbc, np.ceil(cutoff / heights), 0).astype(np.int64)
+    reach = np.where(pbc, np.ceil(cutoff / cell_heights(cell)), 0).astype(np.int64)
     return _bond_kernel(frac, np.ascontiguousarray(cell), reach, float(cutoff))
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from repap import _C
+from repap._periodic import cell_heights
 from repap.ensemble import Ensemble
 from repap.runtime import resolve_device
 
@@ -136,10 +137,7 @@ def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
         raise ValueError(
             f"min_dist: expected a positive distance in Angstrom or None, got {min_dist}"
         )
-    volume = abs(np.linalg.det(cell))
-    heights = [
-        volume / np.linalg.norm(np.cross(cell[(a + 1) % 3], cell[(a + 2) % 3])) for a in range(3)
-    ]
+    heights = cell_heights(np.asarray(cell, dtype=np.float64))
     if min_dist >= min(heights) / 2:
         raise ValueError(
             f"min_dist: {min_dist} A must be below half the cell's smallest height "
