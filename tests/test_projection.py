@@ -82,8 +82,9 @@ def test_vanishing_sigma_gives_one_hot_rows_not_nan(sigma):
         t = tiny.reshape(-1, n_bins)
         for row, k, edge, ui in zip(t, own, on_edge, u, strict=True):
             if edge:  # exactly between two bins: half each
-                lo = (int(round(ui)) - 1) % n_bins
-                np.testing.assert_allclose(row[[lo, int(round(ui)) % n_bins]], 0.5, atol=1e-6)
+                edge_bin = int(np.round(ui))
+                pair = [(edge_bin - 1) % n_bins, edge_bin % n_bins]
+                np.testing.assert_allclose(row[pair], 0.5, atol=1e-6)
             else:
                 assert row[k] == 1.0 and row.sum() == 1.0
 
