@@ -27,7 +27,7 @@ import torch
 
 from repap.checkpoint import load_model
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
-from repap.runtime import distributed, resolve_device
+from repap.runtime import agree, distributed, resolve_device
 from repap.sampling import Ensemble, check_arguments, sample, source_frame
 from repap.trajectory import NPZ_FORMAT
 
@@ -108,9 +108,13 @@ def generate(
     }  # fmt: skip
     parts = parts_dir(out)
     with contextlib.ExitStack() as held:  # rank 0 locks OUT.parts until OUT is written
+        error = None
         if rank == 0:
-            held.enter_context(claim_parts(parts, settings))
-        _barrier(world)
+            try:
+                held.enter_context(claim_parts(parts, settings))
+            except (ValueError, OSError) as err:
+                error = err
+        agree(world, error)  # a refusal on rank 0 stops every rank (no barrier left waiting)
 
         n_chunks = -(-n // batch_size)
         mine = range(rank, n_chunks, world)  # this rank's chunks, never listed: n may be huge

@@ -28,6 +28,27 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 1 << 31))
 
 
+def agree(world: int, error: BaseException | None) -> None:
+    """Every rank says whether its last step failed; all stop if one did. Call it where one
+    rank did something alone (rank 0 locking the output, writing a checkpoint): an error there
+    would otherwise leave the other ranks waiting at the next collective for ever. The failed
+    rank raises its own error, the others a RuntimeError that points to it."""
+    if world > 1:
+        import torch
+        import torch.distributed as dist
+
+        on = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        flag = torch.tensor([0 if error is None else 1], dtype=torch.int32, device=on)
+        dist.all_reduce(flag)
+        failed = int(flag.item())
+    else:
+        failed = 0 if error is None else 1
+    if error is not None:
+        raise error
+    if failed:
+        raise RuntimeError(f"stopped: {failed} other rank(s) failed (see their messages above)")
+
+
 def distributed() -> tuple[int, int, int]:
     """(rank, world size, local rank); under torchrun (WORLD_SIZE > 1) this also starts the
     process group: NCCL with one GPU per local rank where there are GPUs, gloo otherwise."""

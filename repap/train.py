@@ -34,7 +34,7 @@ from repap.lstm import cpu_matmul_dtype
 from repap.model import RePAP
 from repap.ops import project_validated
 from repap.projection import bin_index, project
-from repap.runtime import distributed, resolve_device
+from repap.runtime import agree, distributed, resolve_device
 from repap.sequences import Sequences, prepare, split
 from repap.trajectory import Trajectory, read
 
@@ -315,13 +315,19 @@ def train(
             )
             bar.close()
         model.meta.update(train=config.to_dict(), history=history, best=best)
+        error = None
         if rank == 0 and paths is not None:
-            if improved:
-                checkpoint.save(paths[0], model)
-            resume_state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-            checkpoint.save(paths[1], model, resume_state)
-            plot_history(history, paths[2], f"{Path(paths[0]).name}: {config.model.output} G={g}",
-                         config.model.output)  # fmt: skip
+            try:
+                if improved:
+                    checkpoint.save(paths[0], model)
+                state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+                checkpoint.save(paths[1], model, state)
+                plot_history(history, paths[2],
+                             f"{Path(paths[0]).name}: {config.model.output} G={g}",
+                             config.model.output)  # fmt: skip
+            except OSError as err:  # e.g. a full disk: every rank stops, none waits
+                error = err
+        agree(world, error)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.matmul_dtype = torch.float32

@@ -154,3 +154,22 @@ def test_failed_structures_count_in_the_summary(model_path, tmp_path, capsys):
     restarts = int(re.search(r"restarts (\d+)", line).group(1))
     assert restarts >= 2 * failed  # each failed structure used its restart and one more
     assert float(re.search(r"atoms redrawn ([\d.]+) %", line).group(1)) > 0
+
+
+def test_torchrun_refusal_on_rank_0_stops_every_rank(model_path, tmp_path):
+    # OUT.parts left by a run with other arguments: rank 0 refuses while locking it, and rank 1
+    # must stop too instead of waiting at the next barrier
+    out = tmp_path / "ddp.npz"
+    parts = tmp_path / "ddp.npz.parts"
+    parts.mkdir()
+    (parts / "run.json").write_text('{"n": 1}')
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    run = subprocess.run(
+        [torchrun, "--nproc-per-node", "2", "-m", "repap", "generate", str(model_path),
+         "-n", "8", "--out", str(out), "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "left by a run with other arguments" in run.stderr
+    assert "other rank(s) failed" in run.stderr
