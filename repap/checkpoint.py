@@ -66,7 +66,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     foreign, tampered or incompatible file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such checkpoint file")
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -28,7 +28,7 @@ def check_output(out: Path) -> str:
     if out.exists():
         raise ValueError(f"{out}: exists; remove it or choose another --out")
     if not out.parent.is_dir():
-        raise ValueError(f"{out}: folder {out.parent} does not exist")
+        raise FileNotFoundError(f"{out}: folder {out.parent} does not exist")
     return fmt
 
 

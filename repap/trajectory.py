@@ -156,7 +156,7 @@ def read(
     types only (without it ASE reads type 1 as hydrogen, and repap warns)."""
     path = Path(path)
     if not path.is_file():
-        raise OSError(f"{path}: no such file")
+        raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: no frames")
     if (format or path.suffix.lstrip(".")) == "npz":
@@ -213,7 +213,7 @@ def check_writable(
     """Raise now, before a long computation, if ``Trajectory.write(path)`` would fail."""
     path = Path(path)
     if not path.parent.is_dir():
-        raise OSError(f"{path}: folder {path.parent} does not exist")
+        raise FileNotFoundError(f"{path}: folder {path.parent} does not exist")
     if (format or path.suffix.lstrip(".")) == "npz":
         _check_precision(precision)
         return

@@ -191,7 +191,7 @@ def test_bad_trajectories_name_file_and_frame(tmp_path, frames, message):
 
 
 def test_bad_files(tmp_path):
-    with pytest.raises(OSError, match=r"nope.xyz: no such file$"):
+    with pytest.raises(FileNotFoundError, match=r"nope.xyz: no such file$"):
         read(tmp_path / "nope.xyz")
     (tmp_path / "empty.extxyz").write_text("")
     with pytest.raises(ValueError, match=r"empty.extxyz: no frames$"):
