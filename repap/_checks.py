@@ -9,8 +9,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-NON_FINITE = 1  # status bits reported by the kernels (csrc/common/status.h)
-OUT_OF_RANGE = 2
+from repap import _C
+
+NON_FINITE = _C.status_non_finite  # status bits of the kernels (csrc/common/status.h)
+OUT_OF_RANGE = _C.status_out_of_range
 
 
 def check_frac_shape(shape: Sequence[int]) -> None:

@@ -33,7 +33,7 @@ from repap.runtime import resolve_device
 if TYPE_CHECKING:
     from repap.model import RePAP
 
-SOFTMAX, SIGMOID = 0, 1  # sampler modes (csrc/sampler/sampler_math.h)
+SOFTMAX, SIGMOID = _C.sampler_softmax, _C.sampler_sigmoid  # csrc/sampler/sampler_math.h
 MIN_TEMPERATURE = 1e-30  # 1/T stays finite in float32 (it overflows near 3e-39)
 
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "bindings/exports.h"
+#include "common/status.h"
 #include "projection/projection.h"
 
 namespace py = pybind11;
@@ -90,6 +91,9 @@ void bin_index_cuda(std::uintptr_t, bool, int64_t, int, bool, std::uintptr_t, st
 }  // namespace
 
 void export_projection(py::module_& m) {
+  // the status bits of common/status.h, read by repap._checks (one definition, in C++)
+  m.attr("status_non_finite") = static_cast<int>(kNonFinite);
+  m.attr("status_out_of_range") = static_cast<int>(kOutOfRange);
   m.def("project_cpu", &project_cpu, py::arg("x"), py::arg("n_bins"), py::arg("sigma"),
         py::arg("periodic"), py::arg("out").noconvert(),
         "Projection densities of contiguous float32/float64 coordinates into a float32 array; "

@@ -63,6 +63,8 @@ void export_sampler(py::module_& m) {
   m.def("sample_step_cuda", &sample_step_cuda, "sample_step_cpu on device pointers and a stream.");
   m.attr("sampler_max_cuda_bins") = sampler::kMaxCudaBins;
   m.attr("sampler_clash") = sampler::kClash;
+  m.attr("sampler_softmax") = sampler::kSoftmax;
+  m.attr("sampler_sigmoid") = sampler::kSigmoid;
   m.attr("sampler_bad_logits") = sampler::kBadLogits;
   m.def("sampler_bin_position", &sampler::bin_position, py::arg("bin"), py::arg("u"),
         py::arg("n_bins"), "Where a draw in `bin` with in-bin uniform u lands (for tests).");
