@@ -15,6 +15,13 @@ NON_FINITE = _C.status_non_finite  # status bits of the kernels (csrc/common/sta
 OUT_OF_RANGE = _C.status_out_of_range
 
 
+def check_positive_int(value: object, name: str) -> int:
+    """``value`` as an int, or a ValueError naming ``name`` (bools and floats are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
 def check_frac_shape(shape: Sequence[int]) -> None:
     if len(shape) != 3 or shape[-1] != 3:
         raise ValueError(f"frac: expected shape (F, N, 3), got {tuple(shape)}")

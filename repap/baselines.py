@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from repap._checks import check_positive_int
 from repap.trajectory import Trajectory
 
 
@@ -88,8 +89,7 @@ def random_min_distance(
 
 
 def _check(n: int, cell: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     cell = np.asarray(cell, dtype=np.float64)
     if cell.shape != (3, 3) or not abs(np.linalg.det(cell)) > 1e-9:
         raise ValueError("cell: expected a non-singular (3, 3) cell")

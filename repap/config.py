@@ -7,6 +7,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from repap._checks import check_positive_int
+
 OUTPUTS = ("sigmoid", "softmax")
 INPUTS = ("embedding", "onehot")
 
@@ -30,9 +32,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("n_bins", "hidden", "layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if self.n_bins < 2:
             raise ValueError(f"n_bins: expected at least 2, got {self.n_bins}")
         if (
@@ -84,9 +84,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.precision not in PRECISIONS:

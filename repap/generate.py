@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from repap._checks import check_positive_int
 from repap.checkpoint import load_model
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.runtime import agree, distributed, resolve_device
@@ -89,14 +90,12 @@ def generate(
     summary (structures/s of this run, fraction of atoms redrawn, restarts, failures)."""
     out = Path(out)
     fmt = check_output(out)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     rank, world, local = distributed()
     device = resolve_device(device, local)
     if batch_size is None:
         batch_size = 65536 if device.type == "cuda" else 1024
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    check_positive_int(batch_size, "batch_size")
     net = load_model(model, device)
     # every argument checked before OUT.parts exists: a corrected rerun is never refused
     check_arguments(net, n, seed, min_dist, temperature, max_retries, max_restarts, 0, device)

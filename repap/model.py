@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from repap._checks import check_positive_int
 from repap.config import ModelConfig
 from repap.lstm import cpu_matmul_dtype, fused_lstm, layered_lstm
 
@@ -27,8 +28,7 @@ class RePAP(nn.Module):
 
     def __init__(self, config: ModelConfig, n_atoms: int, meta: dict[str, Any] | None = None):
         super().__init__()
-        if n_atoms < 1:
-            raise ValueError(f"n_atoms: expected at least 1, got {n_atoms}")
+        check_positive_int(n_atoms, "n_atoms")
         self.config = config
         self.n_atoms = n_atoms
         self.n_steps = 3 * n_atoms - 1

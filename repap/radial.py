@@ -12,7 +12,7 @@ import math
 import numba
 import numpy as np
 
-from repap._checks import check_frames
+from repap._checks import check_frames, check_positive_int
 from repap._periodic import cartesian, cell_heights, image_reach, minimum_image
 from repap.trajectory import Trajectory
 
@@ -54,8 +54,7 @@ def rdf(
     cells = np.broadcast_to(cells, (n_frames, 3, 3))
     if not (isinstance(rmax, int | float) and math.isfinite(rmax) and rmax > 0):
         raise ValueError(f"rmax: expected a positive number, got {rmax!r}")
-    if isinstance(nbins, bool) or not isinstance(nbins, int | np.integer) or nbins < 1:
-        raise ValueError(f"nbins: expected an integer >= 1, got {nbins!r}")
+    check_positive_int(nbins, "nbins")
     centre, neighbour = _species_masks(pairs, numbers, n_atoms)
     n_a, n_b = int(centre.sum()), int(neighbour.sum())
 

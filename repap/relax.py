@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from repap._checks import check_positive_int
 from repap.md import POTENTIALS, SI, lammps_session, set_frame, sw_file
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.trajectory import Trajectory
@@ -159,8 +160,7 @@ def _check(fmax: float, etol: float, max_steps: int) -> None:
         raise ValueError(f"fmax: expected a positive force in eV/A, got {fmax!r}")
     if not (math.isfinite(etol) and etol >= 0):
         raise ValueError(f"etol: expected a relative energy tolerance >= 0, got {etol!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps: expected a positive integer, got {max_steps!r}")
+    check_positive_int(max_steps, "max_steps")
 
 
 def relax(
@@ -292,8 +292,7 @@ def relax_file(
 
     out = Path(out)
     fmt = check_output(out)
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk: expected a positive integer, got {chunk!r}")
+    check_positive_int(chunk, "chunk")
     _check(options.get("fmax", 1e-3), options.get("etol", 0.0), options.get("max_steps", 10_000))
     Potential.of(options.get("potential", "vink"))  # a bad potential fails before any work
     traj = read(source)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from repap import _C
+from repap._checks import check_positive_int
 from repap._periodic import cell_heights
 from repap.ensemble import Ensemble
 from repap.runtime import resolve_device
@@ -342,8 +343,7 @@ def sample(
                                    max_restarts, start, device)  # fmt: skip
     if batch_size is None:
         batch_size = 65536 if device.type == "cuda" else 1024
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    check_positive_int(batch_size, "batch_size")
     parts = []
     bar = None
     if progress:

@@ -103,7 +103,7 @@ def test_trajectory_input_and_non_periodic(rng):
     ("kwargs", "message"),
     [
         ({"rmax": 0.0}, r"^rmax: expected a positive number, got 0.0$"),
-        ({"nbins": 0}, r"^nbins: expected an integer >= 1, got 0$"),
+        ({"nbins": 0}, r"^nbins: expected a positive integer, got 0$"),
         ({"cell": np.zeros((3, 3))}, r"^cell: singular \(volume 0\) or not finite$"),
         ({"positions": np.full((5, 3), np.nan)}, r"^positions: contain NaN or infinite values$"),
         ({"pairs": (8, 14)}, r"^pairs: partial RDFs need numbers="),
