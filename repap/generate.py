@@ -13,8 +13,6 @@ SQLite database ``.db``) and removes the parts. Memory holds one chunk at a time
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
 import shutil
 import time
@@ -30,7 +28,7 @@ from repap.checkpoint import load_model
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.runtime import agree, distributed, resolve_device
 from repap.sampling import Ensemble, check_arguments, sample, source_frame
-from repap.trajectory import NPZ_FORMAT
+from repap.trajectory import add_npz_arrays, npz_system
 
 
 def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
@@ -265,12 +263,5 @@ def _write_npz_stream(path, chunks, total, n_atoms, cell, numbers, pbc, info) ->
                 fh.write(np.ascontiguousarray(ens.positions, dtype="<f8").tobytes())
                 for key in small:
                     small[key].append(getattr(ens, key))
-        arrays = {
-            "format": np.array(NPZ_FORMAT), "cell": cell, "numbers": numbers, "pbc": pbc,
-            "info": np.array(json.dumps(info)),
-            **{k: np.concatenate(v).astype(np.int64) for k, v in small.items()},
-        }  # fmt: skip
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, array, allow_pickle=False)
-            zf.writestr(f"{name}.npy", buffer.getvalue())
+        stats = {k: np.concatenate(v).astype(np.int64) for k, v in small.items()}
+        add_npz_arrays(zf, {**npz_system(cell, numbers, pbc, info), **stats})

@@ -383,8 +383,24 @@ def _energy_of(atoms: Atoms) -> float:
     return float(value) if isinstance(value, int | float) else np.nan
 
 
+def npz_system(cell: np.ndarray, numbers: np.ndarray, pbc: np.ndarray, info: dict) -> dict:
+    """The arrays every repap .npz holds besides its positions: the format marker, the system
+    and the info (as JSON)."""
+    return {"format": np.array(NPZ_FORMAT), "cell": cell, "numbers": numbers, "pbc": pbc,
+            "info": np.array(json.dumps(info))}  # fmt: skip
+
+
+def add_npz_arrays(zf: zipfile.ZipFile, arrays: dict[str, np.ndarray]) -> None:
+    """Arrays into an open .npz (a zip of .npy files), never pickled."""
+    for name, array in arrays.items():
+        buffer = io.BytesIO()
+        array = array if array.flags.c_contiguous else array.copy()  # keeps 0-d arrays 0-d
+        np.lib.format.write_array(buffer, array, allow_pickle=False)
+        zf.writestr(f"{name}.npy", buffer.getvalue())
+
+
 def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
-    arrays: dict[str, np.ndarray] = {"format": np.array(NPZ_FORMAT)}
+    arrays: dict[str, np.ndarray] = {}
     if precision is None:
         arrays["positions"] = traj.positions
     else:  # each atom's mean position + integer steps of `precision` A, as byte planes
@@ -400,9 +416,7 @@ def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
             dtype=np.array(np.dtype(dtype).str),
             steps=np.moveaxis(planes, -1, 0).copy(),
         )
-    arrays.update(
-        cell=traj.cell, numbers=traj.numbers, pbc=traj.pbc, info=np.array(json.dumps(traj.info))
-    )
+    arrays.update(npz_system(traj.cell, traj.numbers, traj.pbc, traj.info))
     if traj.energy is not None:
         arrays["energy"] = traj.energy
     if hasattr(traj, "extra_arrays"):  # a repap.dataset.NetworkSet: its per-network arrays
@@ -410,11 +424,7 @@ def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
     tmp = path.with_name(path.name + ".part")
     compression = zipfile.ZIP_DEFLATED if precision is None else zipfile.ZIP_LZMA
     with zipfile.ZipFile(tmp, "w", compression=compression) as zf:
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            array = array if array.flags.c_contiguous else array.copy()  # keeps 0-d arrays 0-d
-            np.lib.format.write_array(buffer, array, allow_pickle=False)
-            zf.writestr(f"{name}.npy", buffer.getvalue())
+        add_npz_arrays(zf, arrays)
     os.replace(tmp, path)  # an interrupted write never leaves a half file under `path`
 
 
