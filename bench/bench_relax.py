@@ -15,7 +15,7 @@ import pytest
 
 import repap
 from repap.md import _preload_mpi
-from repap.relax import Potential, relax
+from repap.relaxation import Potential, relax
 
 FMAX = 1e-3
 FRAMES = 20

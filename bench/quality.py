@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import repap
-from repap.evaluate import markdown
+from repap.evaluation import markdown
 
 RUNS = [  # (label, model, temperature)
     ("paper, T = 1", "paper", 1.0),

@@ -21,7 +21,7 @@ import torch
 
 import repap
 from repap.model import ModelConfig
-from repap.train import TrainConfig
+from repap.training import TrainConfig
 
 SOFT = {"output": "softmax", "optimizer": "adam"}
 COSINE = {**SOFT, "schedule": "cosine"}

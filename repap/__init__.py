@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from repap._C import build_info, cuda_available, get_num_threads, set_num_threads
@@ -19,7 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {  # public name -> module that defines it
     "load_model": "checkpoint",
     "pretrained": "checkpoint",
-    "evaluate": "evaluate",
+    "evaluate": "evaluation",
     "energy": "md",
     "simulate": "md",
     "ModelConfig": "config",
@@ -27,14 +25,14 @@ _LAZY = {  # public name -> module that defines it
     "bin_index": "projection",
     "project": "projection",
     "rdf": "radial",
-    "reference": "reference",
-    "reference_set": "reference",
-    "relax": "relax",
+    "reference": "references",
+    "reference_set": "references",
+    "relax": "relaxation",
     "Ensemble": "ensemble",
     "Sequences": "sequences",
     "prepare": "sequences",
     "TrainConfig": "config",
-    "train": "train",
+    "train": "training",
     "Trajectory": "trajectory",
     "read": "trajectory",
 }
@@ -83,30 +81,17 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-class _Package(types.ModuleType):
-    """Importing the submodule repap.train (or evaluate, reference, relax) sets the package
-    attribute of that name to the module; keep it pointing at the function of that name."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.checkpoint import load_model, pretrained
     from repap.config import ModelConfig, TrainConfig
     from repap.ensemble import Ensemble
-    from repap.evaluate import evaluate
+    from repap.evaluation import evaluate
     from repap.md import energy, simulate
     from repap.model import RePAP
     from repap.projection import bin_index, project
     from repap.radial import rdf
-    from repap.reference import reference, reference_set
-    from repap.relax import relax
+    from repap.references import reference, reference_set
+    from repap.relaxation import relax
     from repap.sequences import Sequences, prepare
-    from repap.train import train
+    from repap.training import train
     from repap.trajectory import Trajectory, read

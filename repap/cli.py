@@ -173,8 +173,8 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from repap.evaluate import evaluate, markdown
-    from repap.reference import reference
+    from repap.evaluation import evaluate, markdown
+    from repap.references import reference
     from repap.trajectory import read
 
     if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
@@ -230,7 +230,7 @@ _TRAIN_OPTIONS = {  # CLI option -> TrainConfig / ModelConfig field
 
 def _train(args: argparse.Namespace) -> int:
     from repap.config import TrainConfig
-    from repap.train import checkpoint_paths, train
+    from repap.training import checkpoint_paths, train
 
     keep_freed_memory()
 
@@ -348,7 +348,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _relax(args: argparse.Namespace) -> int:
-    from repap.relax import relax_file
+    from repap.relaxation import relax_file
 
     if args.pair_style or args.pair_coeff:
         if not (args.pair_style and args.pair_coeff):

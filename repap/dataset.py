@@ -52,7 +52,7 @@ def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) 
     """Melt-quench one cell, relax sampled frames, write ``run-SEED.npz`` (atomically)."""
     from repap.md import simulate
     from repap.networks import group
-    from repap.relax import relax
+    from repap.relaxation import relax
 
     t0 = time.perf_counter()
     traj = simulate(seed=seed, progress=False, **protocol)

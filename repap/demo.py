@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from repap.checkpoint import pretrained
-from repap.evaluate import evaluate, markdown
+from repap.evaluation import evaluate, markdown
 from repap.generate import write_extxyz
-from repap.reference import reference
+from repap.references import reference
 from repap.sequences import prepare
-from repap.train import TrainConfig, train
+from repap.training import TrainConfig, train
 
 # Sampling below temperature 1 keeps free-running samples on the learned network (README,
 # "Model options, measured": Err_RDF 0.30 at 1.0, 0.057 at 0.5 for the recommended setup).

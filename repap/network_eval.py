@@ -33,7 +33,7 @@ MAX_TRAINING_FRAMES = 50  # frames of the training data relaxed to find its netw
 
 
 def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory, dict[str, Any]]:
-    from repap.relax import relax
+    from repap.relaxation import relax
 
     r = relax(traj, fmax=fmax, progress=progress)
     ok = r.status == "converged"

@@ -15,7 +15,7 @@ import repap
 from repap import generate as gen
 from repap.cli import main
 from repap.model import ModelConfig
-from repap.train import TrainConfig
+from repap.training import TrainConfig
 
 N = 45
 BATCH = 16  # 3 chunks

@@ -10,7 +10,7 @@ from reference import bond_angles_cubic, coordination_cubic
 import repap
 from repap import baselines, metrics
 from repap.cli import main
-from repap.evaluate import describe
+from repap.evaluation import describe
 from repap.radial import rdf
 
 

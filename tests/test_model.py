@@ -10,7 +10,7 @@ import repap.lstm
 import repap.model
 from repap.lstm import fused_lstm, layered_lstm
 from repap.model import ModelConfig, RePAP
-from repap.train import TrainConfig
+from repap.training import TrainConfig
 
 
 def still_atoms(rng, frames=64, n_atoms=4, noise=0.01, length=6.0):

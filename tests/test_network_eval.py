@@ -11,7 +11,7 @@ from ase.build import bulk
 import repap
 from repap.network_eval import evaluate_networks, markdown
 from repap.networks import group
-from repap.relax import relax
+from repap.relaxation import relax
 from repap.rings import ring_counts, rings_per_atom
 from repap.structure_factor import structure_factor
 

@@ -8,7 +8,7 @@ import pytest
 import repap
 from repap.dataset import NetworkSet, assemble, build_runs
 from repap.networks import TOLERANCE, distance, fingerprints, group, same_network
-from repap.relax import relax
+from repap.relaxation import relax
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,7 @@ def test_shipped_network_set_is_split_by_network():
     sorted pair distances of the inherent structures), a-Si quality, the frames of each
     network relax back to its inherent structure."""
     from repap.networks import TOLERANCE, distance, fingerprints
-    from repap.relax import relax
+    from repap.relaxation import relax
 
     nets = repap.reference_set()
     assert nets.n_networks >= 25 and nets.n_atoms == 64

@@ -9,7 +9,7 @@ import pytest
 import repap
 from repap.cli import main
 from repap.md import _preload_mpi
-from repap.relax import Potential, Relaxed, relax
+from repap.relaxation import Potential, Relaxed, relax
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_bad_arguments_are_refused(frames, kwargs, message):
 
 
 def test_cli_writes_resumes_and_refuses_other_arguments(frames, tmp_path, capsys, monkeypatch):
-    module = sys.modules["repap.relax"]  # repap.relax, the attribute, is the function
+    module = sys.modules["repap.relaxation"]
 
     src = tmp_path / "in.npz"
     frames.write(src)

@@ -12,7 +12,7 @@ import repap
 from repap import _C
 from repap.model import ModelConfig
 from repap.sampling import SIGMOID, SOFTMAX, _sample_step
-from repap.train import TrainConfig
+from repap.training import TrainConfig
 
 CUBIC = np.eye(3) * 7.0
 TRICLINIC = np.array([[7.0, 0.0, 0.0], [2.5, 6.8, 0.0], [1.5, -2.0, 6.6]])

@@ -15,7 +15,7 @@ import repap
 from repap import checkpoint
 from repap.cli import main
 from repap.model import ModelConfig
-from repap.train import TrainConfig, checkpoint_paths
+from repap.training import TrainConfig, checkpoint_paths
 
 
 def small_run(rng, frames=30, n_atoms=3):
