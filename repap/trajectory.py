@@ -160,8 +160,7 @@ def read(
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: no frames")
     if (format or path.suffix.lstrip(".")) == "npz":
-        if species is not None:
-            raise ValueError("species: only for LAMMPS dump files, which hold atom types")
+        _type_options(path, "npz", species)  # refuses species= here
         traj = _read_npz(path)
         if index == ":":
             return traj
