@@ -19,7 +19,7 @@ $(shell [ -d $(VENV) ] && [ "$$(cat $(ARCH_STAMP) 2>/dev/null)" != "$(ARCH_KEY)"
 NATIVE_PKG := build/native-pkg
 SOURCES := pyproject.toml CMakeLists.txt $(shell find repap csrc -type f -not -name '*.pyc')
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all bench gpu-check lint clean
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/repap demo --out repap-demo
@@ -44,6 +44,12 @@ $(NATIVE_PKG)/.built: $(VENV)/.installed
 	REPAP_ARCH=native REPAP_CUDA=OFF $(PIP) install --no-build-isolation --no-deps \
 		--target $(NATIVE_PKG) -C build-dir=build/native .
 	touch $@
+
+# On a CUDA machine, in one command: build against that machine's own CUDA build of torch (no
+# venv: its python holds it), the CUDA tests, memcheck of every kernel, the GPU benchmarks.
+# Every stage runs; it fails at the end if any did. Results: bench-results/gpu/.
+gpu-check:
+	PYTHON=$(PYTHON) bash bench/gpu_check.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check repap tests bench

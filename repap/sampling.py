@@ -70,37 +70,72 @@ class Stepper:
         return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
 
     def _cell(self, gx: torch.Tensor, rec: torch.Tensor, c: torch.Tensor, h: torch.Tensor):
-        """c, h of one layer in place from input gates gx and recurrent part rec."""
-        if gx.device.type == "cpu":
-            b = gx.shape[0]
-            _C.lstm_step_forward_cpu(
-                gx.data_ptr(),
-                rec.data_ptr(),
-                False,
-                rec.data_ptr(),
-                c.data_ptr(),
-                c.data_ptr(),
-                h.data_ptr(),
-                0,
-                b,
-                self.hidden,
-            )  # fmt: skip  (activations written over rec; c updated in place)
-            return
-        i, f, g, o = (gx + rec).chunk(4, 1)
-        c.mul_(torch.sigmoid(f)).add_(torch.sigmoid(i) * torch.tanh(g))
-        h.copy_(torch.sigmoid(o) * torch.tanh(c))
+        """c, h of one layer in place from input gates gx and recurrent part rec (CPU)."""
+        b = gx.shape[0]
+        _C.lstm_step_forward_cpu(
+            gx.data_ptr(),
+            rec.data_ptr(),
+            False,
+            rec.data_ptr(),
+            c.data_ptr(),
+            c.data_ptr(),
+            h.data_ptr(),
+            0,
+            b,
+            self.hidden,
+        )  # fmt: skip  (activations written over rec; c updated in place)
 
     def __call__(
-        self, bins: torch.Tensor, steps: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+        self,
+        bins: torch.Tensor,
+        steps: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        go: torch.Tensor | None = None,
+        saved: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Consume coordinate ``steps[b]`` (its bin ``bins[b]``) of every structure, updating
         the state (h, c: (L, B, H), contiguous per layer) in place; returns the logits (B, G)
-        of the next coordinates."""
+        of the next coordinates. On CUDA, ``go`` (B,) bool leaves the state of the rows
+        without it unchanged (their logits are then meaningless), and ``saved`` (h, c) takes
+        the new state of rows whose coordinate ended an atom."""
+        if bins.device.type == "cuda":
+            return self._cuda(bins, steps, h, c, go, saved)
+        if go is not None or saved is not None:
+            raise ValueError("go, saved: the masked step runs on CUDA only")
         gx = self.bin_rows.index_select(0, bins).add_(self.step_rows.index_select(0, steps))
         self._cell(gx, h[0] @ self.w_hh0, c[0], h[0])
         for layer, (w_ih, w_hh, b) in enumerate(self.deeper, start=1):
             self._cell(torch.addmm(b, h[layer - 1], w_ih), h[layer] @ w_hh, c[layer], h[layer])
         return torch.addmm(self.head_b, torch.relu(h[-1]), self.head_w)
+
+    def _cuda(self, bins, steps, h, c, go, saved) -> torch.Tensor:
+        """The CUDA step: per layer the matrix products in cuBLAS, then one fused cell kernel
+        (layer 0's input gates gathered from the tables inside it); no host sync."""
+        batch = bins.shape[0]
+        stream = torch.cuda.current_stream(bins.device).cuda_stream
+        dev = bins.device.index
+        go_ptr = go.data_ptr() if go is not None else 0
+        relu = torch.empty_like(h[-1])
+        for layer in range(self.layers):
+            if layer == 0:
+                gates = h[0] @ self.w_hh0
+                tables = (self.bin_rows.data_ptr(), self.step_rows.data_ptr(),
+                          bins.data_ptr(), steps.data_ptr())  # fmt: skip
+            else:
+                w_ih, w_hh, b = self.deeper[layer - 1]
+                gates = torch.addmm(b, h[layer - 1], w_ih).addmm_(h[layer], w_hh)
+                tables = (0, 0, 0, 0)
+            top = relu.data_ptr() if layer == self.layers - 1 else 0
+            if saved is not None:
+                tables = (*tables[:3], steps.data_ptr())
+                keep = (saved[1][layer].data_ptr(), saved[0][layer].data_ptr())
+            else:
+                keep = (0, 0)
+            _C.lstm_cell_step_cuda(gates.data_ptr(), *tables, go_ptr, c[layer].data_ptr(),
+                                   h[layer].data_ptr(), top, *keep, batch, self.hidden, dev,
+                                   stream)  # fmt: skip
+        return torch.addmm(self.head_b, relu, self.head_w)
 
 
 def _sample_step(
@@ -174,12 +209,16 @@ def generate_batch(
     n_coords = 3 * n_atoms
     g = model.config.n_bins
     mode = SOFTMAX if model.config.output == "softmax" else SIGMOID
-    cell, inverse, numbers, pbc = source_frame(meta)
+    cell = source_frame(meta)[0]
     cell_flat = [float(x) for x in cell.reshape(-1)]
     counts = np.asarray(meta["first_coordinate"]["counts"], dtype=np.float64)
     first = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1)), -1e30))
     first = first.float().to(device).expand(count, g).contiguous()
 
+    if device.type == "cuda":
+        return _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperature,
+                                    max_retries, max_restarts, device, first, cell_flat,
+                                    mode)  # fmt: skip
     i64 = {"dtype": torch.int64, "device": device}
     structure = torch.arange(start, start + count, **i64)
     coords = torch.zeros(count, n_coords, device=device)
@@ -233,6 +272,15 @@ def generate_batch(
             saved_logits[atom_start] = logits[atom_start]
             tries[atom_start] = 0
 
+    return _ensemble(model.meta, n_atoms, seed, min_dist, temperature, coords, structure, done,
+                     failed, redrawn, restarts)  # fmt: skip
+
+
+def _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, done, failed,
+              redrawn, restarts) -> Ensemble:  # fmt: skip
+    """The finished structures of a batch in the source's atom order and cell, with the
+    failed ones and the work done reported."""
+    cell, inverse, numbers, pbc = source_frame(meta)
     ok = done.nonzero().flatten()
     frac = coords[ok].double().cpu().numpy().reshape(-1, n_atoms, 3)
     positions = frac[:, inverse] @ cell
@@ -249,6 +297,162 @@ def generate_batch(
         failed_redrawn=redrawn[failed].cpu().numpy(),
         failed_restarts=restarts[failed].cpu().numpy(),
     )  # fmt: skip
+
+
+CHECK_EVERY = 8  # steps of the CUDA loop between host syncs (is anything left? a bad logit?)
+CUDA_GRAPHS = True  # replay the CUDA step as a graph (launch overhead would dominate otherwise)
+
+
+class _CudaBatch:
+    """The working rows of a CUDA batch: every tensor static, updated in place by
+    :meth:`step`, so that a step can be captured once as a CUDA graph and replayed."""
+
+    def __init__(self, stepper, n, n_coords, g, first, structure, h, c, device):
+        i64 = {"dtype": torch.int64, "device": device}
+        self.stepper, self.n_coords = stepper, n_coords
+        self.first = first[:n]
+        self.structure = structure
+        self.coords = torch.zeros(n, n_coords, device=device)
+        for name in ("k", "attempt", "tries", "redrawn", "restarts"):
+            setattr(self, name, torch.zeros(n, **i64))
+        self.done = torch.zeros(n, dtype=torch.bool, device=device)
+        self.failed = torch.zeros(n, dtype=torch.bool, device=device)
+        self.bad = torch.full((n,), -1, **i64)  # coordinate with NaN/inf logits, or -1
+        self.logits = torch.zeros(n, g, device=device)
+        self.saved_logits = torch.zeros(n, g, device=device)
+        self.h, self.c = h, c
+        self.saved_h, self.saved_c = h.clone(), c.clone()
+        self.none = torch.full((n,), -1, **i64)
+        self.bins = torch.full((n,), -1, **i64)
+        self.graph = None
+
+    ROWS = ("structure", "coords", "k", "attempt", "tries", "redrawn", "restarts", "done",
+            "failed", "bad", "logits", "saved_logits")  # fmt: skip
+
+    def select(self, keep: torch.Tensor) -> _CudaBatch:
+        """The rows ``keep`` of this batch, as a new batch (a new graph)."""
+        new = object.__new__(_CudaBatch)
+        new.stepper, new.n_coords = self.stepper, self.n_coords
+        new.first = self.first[: len(keep)]
+        for name in self.ROWS:
+            setattr(new, name, getattr(self, name)[keep])
+        for name in ("h", "c", "saved_h", "saved_c"):
+            setattr(new, name, getattr(self, name)[:, keep].contiguous())
+        new.none, new.bins = self.none[: len(keep)], self.bins[: len(keep)].clone()
+        new.graph = None
+        return new
+
+    def step(self, args) -> None:
+        """One step of every row, in place; the rules of :func:`generate_batch`."""
+        seed, cell_flat, min_dist, temperature, mode, max_retries, max_restarts = args
+        k, live = self.k, ~(self.done | self.failed)
+        at_start = live & (k == 0)
+        bins = self.bins.fill_(-1)
+        _sample_step(self.first, SOFTMAX, 1.0, self.coords, torch.where(at_start, k, self.none),
+                     self.structure, self.attempt, seed, cell_flat, 0.0, bins)  # fmt: skip
+        _sample_step(self.logits, mode, temperature, self.coords,
+                     torch.where(live & ~at_start, k, self.none), self.structure, self.attempt,
+                     seed, cell_flat, min_dist, bins)  # fmt: skip
+        torch.where(bins == _C.sampler_bad_logits, k, self.bad, out=self.bad)
+        # no feasible bin: back to the atom's first coordinate, or restart, or fail
+        clash = live & (bins < 0)
+        self.attempt += clash
+        self.tries += clash
+        self.redrawn += clash
+        restart = clash & (self.tries > max_retries)
+        back = clash & ~restart
+        torch.where(back, (k // 3) * 3, k, out=k)
+        for state, saved in ((self.h, self.saved_h), (self.c, self.saved_c)):
+            torch.where(back[None, :, None], saved, state, out=state)
+            state.masked_fill_(restart[None, :, None], 0.0)
+        torch.where(back[:, None], self.saved_logits, self.logits, out=self.logits)
+        self.restarts += restart
+        self.tries.masked_fill_(restart, 0)
+        k.masked_fill_(restart, 0)
+        self.failed |= restart & (self.restarts > max_restarts)
+        # the drawn coordinates go into the LSTM
+        drawn = live & (bins >= 0)
+        last = drawn & (k == self.n_coords - 1)
+        self.done |= last
+        go = drawn & ~last
+        # the kernel also saves the state of rows whose coordinate ended an atom
+        logits = self.stepper(bins, k, self.h, self.c, go, (self.saved_h, self.saved_c))
+        torch.where(go[:, None], logits, self.logits, out=self.logits)
+        k += go
+        atom_start = go & (k % 3 == 0)  # logits now belong to an atom's first coordinate
+        torch.where(atom_start[:, None], self.logits, self.saved_logits, out=self.saved_logits)
+        self.tries.masked_fill_(atom_start, 0)
+
+    def run_step(self, args) -> None:
+        """:meth:`step`, the first time eagerly, then captured once and replayed."""
+        if not CUDA_GRAPHS:
+            self.step(args)
+        elif self.graph is None:
+            side = torch.cuda.Stream(self.k.device)  # graph capture wants a side stream
+            side.wait_stream(torch.cuda.current_stream(self.k.device))
+            with torch.cuda.stream(side):
+                self.step(args)  # a real step, which also loads every kernel before capture
+            torch.cuda.current_stream(self.k.device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.step(args)  # recorded, not run
+        else:
+            self.graph.replay()
+
+
+def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperature, max_retries,
+                         max_restarts, device, first, cell_flat, mode) -> Ensemble:  # fmt: skip
+    """The loop of :func:`generate_batch` on CUDA, the same rules and random numbers without
+    a host sync per step: every structure steps each time, masked (a structure that redraws
+    or has finished keeps its state), as one CUDA graph replayed, and the host looks every
+    CHECK_EVERY steps whether any is left. When fewer than half are left, the batch is
+    compacted to the live ones, so a few slow structures do not keep the whole batch
+    stepping."""
+    n_coords = 3 * model.n_atoms
+    i64 = {"dtype": torch.int64, "device": device}
+    structure = torch.arange(start, start + count, **i64)
+    out = {
+        "coords": torch.zeros(count, n_coords, device=device),
+        "redrawn": torch.zeros(count, **i64),
+        "restarts": torch.zeros(count, **i64),
+        "done": torch.zeros(count, dtype=torch.bool, device=device),
+        "failed": torch.zeros(count, dtype=torch.bool, device=device),
+    }
+    rows = torch.arange(count, **i64)  # working row j is row rows[j] of the batch
+    h, c = stepper.zero_state(count, device)
+    batch = _CudaBatch(stepper, count, n_coords, model.config.n_bins, first, structure.clone(),
+                       h, c, device)  # fmt: skip
+    args = (seed, cell_flat, min_dist, temperature, mode, max_retries, max_restarts)
+
+    def store() -> None:  # the working rows' results into the batch's
+        for name, t in out.items():
+            t[rows] = getattr(batch, name)
+
+    step = 0
+    while True:
+        if step % CHECK_EVERY == 0:
+            live = ~(batch.done | batch.failed)
+            n_live, n_bad = torch.stack([live.sum(), (batch.bad >= 0).sum()]).tolist()
+            if n_bad:
+                i = int((batch.bad >= 0).nonzero()[0])
+                raise ValueError(
+                    f"model: its output for structure {int(batch.structure[i])} at coordinate "
+                    f"{int(batch.bad[i])} is NaN or infinite ({n_bad} structures in this "
+                    "batch): the weights have diverged; nothing can be drawn from it"
+                )
+            if n_live == 0:
+                break
+            if n_live <= len(rows) // 2:  # compact to the live rows
+                store()
+                keep = live.nonzero().flatten()
+                rows = rows[keep]
+                batch = batch.select(keep)
+        step += 1
+        batch.run_step(args)
+    store()
+    return _ensemble(model.meta, model.n_atoms, seed, min_dist, temperature, out["coords"],
+                     structure, out["done"], out["failed"], out["redrawn"],
+                     out["restarts"])  # fmt: skip
 
 
 def _raise_for_bad_logits(bins: torch.Tensor, structure: torch.Tensor, k: torch.Tensor) -> None:
@@ -317,6 +521,8 @@ def check_arguments(
     auto = device is None or str(device) == "auto"
     cuda = torch.cuda.is_available() if auto else str(device).startswith("cuda")
     if cuda and model.config.n_bins > _C.sampler_max_cuda_bins:  # before checking for CUDA
+        if auto:  # the CPU sampler has no such limit
+            return dist, torch.device("cpu")
         raise ValueError(
             f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
             f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"

@@ -55,6 +55,7 @@ class _Data:
     bins: torch.Tensor  # (F, 3N) int64
     sigma_frac: list[float]
     meta: dict[str, Any]
+    on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # (bins, frac) on CUDA
 
 
 def _prepare_data(traj: Trajectory, config: TrainConfig, source: str) -> _Data:
@@ -98,12 +99,20 @@ def _prepare_data(traj: Trajectory, config: TrainConfig, source: str) -> _Data:
     return _Data(seqs, np.arange(n_train), np.arange(n_train, len(seqs)), bins, sigma_frac, meta)
 
 
-def _targets(data: _Data, idx: np.ndarray, g: int, device: torch.device) -> torch.Tensor:
-    """Gaussian targets (B, 3N-1, G) of coordinates 1 .. 3N-1 from the projection kernel."""
+def _batch(data: _Data, idx: np.ndarray, g: int, device: torch.device):
+    """Bins (B, 3N) and Gaussian targets (B, 3N-1, G) of coordinates 1 .. 3N-1 (projection
+    kernel) of frames ``idx``. On CUDA the data set stays on the device (copied once) and no
+    step waits for the host."""
+    if device.type == "cuda":
+        if data.on_device is None or data.on_device[0].device != device:
+            frac = torch.from_numpy(np.ascontiguousarray(data.seqs.frac, dtype=np.float32))
+            data.on_device = (data.bins.to(device), frac.to(device))
+        bins, frac = data.on_device
+        rows = torch.from_numpy(np.asarray(idx, dtype=np.int64)).to(device, non_blocking=True)
+        # validated once by bin_index in _prepare_data: no sync per batch
+        return bins[rows], project_validated(frac[rows], g, data.sigma_frac)[:, 1:]
     frac = data.seqs.frac[idx]
-    if device.type == "cuda":  # validated once by bin_index in _prepare_data: no sync per batch
-        return project_validated(torch.from_numpy(frac).to(device), g, data.sigma_frac)[:, 1:]
-    return torch.from_numpy(project(frac, g, data.sigma_frac))[:, 1:]
+    return data.bins[idx], torch.from_numpy(project(frac, g, data.sigma_frac))[:, 1:]
 
 
 def _shard(n: int, rank: int, world: int) -> tuple[int, int]:
@@ -133,9 +142,8 @@ def _evaluate(
     with torch.no_grad():
         for start in range(0, len(idx), 512):
             chunk = idx[start : start + 512]
-            bins = data.bins[chunk].to(device)
+            bins, target = _batch(data, chunk, g, device)
             logits = model(bins[:, :-1])
-            target = _targets(data, chunk, g, device)
             logp = model.log_probs(logits)
             true = bins[:, 1:]
             nll = -logp.gather(-1, true.unsqueeze(-1)).squeeze(-1) + log_width
@@ -269,15 +277,14 @@ def train(
         )
         order = data.train[order.numpy()]
         seed = _epoch_seed(config.seed, epoch)
-        loss_sum = torch.zeros((), dtype=torch.float64)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         seen = 0
         bar = _progress(n_batches, f"epoch {epoch}/{config.epochs}", progress and rank == 0)
         for k in range(n_batches):
             batch = order[k * b : (k + 1) * b]
             lo, hi = _shard(len(batch), rank, world)
             idx = batch[lo:hi]
-            bins = data.bins[idx].to(device)
-            target = _targets(data, idx, g, device)
+            bins, target = _batch(data, idx, g, device)
             logits = ddp(bins[:, :-1], dropout_seed=seed, row_offset=k * b + lo)
             per_sample = model.loss(logits, target)
             loss = per_sample.sum() * (world / len(batch))  # DDP averages: mean over the batch
@@ -285,7 +292,7 @@ def train(
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += per_sample.detach().sum().cpu().double()
+            loss_sum += per_sample.detach().sum().double()  # on the device: no sync
             seen += len(batch)
             if bar is not None:
                 bar.update()

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <stdexcept>
 
 #include "bindings/exports.h"
 #include "lstm/lstm.h"
@@ -17,6 +18,30 @@ template <typename T>
 T* ptr(std::uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
+
+#ifdef REPAP_WITH_CUDA
+void cell_step_cuda(std::uintptr_t gates, std::uintptr_t bin_rows, std::uintptr_t step_rows,
+                    std::uintptr_t bins, std::uintptr_t steps, std::uintptr_t go, std::uintptr_t c,
+                    std::uintptr_t h, std::uintptr_t h_relu, std::uintptr_t saved_c,
+                    std::uintptr_t saved_h, int64_t batch, int64_t hidden, int device,
+                    std::uintptr_t stream) {
+  py::gil_scoped_release release;
+  lstm::cell_step_cuda(ptr<const float>(gates), ptr<const float>(bin_rows),
+                       ptr<const float>(step_rows), ptr<const int64_t>(bins),
+                       ptr<const int64_t>(steps), ptr<const bool>(go), ptr<float>(c),
+                       ptr<float>(h), ptr<float>(h_relu), ptr<float>(saved_c),
+                       ptr<float>(saved_h), batch, hidden, device,
+                       reinterpret_cast<void*>(stream));
+}
+#else
+void cell_step_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                    std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                    std::uintptr_t, std::uintptr_t, std::uintptr_t, int64_t, int64_t, int,
+                    std::uintptr_t) {
+  throw std::runtime_error("repap was built without CUDA: reinstall on a machine with nvcc "
+                           "(and without -DREPAP_CUDA=OFF) to use CUDA tensors");
+}
+#endif
 
 }  // namespace
 
@@ -52,6 +77,8 @@ void export_lstm(py::module_& m) {
         lstm::dropout_mask_cpu(seed, p, steps, batch, hidden, row_offset, ptr<float>(out));
       },
       "Inverted-dropout mask (0 or 1/(1-p)) of a T x B x H tensor, keyed by (seed, row, t, j).");
+  m.def("lstm_cell_step_cuda", &cell_step_cuda,
+        "One masked LSTM cell step of generation on device pointers (0 for an absent one).");
 }
 
 }  // namespace repap

@@ -1,0 +1,310 @@
+"""The CUDA paths against their peers on the same GPU, in one run (skipped without one).
+
+- projection, 40,000 x 90 coordinates x G (G = 50, 200): ``repap.project`` on the device
+  against the best plain torch (every step in place), ``torch.compile`` of the functional form,
+  the memory-write floor (``out.fill_``) and the device's copy bandwidth (a large
+  device-to-device copy, bytes read + written), which sets the target: 70 % of it for the
+  bytes the projection writes;
+- generation, structures/s for the shipped 30-atom models (and the 64-atom ones where they
+  exist) with clash rejection at 2 A: ``model.sample`` against bare LSTM stepping of the same
+  batch (repap's stepper, and ``nn.LSTM`` stepped one coordinate at a time through cuDNN) and a
+  pure-torch sampler (``torch.multinomial``, rejection by redrawing the clashing coordinate);
+- training, sequences/s for the paper and recommended presets: repap's training step (targets
+  from the projection kernel on the device) against plain ``nn.LSTM`` with targets precomputed
+  on the device.
+
+Every timed call ends with ``torch.cuda.synchronize()``; ``extra_info`` holds the derived
+rates. Run: ``make gpu-check`` (or ``pytest bench/bench_gpu.py`` on a CUDA machine).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import repap
+from repap.model import RePAP
+from repap.sampling import Stepper
+
+pytestmark = pytest.mark.skipif(
+    not (torch.cuda.is_available() and repap.cuda_available()),
+    reason="needs a CUDA device and a CUDA build of repap",
+)
+DEV = torch.device("cuda")
+FRAMES = int(os.environ.get("REPAP_BENCH_FRAMES", 40_000))
+COORDS = 90
+SIGMA = 0.2 / 8.4366
+REPS = 20  # projection calls per timed round: one sync per 20 launches
+GEN_N = int(os.environ.get("REPAP_BENCH_GEN_N", 65_536))
+MIN_DIST = 2.0
+TEMPERATURE = 0.5
+
+
+def sync_after(fn, reps: int = 1):
+    def run():
+        out = None
+        for _ in range(reps):
+            out = fn()
+        torch.cuda.synchronize()
+        return out
+
+    return run
+
+
+# --------------------------------------------------------------------------- projection
+def best_torch(x, n_bins, sigma, out):
+    centres = (torch.arange(n_bins, dtype=x.dtype, device=x.device) + 0.5) / n_bins
+    torch.sub(x.reshape(x.shape[0], -1, 1), centres, out=out)
+    out.add_(0.5).remainder_(1.0).sub_(0.5)
+    out.square_().mul_(-0.5 / sigma**2).clamp_(min=-87.0).exp_()
+    out.div_(out.sum(-1, keepdim=True))
+    return out
+
+
+def functional_torch(x, n_bins: int, sigma: float):
+    centres = (torch.arange(n_bins, dtype=x.dtype, device=x.device) + 0.5) / n_bins
+    d = x.reshape(x.shape[0], -1, 1) - centres
+    d = torch.remainder(d + 0.5, 1.0) - 0.5
+    w = torch.exp(torch.clamp(-(d * d) * (0.5 / sigma**2), min=-87.0))
+    return w / w.sum(-1, keepdim=True)
+
+
+compiled_torch = torch.compile(functional_torch, dynamic=False)
+
+
+@pytest.fixture(scope="module")
+def frac():
+    gen = torch.Generator(device=DEV).manual_seed(0)
+    return torch.rand(FRAMES, COORDS // 3, 3, device=DEV, generator=gen)
+
+
+def test_copy_bandwidth(benchmark):
+    """The device's memory bandwidth as a large copy sees it (bytes read + written)."""
+    n = 1 << 29  # 2 GiB of float32
+    src = torch.rand(n, device=DEV)
+    dst = torch.empty_like(src)
+    benchmark.group = "device"
+    benchmark.pedantic(sync_after(lambda: dst.copy_(src), 5), rounds=5, warmup_rounds=1)
+    per_call = benchmark.stats.stats.min / 5
+    benchmark.extra_info["GB_per_s"] = round(2 * n * 4 / per_call / 1e9, 1)
+
+
+@pytest.mark.parametrize("n_bins", [50, 200])
+@pytest.mark.parametrize("peer", ["repap", "fill floor", "best torch", "torch.compile"])
+def test_projection(benchmark, frac, n_bins, peer):
+    benchmark.group = f"project F={FRAMES} coords={COORDS} G={n_bins} (per {REPS} calls)"
+    out = torch.empty(FRAMES, COORDS, n_bins, device=DEV)
+    if peer == "repap":
+        fn = lambda: repap.project(frac, n_bins, SIGMA, out=out)  # noqa: E731
+    elif peer == "fill floor":
+        fn = lambda: out.fill_(0.5)  # noqa: E731
+    elif peer == "best torch":
+        fn = lambda: best_torch(frac, n_bins, SIGMA, out)  # noqa: E731
+    else:
+        fn = lambda: compiled_torch(frac, n_bins, SIGMA)  # noqa: E731
+    benchmark.pedantic(sync_after(fn, REPS), rounds=5, warmup_rounds=2)
+    per_call = benchmark.stats.stats.min / REPS
+    written = out.numel() * 4
+    benchmark.extra_info["ms_per_call"] = round(per_call * 1e3, 4)
+    benchmark.extra_info["GB_per_s_written"] = round(written / per_call / 1e9, 1)
+    if peer == "repap":  # the result is right, not merely fast
+        cpu = repap.project(frac[:64].cpu(), n_bins, SIGMA)
+        assert torch.allclose(out[:64].cpu(), cpu.reshape(64, COORDS, n_bins), atol=1e-6)
+
+
+# --------------------------------------------------------------------------- generation
+def _models():
+    names = ["paper", "recommended"]
+    extra = os.environ.get("REPAP_BENCH_GPU_MODELS")  # more checkpoints, comma-separated
+    return names + (extra.split(",") if extra else [])
+
+
+def _load(name):
+    if name in ("paper", "recommended"):
+        return repap.pretrained(name)
+    return repap.load_model(name)
+
+
+def bare_stepper(model: RePAP, n: int):
+    """repap's stepper over the whole sequence with fixed inputs: no drawing, no checks."""
+    stepper = Stepper(model, DEV)
+
+    def run():
+        h, c = stepper.zero_state(n, DEV)
+        bins = torch.zeros(n, dtype=torch.int64, device=DEV)
+        steps = torch.zeros(n, dtype=torch.int64, device=DEV)
+        for _k in range(3 * model.n_atoms - 1):
+            logits = stepper(bins, steps, h, c)
+            steps += 1
+        torch.cuda.synchronize()
+        return logits
+
+    return run
+
+
+def bare_cudnn(model: RePAP, n: int):
+    """nn.LSTM (cuDNN) stepped one coordinate at a time with its (h, c), plus the head."""
+    lstm = torch.nn.LSTM(model.lstm.input_size, model.lstm.hidden_size, model.lstm.num_layers).to(
+        DEV
+    )
+    lstm.load_state_dict(model.lstm.state_dict())
+    head = torch.nn.Linear(model.lstm.hidden_size, model.config.n_bins).to(DEV)
+    head.load_state_dict(model.head.state_dict())
+    g = model.config.n_bins
+
+    def run():
+        state = None
+        x = torch.zeros(1, n, lstm.input_size, device=DEV)
+        for k in range(3 * model.n_atoms - 1):
+            x.zero_()
+            x[0, :, 0] = 1.0
+            x[0, :, g + k] = 1.0
+            out, state = lstm(x, state)
+            logits = head(torch.relu(out[0]))
+        torch.cuda.synchronize()
+        return logits
+
+    return run
+
+
+def pure_torch(model: RePAP, n: int, seed: int = 0):
+    """Batched stateful stepping in torch ops on the device, torch.multinomial draws, and
+    rejection by redrawing the third coordinate of a clashing atom (up to 200 times)."""
+    g, n_atoms = model.config.n_bins, model.n_atoms
+    cell = torch.tensor(model.meta["cell"], dtype=torch.float32, device=DEV)
+    stepper = Stepper(model, DEV)
+    counts = torch.tensor(model.meta["first_coordinate"]["counts"], dtype=torch.float32)
+
+    def run():
+        gen = torch.Generator(device=DEV).manual_seed(seed)
+        h, c = stepper.zero_state(n, DEV)
+        frac = torch.zeros(n, n_atoms, 3, device=DEV)
+        p = counts.to(DEV).expand(n, g)
+        for k in range(3 * n_atoms):
+            atom, axis = divmod(k, 3)
+            bins = torch.multinomial(p, 1, generator=gen).squeeze(1)
+            frac[:, atom, axis] = (bins + torch.rand(n, device=DEV, generator=gen)) / g
+            if axis == 2 and atom > 0:
+                for _ in range(200):
+                    d = frac[:, atom : atom + 1] - frac[:, :atom]
+                    d = (d - torch.round(d)) @ cell
+                    clash = (d.norm(dim=-1) < MIN_DIST).any(1)
+                    if not bool(clash.any()):
+                        break
+                    redraw = torch.multinomial(p[clash], 1, generator=gen).squeeze(1)
+                    bins[clash] = redraw
+                    u = torch.rand(len(redraw), device=DEV, generator=gen)
+                    frac[clash, atom, 2] = (redraw + u) / g
+            if k == 3 * n_atoms - 1:
+                break
+            logits = stepper(bins, torch.full((n,), k, device=DEV), h, c)
+            p = (model.log_probs(logits) / TEMPERATURE).softmax(-1)
+        torch.cuda.synchronize()
+        return frac
+
+    return run
+
+
+@pytest.mark.parametrize("name", _models())
+@pytest.mark.parametrize(
+    "peer", ["repap", "repap TF32", "bare stepper", "bare stepper TF32", "bare cuDNN", "pure torch"]
+)
+def test_generate(benchmark, name, peer):
+    model = _load(name)
+    benchmark.group = f"generate {name} ({model.n_atoms} atoms), {GEN_N} structures"
+    gpu_model = _load(name).to(DEV)  # the pure-torch peer's log_probs run on the device
+    # "TF32": the matmuls in TensorFloat-32 (torch's process-wide switch, set here by the
+    # benchmark, never by repap): what repap would gain by giving up float32 logits
+    torch.backends.cuda.matmul.allow_tf32 = peer.endswith("TF32")
+    if peer.startswith("repap"):
+
+        def fn():
+            ens = model.sample(GEN_N, seed=0, min_dist=MIN_DIST, temperature=TEMPERATURE,
+                               batch_size=GEN_N, device="cuda")  # fmt: skip
+            torch.cuda.synchronize()
+            return ens
+
+    elif peer.startswith("bare stepper"):
+        fn = bare_stepper(model, GEN_N)
+    elif peer == "bare cuDNN":
+        fn = bare_cudnn(model, GEN_N)
+    else:
+        fn = pure_torch(gpu_model, GEN_N)
+    with torch.no_grad():
+        result = benchmark.pedantic(fn, rounds=3, warmup_rounds=1)
+    benchmark.extra_info["structures_per_s"] = round(GEN_N / benchmark.stats.stats.min)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    if peer.startswith("repap"):
+        summary = result.summary()
+        benchmark.extra_info["atoms_redrawn_fraction"] = round(summary["atoms_redrawn_fraction"], 4)
+        benchmark.extra_info["failed"] = summary["failed"]
+        assert len(result) + summary["failed"] == GEN_N
+
+
+# --------------------------------------------------------------------------- training
+class PlainModel(torch.nn.Module):
+    def __init__(self, n_in: int, hidden: int, n_bins: int, dropout: float):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(n_in, hidden, 2, batch_first=True, dropout=dropout)
+        self.head = torch.nn.Linear(hidden, n_bins)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.lstm(x)[0]))
+
+
+@pytest.fixture(scope="module")
+def train_frac():
+    traj = repap.reference()
+    return repap.prepare(traj).frac, float(traj.cell[0, 0])
+
+
+@pytest.mark.parametrize("batch", [128, 2048])
+@pytest.mark.parametrize("preset", ["paper", "recommended"])
+@pytest.mark.parametrize("peer", ["repap", "plain nn.LSTM"])
+def test_train_step(benchmark, train_frac, preset, batch, peer):
+    frac_np, length = train_frac
+    config = repap.TrainConfig.preset(preset)
+    g, sigma = config.model.n_bins, config.model.sigma / length
+    benchmark.group = f"train-step {preset} (batch {batch})"
+    frac = torch.from_numpy(frac_np[:batch]).to(DEV)  # data resident on the device
+    bins = repap.bin_index(frac, g)
+    low = config.precision == "bfloat16"
+    torch.manual_seed(0)
+    if peer == "repap":
+        model = RePAP(config.model, n_atoms=frac.shape[1]).to(DEV).train()
+        model.matmul_dtype = getattr(torch, config.precision)
+
+        def loss_fn():
+            target = repap.project(frac, g, sigma)[:, 1:]
+            return model.loss(model(bins[:, :-1]), target).mean()
+
+    else:
+        n_steps = bins.shape[1] - 1
+        model = PlainModel(g + n_steps, config.model.hidden, g, config.model.dropout).to(DEV)
+        target = functional_torch(frac, g, sigma)[:, 1:]  # precomputed for the data set
+        steps = torch.eye(n_steps, device=DEV).expand(batch, n_steps, n_steps)
+        x = torch.cat([torch.nn.functional.one_hot(bins[:, :-1], g).float(), steps], -1)
+
+        def loss_fn():
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=low):
+                logits = model(x).float()
+            if config.model.output == "sigmoid":
+                return (torch.sigmoid(logits) - target).square().mean()
+            return -(target * torch.log_softmax(logits, -1)).sum(-1).mean()
+
+    params = list(model.parameters())
+    opt = (torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop)(params, 1e-3)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    benchmark.pedantic(sync_after(step, 10), rounds=5, warmup_rounds=1)
+    benchmark.extra_info["sequences_per_s"] = round(10 * batch / benchmark.stats.stats.min)
+    assert np.isfinite(step().item())
