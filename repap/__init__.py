@@ -29,6 +29,7 @@ _LAZY = {  # public name -> module that defines it
     "reference_set": "references",
     "relax": "relaxation",
     "Ensemble": "ensemble",
+    "InputError": "errors",
     "Sequences": "sequences",
     "prepare": "sequences",
     "TrainConfig": "config",
@@ -39,6 +40,7 @@ _LAZY = {  # public name -> module that defines it
 
 __all__ = [  # every name in _LAZY plus the compiled helpers
     "Ensemble",
+    "InputError",
     "ModelConfig",
     "RePAP",
     "Sequences",
@@ -85,6 +87,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.checkpoint import load_model, pretrained
     from repap.config import ModelConfig, TrainConfig
     from repap.ensemble import Ensemble
+    from repap.errors import InputError
     from repap.evaluation import evaluate
     from repap.md import energy, simulate
     from repap.model import RePAP

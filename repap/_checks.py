@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from repap import _C
+from repap.errors import InputError
 
 NON_FINITE = _C.status_non_finite  # status bits of the kernels (csrc/common/status.h)
 OUT_OF_RANGE = _C.status_out_of_range
@@ -18,24 +19,24 @@ OUT_OF_RANGE = _C.status_out_of_range
 def check_positive_int(value: object, name: str) -> int:
     """``value`` as an int, or a ValueError naming ``name`` (bools and floats are refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        raise InputError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
 
 
 def check_frac_shape(shape: Sequence[int]) -> None:
     if len(shape) != 3 or shape[-1] != 3:
-        raise ValueError(f"frac: expected shape (F, N, 3), got {tuple(shape)}")
+        raise InputError(f"frac: expected shape (F, N, 3), got {tuple(shape)}")
 
 
 def check_n_bins(n_bins: object) -> int:
     if isinstance(n_bins, bool):
-        raise ValueError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
+        raise InputError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
     try:
         n = operator.index(n_bins)
     except TypeError:
-        raise ValueError(f"n_bins: expected an integer >= 2, got {n_bins!r}") from None
+        raise InputError(f"n_bins: expected an integer >= 2, got {n_bins!r}") from None
     if n < 2:
-        raise ValueError(f"n_bins: expected an integer >= 2, got {n}")
+        raise InputError(f"n_bins: expected an integer >= 2, got {n}")
     return n
 
 
@@ -45,31 +46,31 @@ def check_sigma(sigma: object) -> list[float]:
     try:
         values = [float(sigma)] * 3 if scalar else [float(s) for s in sigma]  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise ValueError(f"sigma: expected a number or three numbers, got {sigma!r}") from None
+        raise InputError(f"sigma: expected a number or three numbers, got {sigma!r}") from None
     if len(values) != 3:
-        raise ValueError(f"sigma: expected a number or three numbers, got {len(values)} values")
+        raise InputError(f"sigma: expected a number or three numbers, got {len(values)} values")
     if not all(math.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"sigma: every value must be positive and finite, got {values}")
+        raise InputError(f"sigma: every value must be positive and finite, got {values}")
     return values
 
 
 def check_periodic(periodic: object) -> bool:
     if not isinstance(periodic, bool):
-        raise ValueError(f"periodic: expected True or False, got {periodic!r}")
+        raise InputError(f"periodic: expected True or False, got {periodic!r}")
     return periodic
 
 
 def check_out_shape(shape: Sequence[int], expected: tuple[int, ...]) -> None:
     if tuple(shape) != expected:
-        raise ValueError(f"out: expected shape {expected}, got {tuple(shape)}")
+        raise InputError(f"out: expected shape {expected}, got {tuple(shape)}")
 
 
 def raise_for_status(status: int) -> None:
     """Turn the kernels' status bitmask into the error a user can act on."""
     if status & NON_FINITE:
-        raise ValueError("frac: contains NaN or infinite coordinates")
+        raise InputError("frac: contains NaN or infinite coordinates")
     if status & OUT_OF_RANGE:
-        raise ValueError(
+        raise InputError(
             "frac: coordinates outside [0, 1) with periodic=False (wrap them or pass periodic=True)"
         )
 
@@ -82,17 +83,17 @@ def check_frames(
     pos = np.asarray(positions, dtype=np.float64)
     pos = pos[None] if pos.ndim == 2 else pos
     if pos.ndim != 3 or pos.shape[2] != 3:
-        raise ValueError(f"positions: expected shape (N, 3) or (F, N, 3), got {pos.shape}")
+        raise InputError(f"positions: expected shape (N, 3) or (F, N, 3), got {pos.shape}")
     if not np.isfinite(pos).all():
-        raise ValueError("positions: contain NaN or infinite values")
+        raise InputError("positions: contain NaN or infinite values")
     if cell is None:
-        raise ValueError("cell: required with array positions (the volume normalises g)")
+        raise InputError("cell: required with array positions (the volume normalises g)")
     cells = np.asarray(cell, dtype=np.float64)
     if cells.shape not in ((3, 3), (pos.shape[0], 3, 3)):
-        raise ValueError(
+        raise InputError(
             f"cell: expected shape (3, 3) or ({pos.shape[0]}, 3, 3), got {cells.shape}"
         )
     volumes = np.abs(np.linalg.det(cells))
     if not (np.isfinite(volumes).all() and (volumes > 1e-9).all()):
-        raise ValueError("cell: singular (volume 0) or not finite")
+        raise InputError("cell: singular (volume 0) or not finite")
     return pos, cells, np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))

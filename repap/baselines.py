@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from repap._checks import check_positive_int
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 
@@ -44,12 +45,12 @@ def random_min_distance(
     """
     cell, numbers = _check(n, cell, numbers)
     if not min_dist > 0:
-        raise ValueError(f"min_dist: expected a positive number, got {min_dist!r}")
+        raise InputError(f"min_dist: expected a positive number, got {min_dist!r}")
     # spheres of diameter min_dist around the atoms: random sequential addition jams at a
     # volume fraction near 0.38 in 3-D; far beyond it the search would run for hours
     fraction = len(numbers) * np.pi / 6 * min_dist**3 / abs(np.linalg.det(cell))
     if fraction > RSA_JAMMING:
-        raise ValueError(
+        raise InputError(
             f"min_dist: {len(numbers)} atoms {min_dist} A apart would fill {fraction:.2f} of the "
             f"cell; random placement jams near {RSA_JAMMING} (lower min_dist)"
         )
@@ -80,7 +81,7 @@ def random_min_distance(
         attempts[stuck] = 0
         restarts[stuck] += 1
         if (restarts > 100).any():
-            raise ValueError(
+            raise InputError(
                 f"min_dist: cannot place {n_atoms} atoms {min_dist} A apart in "
                 f"this cell (too dense)"
             )
@@ -92,5 +93,5 @@ def _check(n: int, cell: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, n
     check_positive_int(n, "n")
     cell = np.asarray(cell, dtype=np.float64)
     if cell.shape != (3, 3) or not abs(np.linalg.det(cell)) > 1e-9:
-        raise ValueError("cell: expected a non-singular (3, 3) cell")
+        raise InputError("cell: expected a non-singular (3, 3) cell")
     return cell, np.asarray(numbers, dtype=np.int64)

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from repap.errors import InputError
 from repap.model import ModelConfig, RePAP
 
 FORMAT = "repap-model"
@@ -72,14 +73,14 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL (\S+)", str(exc))
         if found:  # a pickled object, which weights_only loading never builds
-            raise ValueError(f"{path}: refused, it holds more than weights ({found[1]})") from None
-        raise ValueError(f"{path}: not a readable checkpoint (truncated or damaged?)") from None
+            raise InputError(f"{path}: refused, it holds more than weights ({found[1]})") from None
+        raise InputError(f"{path}: not a readable checkpoint (truncated or damaged?)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable checkpoint (truncated or damaged?)") from exc
+        raise InputError(f"{path}: not a readable checkpoint (truncated or damaged?)") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a repap model checkpoint")
+        raise InputError(f"{path}: not a repap model checkpoint")
     if payload.get("version") != VERSION:
-        raise ValueError(
+        raise InputError(
             f"{path}: checkpoint format version {payload.get('version')!r}, this repap reads "
             f"version {VERSION}"
         )
@@ -89,9 +90,9 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         config = ModelConfig.from_dict(meta["config"])
         n_atoms = int(meta["n_atoms"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: damaged metadata ({exc})") from None
+        raise InputError(f"{path}: damaged metadata ({exc})") from None
     if not isinstance(state, dict) or weights_digest(state) != meta.get("weights_sha256"):
-        raise ValueError(
+        raise InputError(
             f"{path}: the weights do not match their recorded SHA-256 (damaged or edited)"
         )
     payload.update(meta=meta, config=config, n_atoms=n_atoms)
@@ -108,7 +109,7 @@ def build(payload: dict[str, Any], path: str | os.PathLike = "checkpoint") -> Re
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:
         detail = str(exc).strip().splitlines()[-1].strip()
-        raise ValueError(f"{path}: weights do not fit the recorded config ({detail})") from None
+        raise InputError(f"{path}: weights do not fit the recorded config ({detail})") from None
     return model
 
 
@@ -127,8 +128,8 @@ def pretrained(name: str = "recommended", device: str | torch.device = "cpu") ->
     (the README gives the commands): ``"paper"`` (the poster's configuration) or
     ``"recommended"`` (the best configuration we measured)."""
     if name not in PRETRAINED:
-        raise ValueError(f"name: expected one of {PRETRAINED}, got {name!r}")
+        raise InputError(f"name: expected one of {PRETRAINED}, got {name!r}")
     path = Path(__file__).parent / "data" / "models" / f"a-si-30-{name}.pt"
     if not path.is_file():
-        raise ValueError(f"{path}: this repap was installed without its pretrained models")
+        raise InputError(f"{path}: this repap was installed without its pretrained models")
     return load_model(path, device)

@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from repap.errors import InputError
 from repap.runtime import keep_freed_memory
 
 
@@ -33,7 +34,7 @@ def _refuse_existing(*paths: str | os.PathLike, flag: str = "--out") -> None:
     refuses before any work, unless --overwrite."""
     for path in paths:
         if os.path.lexists(path):
-            raise ValueError(f"{path}: exists; pass --overwrite to replace it, or another {flag}")
+            raise InputError(f"{path}: exists; pass --overwrite to replace it, or another {flag}")
 
 
 def _add_overwrite(p: argparse.ArgumentParser, what: str = "OUT") -> None:
@@ -47,7 +48,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     protocol = _protocol(args)
     if args.runs < 1:
-        raise ValueError(f"--runs: expected at least 1, got {args.runs}")
+        raise InputError(f"--runs: expected at least 1, got {args.runs}")
     out = Path(args.out)
     paths = [out if args.runs == 1 else out.with_name(f"{out.stem}-run{run}{out.suffix}")
              for run in range(args.runs)]  # fmt: skip
@@ -85,7 +86,7 @@ def _check_same_run(path: os.PathLike, wanted: dict) -> None:
     have = read(path, index=0).info.get("simulate", {})
     differ = [f"{k} {have.get(k)!r} (asked {v!r})" for k, v in wanted.items() if have.get(k) != v]
     if differ:
-        raise ValueError(
+        raise InputError(
             f"{path}: exists from a run with other arguments ({', '.join(differ)}); "
             "pass --overwrite to replace it, or another --out"
         )
@@ -178,10 +179,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from repap.trajectory import read
 
     if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
-        raise ValueError(f"--nbins: expected 1 to 100000, got {args.nbins}")
+        raise InputError(f"--nbins: expected 1 to 100000, got {args.nbins}")
     for name in ("rmax", "cutoff", "min_dist"):
         if not getattr(args, name) > 0:
-            raise ValueError(
+            raise InputError(
                 f"--{name.replace('_', '-')}: expected a positive number, got {getattr(args, name)}"
             )
     ensemble = read(args.ensemble)
@@ -319,7 +320,7 @@ def _generate(args: argparse.Namespace) -> int:
         min_dist = None if text in ("none", "off") or float(text) == 0 else float(text)
     except ValueError:
         message = f"--min-dist: expected a distance in A or 'none', got {args.min_dist!r}"
-        raise ValueError(message) from None
+        raise InputError(message) from None
     summary = generate(
         args.model,
         args.n,
@@ -352,7 +353,7 @@ def _relax(args: argparse.Namespace) -> int:
 
     if args.pair_style or args.pair_coeff:
         if not (args.pair_style and args.pair_coeff):
-            raise ValueError("--pair-style and --pair-coeff: give both, or neither")
+            raise InputError("--pair-style and --pair-coeff: give both, or neither")
         potential: object = (args.pair_style, args.pair_coeff)
     else:
         potential = args.potential
@@ -439,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     from repap import __version__
 
     parser.add_argument("--version", action="version", version=f"repap {__version__}")
+    parser.add_argument(
+        "-T", "--traceback", action="store_true", help="on an error, show the whole traceback"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("info", help="what this build contains and which devices it sees")
@@ -587,7 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # -T anywhere on the line (before or after the command's own options)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = any(a in ("-T", "--traceback") for a in argv)
+    args = parser.parse_args([a for a in argv if a not in ("-T", "--traceback")])
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         print(f"repap {args.command}: warning: {message}", file=sys.stderr)
@@ -596,12 +603,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():  # restores the default display when main returns
             warnings.showwarning = show
             return args.func(args)
-    except (ValueError, OSError) as err:  # a user's mistake: one line, no traceback
+    except (InputError, OSError) as err:  # a user's mistake: one line, no traceback
+        if show_traceback:
+            raise
         print(f"repap {args.command}: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:  # e.g. LAMMPS gave up: still one line, but a failure, not usage
+        if show_traceback:
+            raise
         print(f"repap {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"repap {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # anything else is repap's bug, not the user's mistake
+        if show_traceback:
+            raise
+        print(
+            f"repap {args.command}: internal error ({type(err).__name__}: {err}); this is a bug "
+            "in repap: rerun with -T to see the traceback, and report it",
+            file=sys.stderr,
+        )
+        return 1

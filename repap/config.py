@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from repap._checks import check_positive_int
+from repap.errors import InputError
 
 OUTPUTS = ("sigmoid", "softmax")
 INPUTS = ("embedding", "onehot")
@@ -34,25 +35,25 @@ class ModelConfig:
         for name in ("n_bins", "hidden", "layers"):
             check_positive_int(getattr(self, name), name)
         if self.n_bins < 2:
-            raise ValueError(f"n_bins: expected at least 2, got {self.n_bins}")
+            raise InputError(f"n_bins: expected at least 2, got {self.n_bins}")
         if (
             not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma))
             or self.sigma <= 0
         ):
-            raise ValueError(f"sigma: expected a positive number of Angstrom, got {self.sigma!r}")
+            raise InputError(f"sigma: expected a positive number of Angstrom, got {self.sigma!r}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout: expected a fraction in [0, 1), got {self.dropout!r}")
+            raise InputError(f"dropout: expected a fraction in [0, 1), got {self.dropout!r}")
         if self.output not in OUTPUTS:
-            raise ValueError(f"output: expected one of {OUTPUTS}, got {self.output!r}")
+            raise InputError(f"output: expected one of {OUTPUTS}, got {self.output!r}")
         if self.input not in INPUTS:
-            raise ValueError(f"input: expected one of {INPUTS}, got {self.input!r}")
+            raise InputError(f"input: expected one of {INPUTS}, got {self.input!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"model config: unknown fields {sorted(unknown)}")
+            raise InputError(f"model config: unknown fields {sorted(unknown)}")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,19 +87,19 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             check_positive_int(getattr(self, name), name)
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise InputError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
+            raise InputError(f"precision: expected one of {PRECISIONS}, got {self.precision!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
+            raise InputError(f"schedule: expected one of {SCHEDULES}, got {self.schedule!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr: expected a positive number, got {self.lr!r}")
+            raise InputError(f"lr: expected a positive number, got {self.lr!r}")
         if not 0 < self.val < 1:
-            raise ValueError(f"val: expected a fraction in (0, 1), got {self.val!r}")
+            raise InputError(f"val: expected a fraction in (0, 1), got {self.val!r}")
         if self.patience < 0:
-            raise ValueError(f"patience: expected 0 (off) or more epochs, got {self.patience}")
+            raise InputError(f"patience: expected 0 (off) or more epochs, got {self.patience}")
         if self.frames is not None and self.frames < 2:
-            raise ValueError(f"frames: expected at least 2, got {self.frames}")
+            raise InputError(f"frames: expected at least 2, got {self.frames}")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:
@@ -110,7 +111,7 @@ class TrainConfig:
                 optimizer="adam", precision="bfloat16",
             )  # fmt: skip
         else:
-            raise ValueError(f"preset: expected one of {PRESETS}, got {name!r}")
+            raise InputError(f"preset: expected one of {PRESETS}, got {name!r}")
         model_fields = {f.name for f in fields(ModelConfig)}
         model = replace(base.model, **{k: v for k, v in overrides.items() if k in model_fields})
         rest = {k: v for k, v in overrides.items() if k not in model_fields}

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from repap.errors import InputError
 from repap.md import MeltQuench
 from repap.trajectory import Trajectory, read
 
@@ -101,7 +102,7 @@ def build_runs(
     cfg = MeltQuench(**protocol)
     cfg.check()
     if runs < 1 or workers < 1 or relax_every < 1:
-        raise ValueError(f"runs, workers, relax_every: expected >= 1, got {runs}, {workers}, "
+        raise InputError(f"runs, workers, relax_every: expected >= 1, got {runs}, {workers}, "
                          f"{relax_every}")  # fmt: skip
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,7 @@ def build_runs(
         before = json.loads(path.read_text())
         if before != record:
             changed = sorted(k for k in record if before.get(k) != record[k])
-            raise ValueError(f"{folder}: holds runs of another protocol ({', '.join(changed)})")
+            raise InputError(f"{folder}: holds runs of another protocol ({', '.join(changed)})")
     else:
         path.write_text(json.dumps(record, indent=1))
     protocol = {k: v for k, v in record.items() if k != "relax_every"}
@@ -172,7 +173,7 @@ class NetworkSet(Trajectory):
             return ~self.heldout
         if which == "heldout":
             return self.heldout.copy()
-        raise ValueError(f"which: expected 'all', 'train' or 'heldout', got {which!r}")
+        raise InputError(f"which: expected 'all', 'train' or 'heldout', got {which!r}")
 
     def subset(self, which: str) -> NetworkSet:
         """The training or the held-out networks, with every frame of each."""
@@ -215,7 +216,7 @@ def assemble(
 
     paths = sorted(Path(folder).glob("run-*.npz"))
     if not paths:
-        raise ValueError(f"{folder}: no runs (run-*.npz) to assemble")
+        raise InputError(f"{folder}: no runs (run-*.npz) to assemble")
     every_run = [read(p) for p in paths]
     # A 64-atom cell at 2.33 g/cm3 is exactly a 2 x 2 x 2 diamond supercell: slow quenches can
     # crystallise it (zero angle spread, Vink's diamond energy). Not a-Si: left out, counted.
@@ -225,7 +226,7 @@ def assemble(
     crystallized = [r for r, c in zip(every_run, crystal, strict=True) if c]
     runs = [r for r, c in zip(every_run, crystal, strict=True) if not c]
     if not runs:
-        raise ValueError(f"{folder}: every run crystallised; nothing amorphous to assemble")
+        raise InputError(f"{folder}: every run crystallised; nothing amorphous to assemble")
     first = runs[0]
     inherent = Trajectory(
         np.array([r.info["run"]["inherent_positions"] for r in runs]), first.cell, first.numbers,
@@ -234,13 +235,13 @@ def assemble(
     nets = group(inherent)
     keep = nets.representatives  # first run of each network
     if isinstance(heldout_every, bool) or not isinstance(heldout_every, int) or heldout_every < 0:
-        raise ValueError(
+        raise InputError(
             f"heldout_every: expected an integer >= 0 (0: none), got {heldout_every!r}"
         )
     seeds = np.array([runs[i].info["run"]["seed"] for i in keep])
     held = (seeds % heldout_every == 0) if heldout_every else np.zeros(len(keep), bool)
     if held.all():
-        raise ValueError(f"heldout_every: {heldout_every} holds out all {len(keep)} networks")
+        raise InputError(f"heldout_every: {heldout_every} holds out all {len(keep)} networks")
     blocks = [runs[i] if frames_per_network is None else _evenly(runs[i], frames_per_network)
               for i in keep]  # fmt: skip
     network = np.concatenate([np.full(len(b), k) for k, b in enumerate(blocks)])

@@ -25,6 +25,7 @@ import torch
 
 from repap._checks import check_positive_int
 from repap.checkpoint import load_model
+from repap.errors import InputError
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.runtime import agree, distributed, resolve_device
 from repap.sampling import Ensemble, check_arguments, sample, source_frame
@@ -59,7 +60,7 @@ def _check_space(out: Path, fmt: str, n: int, atoms: int) -> None:
     need = n * atoms * (_CHUNK_BYTES + _OUT_BYTES.get(fmt, 55))
     free = shutil.disk_usage(out.parent).free
     if need > free:
-        raise ValueError(
+        raise InputError(
             f"n: {n:,} structures of {atoms} atoms need about {need / 1e9:,.1f} GB in "
             f"{out.name}.parts and {out.name}; the disk holding {out.parent} has "
             f"{free / 1e9:,.1f} GB free"

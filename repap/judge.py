@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 INSTALL = "the energy judge needs CHGNet: pip install 'repap[judge]' (or pip install chgnet)"
@@ -60,5 +61,5 @@ def diamond_energy(element: str = "Si", a: float = 5.431) -> float:
 def energy_above_diamond(traj: Trajectory) -> np.ndarray:
     """CHGNet energy per atom of each structure minus diamond Si's (eV/atom)."""
     if np.any(traj.numbers != 14):
-        raise ValueError("judge: energies relative to diamond are defined here for Si only")
+        raise InputError("judge: energies relative to diamond are defined here for Si only")
     return energies(traj) - diamond_energy()

@@ -18,6 +18,7 @@ import warnings
 import torch
 
 from repap import _C
+from repap.errors import InputError
 
 _MASK64 = (1 << 64) - 1
 
@@ -154,7 +155,7 @@ def layered_lstm(
     between-layer dropout keyed like :func:`fused_lstm`'s, so that it does not depend on
     sharding either. ``matmul_dtype=torch.bfloat16`` runs it under bfloat16 autocast."""
     if x.device.type != "cpu":
-        raise ValueError(f"x: the layered LSTM runs on the CPU, got {x.device}")
+        raise InputError(f"x: the layered LSTM runs on the CPU, got {x.device}")
     steps, batch = x.shape[1], x.shape[0]
     hidden = lstm.hidden_size
     zeros = x.new_zeros(1, batch, hidden)
@@ -190,10 +191,10 @@ def fused_lstm(
     accumulation, state and element-wise math).
     """
     if matmul_dtype not in (torch.float32, torch.bfloat16):
-        raise ValueError(f"matmul_dtype: expected float32 or bfloat16, got {matmul_dtype}")
+        raise InputError(f"matmul_dtype: expected float32 or bfloat16, got {matmul_dtype}")
     low = matmul_dtype == torch.bfloat16
     if bins.device.type != "cpu":
-        raise ValueError(f"bins: the fused LSTM runs on the CPU, got {bins.device}")
+        raise InputError(f"bins: the fused LSTM runs on the CPU, got {bins.device}")
     batch, steps = bins.shape
     hidden = lstm.hidden_size
     table = lstm.weight_ih_l0.t()  # (G + S, 4H): row k is the input gates of one-hot index k

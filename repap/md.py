@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from repap.errors import InputError
 from repap.trajectory import Trajectory, check_writable
 
 # Stillinger-Weber parameter sets in LAMMPS's .sw order: epsilon (eV), sigma (A), a, lambda,
@@ -65,19 +66,19 @@ class MeltQuench:
         }
         for name, value in positive.items():
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: expected a positive number, got {value!r}")
+                raise InputError(f"{name}: expected a positive number, got {value!r}")
         for name in ("melt_time", "quench_time", "equilibrate_time", "min_distance"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
+                raise InputError(f"{name}: expected a number >= 0, got {value!r}")
         if self.atoms < 2:
-            raise ValueError(f"atoms: expected at least 2, got {self.atoms}")
+            raise InputError(f"atoms: expected at least 2, got {self.atoms}")
         if self.potential not in POTENTIALS:
-            raise ValueError(
+            raise InputError(
                 f"potential: expected one of {sorted(POTENTIALS)}, got {self.potential!r}"
             )
         if not 0 < self.seed < 900_000_000:  # LAMMPS's velocity seed range
-            raise ValueError(f"seed: expected an integer in [1, 900000000), got {self.seed}")
+            raise InputError(f"seed: expected an integer in [1, 900000000), got {self.seed}")
 
     def steps(self, time_ps: float) -> int:
         return round(time_ps / self.timestep)
@@ -173,7 +174,7 @@ def random_start(
                 positions[i] = trial
                 break
         else:
-            raise ValueError(
+            raise InputError(
                 f"min_distance: could not place {n} atoms {min_distance} A apart in a "
                 f"{length:.3f} A cell; lower it or the density"
             )
@@ -298,10 +299,10 @@ def energy(traj: Trajectory, potential: str = "vink", progress: bool = False) ->
     Frames are evaluated as given (no relaxation).
     """
     if potential not in POTENTIALS:
-        raise ValueError(f"potential: expected one of {sorted(POTENTIALS)}, got {potential!r}")
+        raise InputError(f"potential: expected one of {sorted(POTENTIALS)}, got {potential!r}")
     if np.any(traj.numbers != SI):
         species = sorted(set(traj.numbers.tolist()))
-        raise ValueError(
+        raise InputError(
             f"energy: the Stillinger-Weber potentials here are for Si only, got Z={species}"
         )
     from ase.calculators.lammps import Prism

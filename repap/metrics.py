@@ -15,6 +15,7 @@ import numpy as np
 
 from repap._checks import check_frames
 from repap._periodic import cartesian, image_reach, minimum_image
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 
@@ -22,7 +23,7 @@ def err_rdf(g: np.ndarray, g_ref: np.ndarray) -> float:
     """The RePAP poster's RDF error: sum over bins k (from 1) of (g_k - g_ref_k)^2 / k."""
     g, g_ref = np.asarray(g, dtype=np.float64), np.asarray(g_ref, dtype=np.float64)
     if g.shape != g_ref.shape or g.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"g, g_ref: expected two 1-D arrays of one length, got {g.shape} and {g_ref.shape}"
         )
     k = np.arange(1, g.size + 1)
@@ -51,7 +52,7 @@ def neighbours(positions, cell=None, cutoff: float = 2.85, pbc=True) -> Neighbou
     """Every neighbour of every atom within ``cutoff`` (periodic images included)."""
     pos, cells, periodic = frames_of(positions, cell, pbc)
     if not (isinstance(cutoff, int | float) and math.isfinite(cutoff) and cutoff > 0):
-        raise ValueError(f"cutoff: expected a positive number, got {cutoff!r}")
+        raise InputError(f"cutoff: expected a positive number, got {cutoff!r}")
     frac = pos @ np.linalg.inv(cells)
     reach = image_reach(cells, periodic, cutoff)
     slots = 8
@@ -200,7 +201,7 @@ def novelty(generated, training, stride: int = 1) -> np.ndarray:
     gen, _, _ = frames_of(generated)
     train, cells_t, periodic = frames_of(training)
     if gen.shape[1:] != train.shape[1:]:
-        raise ValueError(
+        raise InputError(
             f"generated, training: atom counts differ ({gen.shape[1]} and {train.shape[1]})"
         )
     cell = cells_t[0]

@@ -20,6 +20,7 @@ from torch import nn
 
 from repap._checks import check_positive_int
 from repap.config import ModelConfig
+from repap.errors import InputError
 from repap.lstm import cpu_matmul_dtype, fused_lstm, layered_lstm
 
 
@@ -58,7 +59,7 @@ class RePAP(nn.Module):
     ) -> torch.Tensor:
         """Top LSTM layer's output (B, T, H) for bins (B, T) of coordinates 0 .. T-1."""
         if bins.ndim != 2 or bins.shape[1] > self.n_steps:
-            raise ValueError(
+            raise InputError(
                 f"bins: expected shape (B, T) with T <= {self.n_steps}, got {tuple(bins.shape)}"
             )
         low = self.matmul_dtype == torch.bfloat16

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from repap import baselines, metrics
+from repap.errors import InputError
 from repap.radial import rdf
 from repap.trajectory import Trajectory
 
@@ -102,7 +103,7 @@ def evaluate_networks(
     generated, stats = _relaxed(ensemble, fmax, progress)
     timings["relax"] = time.perf_counter() - t
     if not len(generated):
-        raise ValueError("ensemble: no structure converged in relaxation")
+        raise InputError("ensemble: no structure converged in relaxation")
     t = time.perf_counter()
     nets = group(generated)
     train_nets = networks_of(training, fmax) if training is not None else None

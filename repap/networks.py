@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 TOLERANCE = 0.01  # Angstrom; see the module doc
@@ -82,7 +83,7 @@ class Networks:
         if not len(self):
             return out
         if prints.shape[1] != self.fingerprints.shape[1]:
-            raise ValueError(
+            raise InputError(
                 "other: structures of another atom count than these networks' cannot be "
                 "compared with them (novelty against them would be 1 by construction)"
             )
@@ -99,7 +100,7 @@ def group(traj: Trajectory, tolerance: float = TOLERANCE) -> Networks:
     compared with every network found so far; a structure within ``tolerance`` of one joins
     the closest, otherwise it starts a new network."""
     if not (np.isfinite(tolerance) and tolerance > 0):
-        raise ValueError(f"tolerance: expected a positive distance in Angstrom, got {tolerance}")
+        raise InputError(f"tolerance: expected a positive distance in Angstrom, got {tolerance}")
     prints = fingerprints(traj)
     labels = np.empty(len(traj), dtype=np.int64)
     reps: list[int] = []
@@ -121,7 +122,7 @@ def group(traj: Trajectory, tolerance: float = TOLERANCE) -> Networks:
 def same_network(a: Trajectory, b: Trajectory, tolerance: float = TOLERANCE) -> np.ndarray:
     """Whether structure i of ``a`` is the same network as structure i of ``b`` (relaxed)."""
     if len(a) != len(b):
-        raise ValueError(f"a, b: expected as many structures, got {len(a)} and {len(b)}")
+        raise InputError(f"a, b: expected as many structures, got {len(a)} and {len(b)}")
     if a.n_atoms != b.n_atoms:
         return np.zeros(len(a), bool)
     return distance(fingerprints(a), fingerprints(b)) <= tolerance

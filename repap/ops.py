@@ -16,6 +16,7 @@ from repap._checks import (
     check_sigma,
     raise_for_status,
 )
+from repap.errors import InputError
 
 
 def _launch(
@@ -38,7 +39,7 @@ def _launch(
             return
         status = int(flag.item())  # waits for the kernel: bad input must not pass silently
     else:
-        raise ValueError(f"frac: unsupported device {frac.device}")
+        raise InputError(f"frac: unsupported device {frac.device}")
     raise_for_status(status)
 
 
@@ -82,7 +83,7 @@ def _(frac: torch.Tensor, n_bins: int, periodic: bool) -> torch.Tensor:
 
 def _as_coordinates(frac: torch.Tensor) -> torch.Tensor:
     if frac.is_complex() or not (frac.is_floating_point() or frac.dtype in _INTEGER_DTYPES):
-        raise ValueError(f"frac: expected real numbers, got dtype {frac.dtype}")
+        raise InputError(f"frac: expected real numbers, got dtype {frac.dtype}")
     if frac.dtype not in (torch.float32, torch.float64):
         frac = frac.to(torch.float64 if frac.dtype in _INTEGER_DTYPES else torch.float32)
     check_frac_shape(frac.shape)
@@ -107,12 +108,12 @@ def project(
     if out is None:
         return torch.ops.repap.project(frac, n_bins, sigmas, periodic)
     if not isinstance(out, torch.Tensor):
-        raise ValueError(f"out: expected a torch tensor like frac, got {type(out).__name__}")
+        raise InputError(f"out: expected a torch tensor like frac, got {type(out).__name__}")
     check_out_shape(out.shape, (frac.shape[0], 3 * frac.shape[1], n_bins))
     if out.dtype != torch.float32 or not out.is_contiguous():
-        raise ValueError("out: must be a contiguous float32 tensor")
+        raise InputError("out: must be a contiguous float32 tensor")
     if out.device != frac.device:
-        raise ValueError(f"out: on {out.device}, but frac is on {frac.device}")
+        raise InputError(f"out: on {out.device}, but frac is on {frac.device}")
     torch.ops.repap.project_out(frac, n_bins, sigmas, periodic, out)
     return out
 

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+from repap.errors import InputError
+
 FORMATS = {".xyz": "extxyz", ".extxyz": "extxyz", ".npz": "npz", ".db": "db"}
 
 
@@ -17,7 +19,7 @@ def output_format(out: Path) -> str:
     try:
         return FORMATS[out.suffix.lower()]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"{out}: unknown output format {out.suffix!r} (use .xyz/.extxyz, .npz or .db)"
         ) from None
 
@@ -26,7 +28,7 @@ def check_output(out: Path) -> str:
     """The format of a new output file; refuses one that exists or has no folder to go in."""
     fmt = output_format(out)
     if out.exists():
-        raise ValueError(f"{out}: exists; remove it or choose another --out")
+        raise InputError(f"{out}: exists; remove it or choose another --out")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out}: folder {out.parent} does not exist")
     return fmt
@@ -47,7 +49,7 @@ def claim_parts(parts: Path, settings: dict[str, Any]) -> IO[str]:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
-        raise ValueError(
+        raise InputError(
             f"{parts}: in use by another run on the same output; wait for it to finish or "
             "choose another --out"
         ) from None
@@ -60,7 +62,7 @@ def claim_parts(parts: Path, settings: dict[str, Any]) -> IO[str]:
         if before != settings:
             lock.close()
             changed = sorted(k for k in settings if not before or before.get(k) != settings[k])
-            raise ValueError(
+            raise InputError(
                 f"{parts}: left by a run with other arguments ({', '.join(changed)}); "
                 "rerun with those or remove the folder"
             )

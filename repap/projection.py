@@ -20,6 +20,7 @@ from repap._checks import (
     check_sigma,
     raise_for_status,
 )
+from repap.errors import InputError
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -34,7 +35,7 @@ def _as_coordinates(frac: object) -> np.ndarray:
     x = np.asarray(frac)
     if x.dtype not in (np.float32, np.float64):
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
-            raise ValueError(f"frac: expected real numbers, got dtype {x.dtype}")
+            raise InputError(f"frac: expected real numbers, got dtype {x.dtype}")
         x = x.astype(np.float32 if x.dtype == np.float16 else np.float64)
     check_frac_shape(x.shape)
     return np.ascontiguousarray(x)
@@ -87,7 +88,7 @@ def project(
 
         return ops.project(frac, n_bins, sigma, periodic, out)
     if _is_tensor(out):
-        raise ValueError("out: must be a numpy array when frac is not a torch tensor")
+        raise InputError("out: must be a numpy array when frac is not a torch tensor")
     x = _as_coordinates(frac)
     n_bins = check_n_bins(n_bins)
     sigmas = check_sigma(sigma)
@@ -96,11 +97,11 @@ def project(
     if out is None:
         out = np.empty(shape, dtype=np.float32)
     elif not isinstance(out, np.ndarray):
-        raise ValueError(f"out: expected a numpy array, got {type(out).__name__}")
+        raise InputError(f"out: expected a numpy array, got {type(out).__name__}")
     else:
         check_out_shape(out.shape, shape)
         if out.dtype != np.float32 or not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("out: must be a writeable, C-contiguous float32 array")
+            raise InputError("out: must be a writeable, C-contiguous float32 array")
     raise_for_status(_C.project_cpu(x, n_bins, sigmas, periodic, out))
     return out
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from repap._checks import check_frames, check_positive_int
 from repap._periodic import cartesian, cell_heights, image_reach, minimum_image
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 _CELL_LIST_MIN_ATOMS = 2000  # below this, all pairs beat building a cell list
@@ -53,7 +54,7 @@ def rdf(
     volumes = np.broadcast_to(np.abs(np.linalg.det(one)), (n_frames,))
     cells = np.broadcast_to(cells, (n_frames, 3, 3))
     if not (isinstance(rmax, int | float) and math.isfinite(rmax) and rmax > 0):
-        raise ValueError(f"rmax: expected a positive number, got {rmax!r}")
+        raise InputError(f"rmax: expected a positive number, got {rmax!r}")
     check_positive_int(nbins, "nbins")
     centre, neighbour = _species_masks(pairs, numbers, n_atoms)
     n_a, n_b = int(centre.sum()), int(neighbour.sum())
@@ -99,12 +100,12 @@ def _species_masks(pairs, numbers, n_atoms):
         ones = np.ones(n_atoms, dtype=np.int64)
         return ones, ones
     if numbers is None:
-        raise ValueError("pairs: partial RDFs need numbers= (atomic numbers of the atoms)")
+        raise InputError("pairs: partial RDFs need numbers= (atomic numbers of the atoms)")
     numbers = np.asarray(numbers)
     if numbers.shape != (n_atoms,):
-        raise ValueError(f"numbers: expected {n_atoms} atomic numbers, got {numbers.shape}")
+        raise InputError(f"numbers: expected {n_atoms} atomic numbers, got {numbers.shape}")
     if len(pairs) != 2:
-        raise ValueError(f"pairs: expected two atomic numbers, got {pairs!r}")
+        raise InputError(f"pairs: expected two atomic numbers, got {pairs!r}")
     return (numbers == pairs[0]).astype(np.int64), (numbers == pairs[1]).astype(np.int64)
 
 

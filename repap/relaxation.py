@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from repap._checks import check_positive_int
+from repap.errors import InputError
 from repap.md import POTENTIALS, SI, lammps_session, set_frame, sw_file
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.trajectory import Trajectory
@@ -48,7 +49,7 @@ class Potential:
     @classmethod
     def named(cls, name: str) -> Potential:
         if name not in POTENTIALS:
-            raise ValueError(f"potential: expected one of {sorted(POTENTIALS)}, got {name!r}")
+            raise InputError(f"potential: expected one of {sorted(POTENTIALS)}, got {name!r}")
         return cls("sw", (f"* * {name}.sw Si",), name, {f"{name}.sw": sw_file(name)})
 
     @classmethod
@@ -137,7 +138,7 @@ class Relaxed:
         """The inverse of :meth:`write_npz` (after ``repap.read``)."""
         r = traj.info.get("relax_results")
         if r is None:
-            raise ValueError("trajectory: holds no relaxation results (not written by repap relax)")
+            raise InputError("trajectory: holds no relaxation results (not written by repap relax)")
         arrays = [np.asarray(r[k], float) for k in ("energy_before", "energy_after", "fmax")]
         return cls(traj, arrays[0], arrays[1], np.asarray(r["steps"], np.int64), arrays[2],
                    np.asarray(r["status"], str))  # fmt: skip
@@ -157,9 +158,9 @@ class Relaxed:
 
 def _check(fmax: float, etol: float, max_steps: int) -> None:
     if not (math.isfinite(fmax) and fmax > 0):
-        raise ValueError(f"fmax: expected a positive force in eV/A, got {fmax!r}")
+        raise InputError(f"fmax: expected a positive force in eV/A, got {fmax!r}")
     if not (math.isfinite(etol) and etol >= 0):
-        raise ValueError(f"etol: expected a relative energy tolerance >= 0, got {etol!r}")
+        raise InputError(f"etol: expected a relative energy tolerance >= 0, got {etol!r}")
     check_positive_int(max_steps, "max_steps")
 
 
@@ -182,13 +183,13 @@ def relax(
     """
     _check(fmax, etol, max_steps)
     if len(traj) == 0:
-        raise ValueError("traj: no structures to relax")
+        raise InputError("traj: no structures to relax")
     pot = Potential.of(potential)
     if pot.name in POTENTIALS and np.any(traj.numbers != SI):
         species = sorted(set(traj.numbers.tolist()))
-        raise ValueError(f"potential: {pot.name!r} is for Si only, got Z={species}")
+        raise InputError(f"potential: {pot.name!r} is for Si only, got Z={species}")
     if cell and not traj.pbc.all():
-        raise ValueError("cell: relaxing the cell needs a structure periodic in x, y and z")
+        raise InputError("cell: relaxing the cell needs a structure periodic in x, y and z")
     from ase.data import atomic_masses
     from tqdm.auto import tqdm
 

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from repap._periodic import cell_heights
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 MAX_SIZE = 8
@@ -204,7 +205,7 @@ def ring_counts(traj: Trajectory, cutoff: float = 2.85, max_size: int = MAX_SIZE
     """Distinct rings per structure by size: (F, max_size + 1), column n = rings of n atoms
     (columns 0-2 are zero)."""
     if not 3 <= max_size <= 12:
-        raise ValueError(f"max_size: expected 3 .. 12, got {max_size}")
+        raise InputError(f"max_size: expected 3 .. 12, got {max_size}")
     counts = np.zeros((len(traj), max_size + 1), np.int64)
     cells = traj.frame_cells()
     for f in range(len(traj)):

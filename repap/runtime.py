@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from repap.errors import InputError
+
 
 def keep_freed_memory() -> bool:
     """Let glibc's malloc keep freed blocks for reuse instead of returning them to the system.
@@ -76,16 +78,16 @@ def resolve_device(device: Any, local: int = 0) -> Any:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device: expected cpu, cuda or cuda:N, got {device!r} ({err})") from None
+        raise InputError(f"device: expected cpu, cuda or cuda:N, got {device!r} ({err})") from None
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError(
+            raise InputError(
                 f"device: {device} asked for, but this torch ({torch.__version__}) sees no CUDA "
                 "device; use --device cpu"
             )
         if device.index is not None and device.index >= count:
-            raise ValueError(f"device: {device} asked for, but torch sees {count} CUDA devices")
+            raise InputError(f"device: {device} asked for, but torch sees {count} CUDA devices")
     elif device.type != "cpu":
-        raise ValueError(f"device: expected cpu, cuda or cuda:N, got {device}")
+        raise InputError(f"device: expected cpu, cuda or cuda:N, got {device}")
     return device

@@ -29,6 +29,7 @@ from repap import _C
 from repap._checks import check_positive_int
 from repap._periodic import cell_heights
 from repap.ensemble import Ensemble
+from repap.errors import InputError
 from repap.runtime import resolve_device
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Stepper:
         if bins.device.type == "cuda":
             return self._cuda(bins, steps, h, c, go, saved)
         if go is not None or saved is not None:
-            raise ValueError("go, saved: the masked step runs on CUDA only")
+            raise InputError("go, saved: the masked step runs on CUDA only")
         gx = self.bin_rows.index_select(0, bins).add_(self.step_rows.index_select(0, steps))
         self._cell(gx, h[0] @ self.w_hh0, c[0], h[0])
         for layer, (w_ih, w_hh, b) in enumerate(self.deeper, start=1):
@@ -170,12 +171,12 @@ def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
     if min_dist is None:
         return 0.0
     if not (np.isfinite(min_dist) and min_dist > 0):
-        raise ValueError(
+        raise InputError(
             f"min_dist: expected a positive distance in Angstrom or None, got {min_dist}"
         )
     heights = cell_heights(np.asarray(cell, dtype=np.float64))
     if min_dist >= min(heights) / 2:
-        raise ValueError(
+        raise InputError(
             f"min_dist: {min_dist} A must be below half the cell's smallest height "
             f"({min(heights) / 2:.3f} A)"
         )
@@ -435,7 +436,7 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
             n_live, n_bad = torch.stack([live.sum(), (batch.bad >= 0).sum()]).tolist()
             if n_bad:
                 i = int((batch.bad >= 0).nonzero()[0])
-                raise ValueError(
+                raise InputError(
                     f"model: its output for structure {int(batch.structure[i])} at coordinate "
                     f"{int(batch.bad[i])} is NaN or infinite ({n_bad} structures in this "
                     "batch): the weights have diverged; nothing can be drawn from it"
@@ -460,7 +461,7 @@ def _raise_for_bad_logits(bins: torch.Tensor, structure: torch.Tensor, k: torch.
     bad = (bins == _C.sampler_bad_logits).nonzero().flatten()
     if len(bad):
         i = bad[0]
-        raise ValueError(
+        raise InputError(
             f"model: its output for structure {int(structure[i])} at coordinate {int(k[i])} "
             f"is NaN or infinite ({len(bad)} structures in this batch): the weights have "
             "diverged; nothing can be drawn from it"
@@ -507,23 +508,23 @@ def check_arguments(
     for name, value, low in (("n", n, 1), ("max_retries", max_retries, 0),
                              ("max_restarts", max_restarts, 0), ("start", start, 0)):  # fmt: skip
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+            raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
     if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
-        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+        raise InputError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
     if not (np.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
-        raise ValueError(
+        raise InputError(
             f"temperature: expected a number >= {MIN_TEMPERATURE:g} (the kernel takes 1/T in "
             f"float32), got {temperature!r}"
         )
     if "first_coordinate" not in model.meta:
-        raise ValueError("model: has no training metadata (train it or load a checkpoint)")
+        raise InputError("model: has no training metadata (train it or load a checkpoint)")
     dist = check_min_dist(min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
     auto = device is None or str(device) == "auto"
     cuda = torch.cuda.is_available() if auto else str(device).startswith("cuda")
     if cuda and model.config.n_bins > _C.sampler_max_cuda_bins:  # before checking for CUDA
         if auto:  # the CPU sampler has no such limit
             return dist, torch.device("cpu")
-        raise ValueError(
+        raise InputError(
             f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
             f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"
         )
@@ -569,5 +570,5 @@ def sample(
     if bar is not None:
         bar.close()
     if not parts:
-        raise ValueError("n: expected at least 1 structure")
+        raise InputError("n: expected at least 1 structure")
     return Ensemble.concat(parts)

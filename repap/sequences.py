@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from repap.errors import InputError
 from repap.trajectory import Trajectory
 
 
@@ -60,7 +61,7 @@ class Sequences:
         if frac.ndim == 2:
             frac = frac.reshape(frac.shape[0], -1, 3)
         if frac.shape[1:] != (self.n_atoms, 3):
-            raise ValueError(
+            raise InputError(
                 f"frac: expected shape (F, {self.n_atoms}, 3) or "
                 f"(F, {3 * self.n_atoms}), got {frac.shape}"
             )
@@ -108,7 +109,7 @@ def prepare(
     coordinates wrapped into [0, 1) on periodic axes. On non-periodic axes the cell is the box:
     coordinates must lie inside it."""
     if getattr(traj, "n_networks", 1) > 1:  # a repap.dataset.NetworkSet: atom order per network
-        raise ValueError(
+        raise InputError(
             f"trajectory: holds {traj.n_networks} networks, each with its own atom order; "
             "prepare one network at a time (set.system(k))"
         )
@@ -118,19 +119,19 @@ def prepare(
         elif order == "none":
             perm = np.arange(traj.n_atoms)
         else:
-            raise ValueError(f"order: expected 'distance', 'none' or a permutation, got {order!r}")
+            raise InputError(f"order: expected 'distance', 'none' or a permutation, got {order!r}")
     else:
         perm = np.asarray(order)
         if perm.shape != (traj.n_atoms,) or not np.array_equal(
             np.sort(perm), np.arange(traj.n_atoms)
         ):
-            raise ValueError(f"order: expected a permutation of {traj.n_atoms} atoms")
+            raise InputError(f"order: expected a permutation of {traj.n_atoms} atoms")
     frac = traj.fractional(wrap=True)[:, perm]
     open_axes = ~traj.pbc
     if open_axes.any():
         outside = ((frac[..., open_axes] < 0) | (frac[..., open_axes] >= 1)).any(axis=(1, 2))
         if outside.any():
-            raise ValueError(
+            raise InputError(
                 f"frame {int(np.argmax(outside))}: an atom lies outside the cell "
                 "on a non-periodic axis (the cell is the box there)"
             )
@@ -144,13 +145,13 @@ def split(
     of an MD run are correlated, so shuffled splits would leak the validation set."""
     for name, value in (("val", val), ("test", test)):
         if not 0 <= value < 1:
-            raise ValueError(f"{name}: expected a fraction in [0, 1), got {value}")
+            raise InputError(f"{name}: expected a fraction in [0, 1), got {value}")
     if val + test >= 1:
-        raise ValueError(f"val + test: expected less than 1, got {val + test}")
+        raise InputError(f"val + test: expected less than 1, got {val + test}")
     n = len(seqs)
     n_test = round(n * test)
     n_val = round(n * val)
     n_train = n - n_val - n_test
     if n_train < 1:
-        raise ValueError(f"split: {n} frames leave no training frame")
+        raise InputError(f"split: {n} frames leave no training frame")
     return seqs[:n_train], seqs[n_train : n_train + n_val], seqs[n_train + n_val :]

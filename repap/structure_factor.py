@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from repap.errors import InputError
 from repap.radial import rdf
 from repap.trajectory import Trajectory
 
@@ -24,12 +25,12 @@ def structure_factor(
     """(Q in 1/A, S(Q)) of the frames of ``traj`` (one element, periodic). ``q`` defaults to
     0.5 .. 15 1/A in 0.05 steps."""
     if not traj.pbc.all():
-        raise ValueError("traj: S(Q) from g(r) needs a cell periodic in x, y and z")
+        raise InputError("traj: S(Q) from g(r) needs a cell periodic in x, y and z")
     if not (np.isfinite(rmax) and rmax > 0 and np.isfinite(dr) and 0 < dr < rmax):
-        raise ValueError(f"rmax, dr: expected 0 < dr < rmax, got {rmax}, {dr}")
+        raise InputError(f"rmax, dr: expected 0 < dr < rmax, got {rmax}, {dr}")
     q = np.arange(0.5, 15.0 + 1e-9, 0.05) if q is None else np.asarray(q, dtype=np.float64)
     if q.ndim != 1 or not (q > 0).all():
-        raise ValueError("q: expected a 1-D array of positive wave numbers (1/A)")
+        raise InputError("q: expected a 1-D array of positive wave numbers (1/A)")
     nbins = round(rmax / dr)
     r, g = rdf(traj, rmax=rmax, nbins=nbins)
     volume = np.abs(np.linalg.det(traj.frame_cells())).mean()

@@ -30,6 +30,7 @@ import torch.distributed as dist
 
 from repap import checkpoint
 from repap.config import TrainConfig
+from repap.errors import InputError
 from repap.lstm import cpu_matmul_dtype
 from repap.model import RePAP
 from repap.ops import project_validated
@@ -62,11 +63,11 @@ def _prepare_data(traj: Trajectory, config: TrainConfig, source: str) -> _Data:
     if config.frames is not None:
         traj = traj[: config.frames]
     if len(traj) < 2:
-        raise ValueError(f"{source}: need at least 2 frames to train, got {len(traj)}")
+        raise InputError(f"{source}: need at least 2 frames to train, got {len(traj)}")
     seqs = prepare(traj)
     train_part, val_part, _ = split(seqs, val=config.val, test=0.0)
     if len(val_part) == 0:
-        raise ValueError(f"{source}: val={config.val} leaves no validation frame of {len(seqs)}")
+        raise InputError(f"{source}: val={config.val} leaves no validation frame of {len(seqs)}")
     n_train = len(train_part)
     cell = traj.frame_cells().mean(axis=0)
     lengths = np.linalg.norm(cell, axis=1)
@@ -214,7 +215,7 @@ def train(
     if not isinstance(traj, Trajectory):
         traj = read(traj)
     if resume and out is None:
-        raise ValueError("resume: needs out, the checkpoint path of the run to continue")
+        raise InputError("resume: needs out, the checkpoint path of the run to continue")
     rank, world, local = distributed()
     device = resolve_device(device, local)
     paths = checkpoint_paths(out) if out is not None else None
@@ -224,7 +225,7 @@ def train(
             with tempfile.NamedTemporaryFile(dir=paths[0].parent, prefix=".repap-probe-"):
                 pass
         except OSError as err:
-            raise ValueError(f"{paths[0]}: cannot write there ({err.strerror})") from None
+            raise InputError(f"{paths[0]}: cannot write there ({err.strerror})") from None
 
     data = _prepare_data(traj, config, source)
     with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched
@@ -365,7 +366,7 @@ def _restore(
     payload = checkpoint.read(path)
     meta = payload["meta"]
     if meta.get("data", {}).get("sha256") != data.meta["data"]["sha256"]:
-        raise ValueError(f"{path}: trained on other data than this trajectory, cannot resume")
+        raise InputError(f"{path}: trained on other data than this trajectory, cannot resume")
     recorded = dict(meta.get("train", {}))
     current = config.to_dict()
     for key in ("epochs", "patience"):
@@ -373,11 +374,11 @@ def _restore(
         current.pop(key, None)
     if recorded != current:
         changed = sorted(k for k in current if recorded.get(k) != current[k])
-        raise ValueError(
+        raise InputError(
             f"{path}: trained with another config ({', '.join(changed)} differ), cannot resume"
         )
     if "optimizer" not in payload:
-        raise ValueError(f"{path}: holds no optimizer state, cannot resume")
+        raise InputError(f"{path}: holds no optimizer state, cannot resume")
     model.load_state_dict(checkpoint.build(payload, path).state_dict())
     opt.load_state_dict(payload["optimizer"])
     sched.load_state_dict(payload["scheduler"])

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from repap.errors import InputError
+
 if TYPE_CHECKING:
     from ase import Atoms
 
@@ -87,7 +89,7 @@ class Trajectory:
     def fractional(self, wrap: bool = True) -> np.ndarray:
         """Fractional coordinates (F, N, 3); ``wrap`` folds periodic axes into [0, 1)."""
         if (np.abs(np.linalg.det(self.cell)) < 1e-9).any():
-            raise ValueError("cell: singular (volume 0); fractional coordinates need a cell")
+            raise InputError("cell: singular (volume 0); fractional coordinates need a cell")
         frac = self.positions @ np.linalg.inv(self.cell)  # (3, 3) or batched (F, 3, 3)
         if wrap and self.pbc.any():
             folded = frac[..., self.pbc] % 1.0
@@ -132,16 +134,16 @@ class Trajectory:
             _write_npz(self, path, precision)
             return
         if precision is not None:
-            raise ValueError(f"precision: only the .npz format takes it, not {path.name}")
+            raise InputError(f"precision: only the .npz format takes it, not {path.name}")
         import ase.io
 
         check_writable(path, format=format)
         if len(self) > 1 and _ioformat(path, format).single:
-            raise ValueError(f"{path}: this format holds one frame, the trajectory has {len(self)}")
+            raise InputError(f"{path}: this format holds one frame, the trajectory has {len(self)}")
         try:  # a generator: frames become Atoms one at a time, never all at once
             ase.io.write(path, self[0] if len(self) == 1 else iter(self), format=format)
         except ValueError as err:
-            raise ValueError(f"{path}: cannot write this format ({err})") from None
+            raise InputError(f"{path}: cannot write this format ({err})") from None
 
 
 def read(
@@ -158,7 +160,7 @@ def read(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
-        raise ValueError(f"{path}: no frames")
+        raise InputError(f"{path}: no frames")
     if (format or path.suffix.lstrip(".")) == "npz":
         _type_options(path, "npz", species)  # refuses species= here
         traj = _read_npz(path)
@@ -166,7 +168,7 @@ def read(
             return traj
         rows = np.arange(len(traj))[_as_slice(index, path)]
         if not len(rows):
-            raise ValueError(f"{path}: index {index!r} selects none of its {len(traj)} frames")
+            raise InputError(f"{path}: index {index!r} selects none of its {len(traj)} frames")
         return traj[rows]
     import ase.io
     from ase.io.formats import UnknownFileTypeError, filetype
@@ -177,19 +179,19 @@ def read(
         frames = ase.io.iread(path, index=index, format=format, **options)
         return _collect(frames, str(path))
     except UnknownFileTypeError:
-        raise ValueError(
+        raise InputError(
             f"{path}: unknown file format (name it: --format on the command line, format= in "
             "Python, e.g. extxyz)"
         ) from None
     except StopIteration:
-        raise ValueError(f"{path}: no frames") from None
+        raise InputError(f"{path}: no frames") from None
 
 
 def _type_options(path: Path, kind: str, species: Sequence[str] | None) -> dict:
     """ASE's options that give LAMMPS atom types their elements."""
     if not kind.startswith("lammps-dump"):
         if species is not None:
-            raise ValueError("species: only for LAMMPS dump files, which hold atom types")
+            raise InputError("species: only for LAMMPS dump files, which hold atom types")
         return {}
     if species is None:
         warnings.warn(
@@ -202,7 +204,7 @@ def _type_options(path: Path, kind: str, species: Sequence[str] | None) -> dict:
 
     unknown = [s for s in species if s not in atomic_numbers]
     if unknown or not species:
-        raise ValueError(f"species: expected element symbols such as Si, got {list(species)}")
+        raise InputError(f"species: expected element symbols such as Si, got {list(species)}")
     return {"specorder": list(species)}
 
 
@@ -217,7 +219,7 @@ def check_writable(
         _check_precision(precision)
         return
     if precision is not None:
-        raise ValueError(f"precision: only the .npz format takes it, not {path.name}")
+        raise InputError(f"precision: only the .npz format takes it, not {path.name}")
     from ase.io.formats import UnknownFileTypeError
 
     try:
@@ -225,7 +227,7 @@ def check_writable(
     except UnknownFileTypeError:
         writable = False
     if not writable:
-        raise ValueError(
+        raise InputError(
             f"{path}: unknown or read-only file format (use a suffix such as .npz, .extxyz, .traj)"
         )
 
@@ -238,7 +240,7 @@ def _ioformat(path: Path, format: str | None) -> Any:
 
 def _check_precision(precision: float | None) -> None:
     if precision is not None and not (isinstance(precision, float | int) and 0 < precision < 1):
-        raise ValueError(f"precision: expected a length in (0, 1) A, got {precision!r}")
+        raise InputError(f"precision: expected a length in (0, 1) A, got {precision!r}")
 
 
 def _as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
@@ -249,7 +251,7 @@ def _as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
     try:
         parts = [int(p) if p else None for p in str(index).split(":")]
     except ValueError:
-        raise ValueError(f"{path}: index {index!r} is not an int or 'start:stop:step'") from None
+        raise InputError(f"{path}: index {index!r} is not an int or 'start:stop:step'") from None
     if len(parts) == 1:
         return _as_slice(parts[0] if parts[0] is not None else ":", path)
     return slice(*parts)
@@ -259,31 +261,31 @@ def validate(traj: Trajectory, source: str) -> None:
     """One-line errors naming the source and frame for data no step downstream can use."""
     pos, cell = traj.positions, traj.cell
     if pos.ndim != 3 or pos.shape[2] != 3:
-        raise ValueError(f"{source}: positions must have shape (F, N, 3), got {pos.shape}")
+        raise InputError(f"{source}: positions must have shape (F, N, 3), got {pos.shape}")
     n_frames, n_atoms = pos.shape[:2]
     if n_frames == 0:
-        raise ValueError(f"{source}: no frames")
+        raise InputError(f"{source}: no frames")
     if n_atoms == 0:
-        raise ValueError(f"{source}: frame 0 has no atoms")
+        raise InputError(f"{source}: frame 0 has no atoms")
     if traj.numbers.shape != (n_atoms,):
-        raise ValueError(f"{source}: {traj.numbers.shape[0]} atomic numbers for {n_atoms} atoms")
+        raise InputError(f"{source}: {traj.numbers.shape[0]} atomic numbers for {n_atoms} atoms")
     if cell.shape not in ((3, 3), (n_frames, 3, 3)):
-        raise ValueError(
+        raise InputError(
             f"{source}: cell must have shape (3, 3) or ({n_frames}, 3, 3), got {cell.shape}"
         )
     bad = ~np.isfinite(pos).all(axis=(1, 2))
     if bad.any():
-        raise ValueError(f"{source}: frame {int(np.argmax(bad))} has NaN or infinite positions")
+        raise InputError(f"{source}: frame {int(np.argmax(bad))} has NaN or infinite positions")
     if not np.isfinite(cell).all():
-        raise ValueError(f"{source}: the cell has NaN or infinite entries")
+        raise InputError(f"{source}: the cell has NaN or infinite entries")
     if traj.pbc.any():
         volume = np.abs(np.linalg.det(cell.reshape(-1, 3, 3)))
         tiny = volume < 1e-6
         if tiny.any():
             frame = int(np.argmax(tiny)) if cell.ndim == 3 else 0
-            raise ValueError(f"{source}: frame {frame} is periodic but has no cell (volume 0)")
+            raise InputError(f"{source}: frame {frame} is periodic but has no cell (volume 0)")
     if traj.energy is not None and traj.energy.shape != (n_frames,):
-        raise ValueError(f"{source}: {traj.energy.shape} energies for {n_frames} frames")
+        raise InputError(f"{source}: {traj.energy.shape} energies for {n_frames} frames")
 
 
 def _parsed(frames: Iterable[Atoms], source: str) -> Iterator[Atoms]:
@@ -306,7 +308,7 @@ def _parsed(frames: Iterable[Atoms], source: str) -> Iterator[Atoms]:
             AssertionError,
         ) as err:
             detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise ValueError(
+            raise InputError(
                 f"{source}: cannot read frame {n}: damaged, truncated or not this format ({detail})"
             ) from None
         yield atoms
@@ -330,25 +332,25 @@ def _collect(frames: Iterable[Atoms], source: str) -> Trajectory:
             blocks_cell.append(np.empty((_BLOCK, 3, 3)))
             blocks_energy.append(np.full(_BLOCK, np.nan))
         if len(atoms) != n_atoms:
-            raise ValueError(f"{source}: frame {n} has {len(atoms)} atoms, frame 0 has {n_atoms}")
+            raise InputError(f"{source}: frame {n} has {len(atoms)} atoms, frame 0 has {n_atoms}")
         if not np.array_equal(atoms.numbers, numbers):
-            raise ValueError(f"{source}: frame {n} has other species or atom order than frame 0")
+            raise InputError(f"{source}: frame {n} has other species or atom order than frame 0")
         if not np.array_equal(atoms.pbc, pbc):
-            raise ValueError(
+            raise InputError(
                 f"{source}: frame {n} has pbc {atoms.pbc.tolist()}, frame 0 has {pbc.tolist()}"
             )
         positions = atoms.positions
         if not np.isfinite(positions).all():
-            raise ValueError(f"{source}: frame {n} has NaN or infinite positions")
+            raise InputError(f"{source}: frame {n} has NaN or infinite positions")
         cell = atoms.cell.array
         if pbc.any() and not abs(np.linalg.det(cell)) >= 1e-6:  # also catches a NaN cell
-            raise ValueError(f"{source}: frame {n} is periodic but has no cell (volume 0)")
+            raise InputError(f"{source}: frame {n} is periodic but has no cell (volume 0)")
         blocks_pos[-1][k] = positions
         blocks_cell[-1][k] = cell
         blocks_energy[-1][k] = _energy_of(atoms)
         n += 1
     if n == 0:
-        raise ValueError(f"{source}: no frames")
+        raise InputError(f"{source}: no frames")
     positions = _concat(blocks_pos, n)
     cells = _concat(blocks_cell, n)
     energy = _concat(blocks_energy, n)
@@ -430,11 +432,11 @@ def _write_npz(traj: Trajectory, path: Path, precision: float | None) -> None:
 def _read_npz(path: Path) -> Trajectory:
     with open(path, "rb") as fh:  # numpy would try pickle next, and advise loading unsafely
         if fh.read(2) != b"PK":
-            raise ValueError(f"{path}: not an .npz file (no zip archive inside)")
+            raise InputError(f"{path}: not an .npz file (no zip archive inside)")
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             if "format" not in data or str(data["format"]) != NPZ_FORMAT:
-                raise ValueError(f"{path}: not a repap trajectory (no '{NPZ_FORMAT}' marker)")
+                raise InputError(f"{path}: not a repap trajectory (no '{NPZ_FORMAT}' marker)")
             if "positions" in data:
                 positions = data["positions"]
             else:
@@ -451,7 +453,7 @@ def _read_npz(path: Path) -> Trajectory:
                 return NetworkSet(*fields, **extra)
             return Trajectory(*fields)
     except (zipfile.BadZipFile, EOFError, KeyError, OSError) as err:
-        raise ValueError(f"{path}: damaged or truncated .npz ({err})") from None
+        raise InputError(f"{path}: damaged or truncated .npz ({err})") from None
     except ValueError as err:
         msg = str(err)
-        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None

@@ -222,3 +222,30 @@ def test_version_device_and_min_dist_spellings(tmp_path, capsys):
     assert main([*base, "--out", str(tmp_path / "c.npz"), "--min-dist", "0.0"]) == 0
     assert repap.read(tmp_path / "c.npz").info["min_dist"] is None
     assert main([*base, "--out", str(tmp_path / "d.npz"), "--min-dist", "x"]) == 2
+
+
+def test_a_bug_is_not_shown_as_a_usage_error(monkeypatch, capsys):
+    """A user's mistake (InputError, a missing file) is one line and exit 2; anything else
+    escaping a command is repap's bug: exit 1, said so, and -T (anywhere on the line) shows the
+    traceback."""
+    from repap import cli
+
+    def buggy(args):
+        return {}["missing"]  # an internal KeyError
+
+    def mistaken(args):
+        raise repap.InputError("n: expected a positive integer, got 0")
+
+    monkeypatch.setattr(cli, "_info", buggy)
+    assert main(["info"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("repap info: internal error (KeyError: 'missing')") and "-T" in err
+    with pytest.raises(KeyError):
+        main(["info", "-T"])
+    with pytest.raises(KeyError):
+        main(["--traceback", "info"])
+    monkeypatch.setattr(cli, "_info", mistaken)
+    assert main(["info"]) == 2
+    assert capsys.readouterr().err == "repap info: error: n: expected a positive integer, got 0\n"
+    with pytest.raises(repap.InputError):
+        main(["-T", "info"])
