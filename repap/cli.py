@@ -219,6 +219,7 @@ _TRAIN_OPTIONS = {  # CLI option -> TrainConfig / ModelConfig field
     "seed": "seed",
     "frames": "frames",
     "precision": "precision",
+    "augment": "augment",
     "bins": "n_bins",
     "sigma": "sigma",
     "hidden": "hidden",
@@ -291,13 +292,25 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--optimizer", choices=OPTIMIZERS)
     g.add_argument("--lr", type=float)
     g.add_argument("--schedule", choices=SCHEDULES)
-    g.add_argument("--val", type=float, help="fraction of frames (the last) for validation")
+    g.add_argument(
+        "--val",
+        type=float,
+        help="fraction of frames (the last) for validation; "
+        "of a network set: of its training networks, kept whole",
+    )
     g.add_argument("--patience", type=int, help="early stopping, epochs (0: off)")
     g.add_argument("--seed", type=int)
-    g.add_argument("--frames", type=int, help="train on the first FRAMES frames only")
+    g.add_argument(
+        "--frames", type=int, help="train on the first FRAMES frames only (of each network)"
+    )
     g.add_argument(
         "--precision", choices=PRECISIONS, help="LSTM matmul operands (bfloat16: ~2x faster)"
     )
+    g.add_argument(
+        "--augment", type=int, metavar="K",
+        help="network sets: K extra orderings of each network (a random lattice symmetry and "
+        "origin shift before ordering; default 0)",
+    )  # fmt: skip
     g = p.add_argument_group("model (default: the preset's)")
     g.add_argument("--bins", type=int, help="grid bins per axis, G")
     g.add_argument("--sigma", type=float, help="target Gaussian width, Angstrom")

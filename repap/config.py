@@ -82,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     frames: int | None = None  # train on the first `frames` frames only
     precision: str = "float32"  # of the LSTM's matmul operands; "bfloat16": ~2x faster on CPUs
+    augment: int = 0  # network sets: extra orderings per network (lattice symmetry + shift)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -96,6 +97,8 @@ class TrainConfig:
             raise InputError(f"lr: expected a positive number, got {self.lr!r}")
         if not 0 < self.val < 1:
             raise InputError(f"val: expected a fraction in (0, 1), got {self.val!r}")
+        if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:
+            raise InputError(f"augment: expected 0 or more orderings, got {self.augment!r}")
         if self.patience < 0:
             raise InputError(f"patience: expected 0 (off) or more epochs, got {self.patience}")
         if self.frames is not None and self.frames < 2:

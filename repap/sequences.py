@@ -155,3 +155,69 @@ def split(
     if n_train < 1:
         raise InputError(f"split: {n} frames leave no training frame")
     return seqs[:n_train], seqs[n_train : n_train + n_val], seqs[n_train + n_val :]
+
+
+@dataclass
+class NetworkSequences:
+    """Sequences of many networks (a :class:`repap.dataset.NetworkSet`), each network's atoms
+    ordered by the paper's rule within that network, stacked: ``seqs.frac`` (F, N, 3) in
+    sequence order (``seqs.order`` is the identity: positions across networks share no atom
+    identity); ``network[f]`` is the set's network of row f and ``copy[f]`` its augmentation
+    (0: the frames as simulated)."""
+
+    seqs: Sequences
+    network: np.ndarray
+    copy: np.ndarray
+
+
+def prepare_networks(
+    nset: Trajectory,
+    networks: np.ndarray | None = None,
+    augment: int = 0,
+    seed: int = 0,
+    frames: int | None = None,
+) -> NetworkSequences:
+    """Sequences of the networks ``networks`` (default: all) of a network set, atoms ordered
+    within each network. ``augment`` > 0 adds that many copies of each network, each under a
+    random symmetry operation of the lattice and a random origin shift applied before the
+    ordering (:mod:`repap.augment`): the same distances, another ordering. ``frames`` keeps the
+    first frames of each network."""
+    from repap.augment import draws, transform
+
+    if not hasattr(nset, "network"):
+        raise InputError("trajectory: not a network set (repap dataset writes one)")
+    if isinstance(augment, bool) or not isinstance(augment, (int, np.integer)) or augment < 0:
+        raise InputError(f"augment: expected 0 or more copies per network, got {augment!r}")
+    if augment and not np.all(nset.pbc):
+        raise InputError("augment: needs a cell periodic on every axis")
+    ids = np.arange(nset.n_networks) if networks is None else np.asarray(networks, dtype=int)
+    rng = np.random.default_rng(seed)
+    cell = np.asarray(nset.cell, dtype=np.float64)
+    if cell.ndim != 2:
+        raise InputError("trajectory: network sets with a changing cell are not supported")
+    parts, net_of, copy_of, numbers = [], [], [], None
+    for k in ids:
+        system = nset.system(int(k))
+        if frames is not None:
+            system = system[:frames]
+        base = system.fractional(wrap=False)
+        for c, (op, shift) in enumerate([(np.eye(3), np.zeros(3)), *draws(augment, cell, rng)]):
+            moved = system if c == 0 else Trajectory(
+                transform(base, op, shift) @ cell, cell, system.numbers, system.pbc
+            )  # fmt: skip
+            seq = prepare(moved)
+            if numbers is None:
+                numbers = seq.numbers
+            elif not np.array_equal(seq.numbers, numbers):
+                raise InputError(
+                    f"network {int(k)}: its ordering puts other elements at some sequence "
+                    "positions than the first network's; one model needs one composition order"
+                )
+            parts.append(seq.frac)
+            net_of.append(np.full(len(seq), k))
+            copy_of.append(np.full(len(seq), c))
+    if not parts:
+        raise InputError("networks: none selected")
+    frac = np.concatenate(parts)
+    seqs = Sequences(frac, np.arange(frac.shape[1]), cell, numbers, np.asarray(nset.pbc))
+    return NetworkSequences(seqs, np.concatenate(net_of), np.concatenate(copy_of))

@@ -36,7 +36,7 @@ from repap.model import RePAP
 from repap.ops import project_validated
 from repap.projection import bin_index, project
 from repap.runtime import agree, distributed, resolve_device
-from repap.sequences import Sequences, prepare, split
+from repap.sequences import Sequences, prepare, prepare_networks, split
 from repap.trajectory import Trajectory, read
 
 
@@ -59,17 +59,55 @@ class _Data:
     on_device: tuple[torch.Tensor, torch.Tensor] | None = None  # (bins, frac) on CUDA
 
 
+def _split_networks(nset: Trajectory, config: TrainConfig, source: str):
+    """Sequences of a network set: the set's training networks only (its held-out networks
+    are never seen), a fraction ``val`` of them kept whole for validation, the rest (with
+    ``augment`` extra orderings each) for fitting. Returns (sequences, rows fitted, what the
+    checkpoint records)."""
+    pool = np.flatnonzero(~nset.heldout)
+    n_val = round(config.val * len(pool))
+    if len(pool) < 2 or n_val < 1 or n_val >= len(pool):
+        raise InputError(
+            f"{source}: {len(pool)} training networks, val={config.val}: need at least one "
+            "network to fit and one to validate on"
+        )
+    val_ids = np.sort(np.random.default_rng(config.seed).permutation(pool)[:n_val])
+    fit_ids = np.setdiff1d(pool, val_ids)
+    fit = prepare_networks(nset, fit_ids, config.augment, config.seed, config.frames)
+    val = prepare_networks(nset, val_ids, 0, config.seed, config.frames)
+    if not np.array_equal(fit.seqs.numbers, val.seqs.numbers):
+        raise InputError(f"{source}: networks order their elements differently")
+    frac = np.concatenate([fit.seqs.frac, val.seqs.frac])
+    seqs = Sequences(frac, fit.seqs.order, fit.seqs.cell, fit.seqs.numbers, fit.seqs.pbc)
+    info = {
+        "networks_fit": [int(k) for k in fit_ids],
+        "networks_val": [int(k) for k in val_ids],
+        "networks_heldout_unseen": int(nset.heldout.sum()),
+        "augment": config.augment,
+    }
+    return seqs, len(fit.seqs), info
+
+
 def _prepare_data(traj: Trajectory, config: TrainConfig, source: str) -> _Data:
-    if config.frames is not None:
-        traj = traj[: config.frames]
-    if len(traj) < 2:
-        raise InputError(f"{source}: need at least 2 frames to train, got {len(traj)}")
-    seqs = prepare(traj)
-    train_part, val_part, _ = split(seqs, val=config.val, test=0.0)
-    if len(val_part) == 0:
-        raise InputError(f"{source}: val={config.val} leaves no validation frame of {len(seqs)}")
-    n_train = len(train_part)
-    cell = traj.frame_cells().mean(axis=0)
+    info: dict[str, Any] = {}
+    if hasattr(traj, "network"):  # a repap.dataset.NetworkSet: split by network
+        seqs, n_train, info = _split_networks(traj, config, source)
+        cell = np.asarray(traj.cell, dtype=np.float64)
+    else:
+        if config.augment:
+            raise InputError(f"augment: needs a set of networks (repap dataset), not {source}")
+        if config.frames is not None:
+            traj = traj[: config.frames]
+        if len(traj) < 2:
+            raise InputError(f"{source}: need at least 2 frames to train, got {len(traj)}")
+        seqs = prepare(traj)
+        train_part, val_part, _ = split(seqs, val=config.val, test=0.0)
+        if len(val_part) == 0:
+            raise InputError(
+                f"{source}: val={config.val} leaves no validation frame of {len(seqs)}"
+            )
+        n_train = len(train_part)
+        cell = traj.frame_cells().mean(axis=0)
     lengths = np.linalg.norm(cell, axis=1)
     g = config.model.n_bins
     sigma_frac = [float(config.model.sigma / length) for length in lengths]
@@ -93,7 +131,8 @@ def _prepare_data(traj: Trajectory, config: TrainConfig, source: str) -> _Data:
             "sha256": digest.hexdigest(),
             "frames": len(seqs),
             "train_frames": n_train,
-            "val_frames": len(val_part),
+            "val_frames": len(seqs) - n_train,
+            **info,
         },
         "versions": {"repap": repap.__version__, "torch": torch.__version__},
     }
