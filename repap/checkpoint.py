@@ -7,7 +7,8 @@ arbitrary objects. The metadata holds everything needed to generate from the mod
 the training data: model and training config, grid, sigma in Angstrom and per axis, cell,
 pbc, atomic numbers, atom order, the distribution of the first coordinate, the SHA-256 of the
 training sequences, the loss history, repap/torch versions, and the SHA-256 of the weights,
-checked on load so that a damaged or edited file is refused.
+checked on load so that a damaged or edited file is refused; the generation contract among
+them is versioned and checked field by field (:class:`repap.metadata.ModelMeta`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import torch
 
 from repap.errors import InputError
+from repap.metadata import META_VERSION, ModelMeta
 from repap.model import ModelConfig, RePAP
 
 FORMAT = "repap-model"
@@ -46,6 +48,9 @@ def save(path: str | os.PathLike, model: RePAP, extra: dict[str, Any] | None = N
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     meta = dict(model.meta)
+    if "first_coordinate" in meta:  # a trained model: its contract must hold before it is saved
+        ModelMeta.from_dict(meta, model.n_atoms, model.config.n_bins)
+        meta["meta_version"] = META_VERSION
     meta.update(
         config=model.config.to_dict(), n_atoms=model.n_atoms, weights_sha256=weights_digest(state)
     )
@@ -95,6 +100,11 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(
             f"{path}: the weights do not match their recorded SHA-256 (damaged or edited)"
         )
+    if "first_coordinate" in meta:  # trained: the generation contract, field by field
+        try:
+            ModelMeta.from_dict(meta, n_atoms, config.n_bins)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
     payload.update(meta=meta, config=config, n_atoms=n_atoms)
     return payload
 

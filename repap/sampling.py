@@ -30,6 +30,7 @@ from repap._checks import check_positive_int
 from repap._periodic import cell_heights
 from repap.ensemble import Ensemble
 from repap.errors import InputError
+from repap.metadata import ModelMeta
 from repap.runtime import resolve_device
 
 if TYPE_CHECKING:
@@ -186,10 +187,8 @@ def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
 def source_frame(meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cell, inverse permutation, atomic numbers, pbc) of a model's structures in the source's
     atom order: sequence position ``inverse[a]`` holds source atom a."""
-    inverse = np.argsort(np.asarray(meta["order"]))
-    numbers = np.asarray(meta["numbers"])[inverse]
-    cell = np.asarray(meta["cell"], dtype=np.float64)
-    return cell, inverse, numbers, np.asarray(meta["pbc"], bool)
+    m = ModelMeta.from_dict(meta, len(meta["order"]), meta["grid"]["n_bins"])
+    return m.cell, m.inverse, m.numbers[m.inverse], m.pbc
 
 
 def generate_batch(

@@ -1,6 +1,9 @@
 """The RePAP model: input encoding, the fused CPU LSTM against torch.nn.LSTM, losses, and that
 training learns."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -220,3 +223,45 @@ def test_bfloat16_training_falls_back_to_float32(rng, forced_fallback):
         model = _learns_still_atoms(rng)
     assert model.meta["train"]["precision"] == "bfloat16"  # what was asked, kept for --resume
     assert {h["precision"] for h in model.meta["history"]} == {"float32"}  # what ran
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.update(meta_version=2), "metadata: version 2, this repap reads version 1"),
+        (lambda m: m.update(order=[0] * len(m["order"])), "metadata: order: not a permutation"),
+        (lambda m: m["first_coordinate"].update(counts=[1, 2]),
+         "metadata: first_coordinate.counts: expected shape (50,)"),
+        (lambda m: m.pop("cell"), "metadata: cell: missing"),
+        (lambda m: m.update(cell=[[1, 0, 0], [0, 1, 0], [0, 0, float("nan")]]),
+         "metadata: cell: not finite"),
+    ],
+)  # fmt: skip
+def test_checkpoint_metadata_is_checked_field_by_field(tmp_path, edit, message):
+    """The generation contract in a checkpoint's JSON is checked on load: an edited or foreign
+    file is refused with one line naming the field, never generated from."""
+    import json
+
+    from repap import checkpoint
+
+    src = Path(repap.__file__).parent / "data" / "models" / "a-si-30-paper.pt"
+    payload = torch.load(src, map_location="cpu", weights_only=True)
+    meta = json.loads(payload["metadata"])
+    edit(meta)
+    payload["metadata"] = json.dumps(meta)
+    bad = tmp_path / "edited.pt"
+    torch.save(payload, bad)
+    with pytest.raises(repap.InputError, match=f"^{bad}: " + re.escape(message)):
+        checkpoint.load_model(bad)
+
+
+def test_model_metadata_round_trip(tmp_path):
+    """What a trained model saves is what the typed contract reads back."""
+    from repap.metadata import ModelMeta
+
+    model = repap.pretrained("paper")
+    m = ModelMeta.from_dict(model.meta, model.n_atoms, model.config.n_bins)
+    np.testing.assert_array_equal(m.order[m.inverse], np.arange(model.n_atoms))
+    assert m.first_counts.sum() == model.meta["data"]["train_frames"]
+    path = repap.checkpoint.save(tmp_path / "again.pt", model)
+    assert repap.load_model(path).meta["meta_version"] == 1
