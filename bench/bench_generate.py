@@ -25,7 +25,6 @@ import torch
 
 import repap
 from repap.runtime import keep_freed_memory
-from repap.sampling import Stepper
 
 THREADS = 2
 N = 2000
@@ -113,7 +112,7 @@ def pure_torch(model, n, seed=0):
 
 def bare_stepping(model, n):
     """The LSTM steps of one batch with fixed inputs: no drawing, no checks."""
-    stepper = Stepper(model, torch.device("cpu"))
+    stepper = model.stepper("cpu")
     h, c = stepper.zero_state(n, torch.device("cpu"))
     bins = torch.zeros(n, dtype=torch.int64)
     with torch.no_grad():

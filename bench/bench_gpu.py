@@ -27,7 +27,6 @@ import torch
 
 import repap
 from repap.model import RePAP
-from repap.sampling import Stepper
 
 pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and repap.cuda_available()),
@@ -130,7 +129,7 @@ def _load(name):
 
 def bare_stepper(model: RePAP, n: int):
     """repap's stepper over the whole sequence with fixed inputs: no drawing, no checks."""
-    stepper = Stepper(model, DEV)
+    stepper = model.stepper(DEV)
 
     def run():
         h, c = stepper.zero_state(n, DEV)
@@ -175,7 +174,7 @@ def pure_torch(model: RePAP, n: int, seed: int = 0):
     rejection by redrawing the third coordinate of a clashing atom (up to 200 times)."""
     g, n_atoms = model.config.n_bins, model.n_atoms
     cell = torch.tensor(model.meta["cell"], dtype=torch.float32, device=DEV)
-    stepper = Stepper(model, DEV)
+    stepper = model.stepper(DEV)
     counts = torch.tensor(model.meta["first_coordinate"]["counts"], dtype=torch.float32)
 
     def run():

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from repap import _C
 from repap._checks import check_positive_int
 from repap.config import ModelConfig
 from repap.errors import InputError
@@ -97,6 +98,12 @@ class RePAP(nn.Module):
 
         return sample(self, n, seed=seed, min_dist=min_dist, **kwargs)
 
+    def stepper(self, device: str | torch.device = "cpu") -> Step:
+        """This model's recurrence as a step function on ``device`` (a copy of the weights:
+        the model keeps its device and mode): ``h, c = step.zero_state(B, device)``, then
+        ``logits = step(bins, steps, h, c)`` per coordinate. Generation runs on it."""
+        return Step(self, torch.device(device))
+
     def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """Log of the categorical distribution over bins that generation draws from: the
         softmax, or the sigmoid outputs normalised to sum 1."""
@@ -104,3 +111,105 @@ class RePAP(nn.Module):
             return torch.log_softmax(logits, dim=-1)
         s = torch.sigmoid(logits).clamp_min(1e-30)
         return s.log() - s.sum(-1, keepdim=True).log()
+
+
+class Step:
+    """The model's recurrence one coordinate at a time (``RePAP.stepper``): one LSTM step for
+    a batch of structures at their own positions in the sequence, with a copy of the weights
+    on ``device`` rearranged once: layer 0's input gates are a table lookup (bin row + step
+    row); the element-wise cell math is one fused kernel (C++ on the CPU, CUDA on GPUs). It
+    computes what :meth:`RePAP.forward` computes, step by step (tested)."""
+
+    def __init__(self, model: RePAP, device: torch.device):
+        lstm = model.lstm
+        g = model.config.n_bins
+
+        def weight(name: str) -> torch.Tensor:  # a copy on `device`; the model stays as is
+            return getattr(lstm, name).detach().to(device, torch.float32)
+
+        w0 = weight("weight_ih_l0").t()
+        self.bin_rows = w0[:g].contiguous()
+        self.step_rows = (w0[g:] + weight("bias_ih_l0") + weight("bias_hh_l0")).contiguous()
+        self.w_hh0 = weight("weight_hh_l0").t().contiguous()
+        self.deeper = []
+        for layer in range(1, lstm.num_layers):
+            w_ih = weight(f"weight_ih_l{layer}").t().contiguous()
+            w_hh = weight(f"weight_hh_l{layer}").t().contiguous()
+            b = weight(f"bias_ih_l{layer}") + weight(f"bias_hh_l{layer}")
+            self.deeper.append((w_ih, w_hh, b.contiguous()))
+        self.head_w = model.head.weight.detach().to(device, torch.float32).t().contiguous()
+        self.head_b = model.head.bias.detach().to(device, torch.float32)
+        self.hidden = lstm.hidden_size
+        self.layers = lstm.num_layers
+
+    def zero_state(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (self.layers, batch, self.hidden)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    def _cell(self, gx: torch.Tensor, rec: torch.Tensor, c: torch.Tensor, h: torch.Tensor):
+        """c, h of one layer in place from input gates gx and recurrent part rec (CPU)."""
+        b = gx.shape[0]
+        _C.lstm_step_forward_cpu(
+            gx.data_ptr(),
+            rec.data_ptr(),
+            False,
+            rec.data_ptr(),
+            c.data_ptr(),
+            c.data_ptr(),
+            h.data_ptr(),
+            0,
+            b,
+            self.hidden,
+        )  # fmt: skip  (activations written over rec; c updated in place)
+
+    def __call__(
+        self,
+        bins: torch.Tensor,
+        steps: torch.Tensor,
+        h: torch.Tensor,
+        c: torch.Tensor,
+        go: torch.Tensor | None = None,
+        saved: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Consume coordinate ``steps[b]`` (its bin ``bins[b]``) of every structure, updating
+        the state (h, c: (L, B, H), contiguous per layer) in place; returns the logits (B, G)
+        of the next coordinates. On CUDA, ``go`` (B,) bool leaves the state of the rows
+        without it unchanged (their logits are then meaningless), and ``saved`` (h, c) takes
+        the new state of rows whose coordinate ended an atom."""
+        if bins.device.type == "cuda":
+            return self._cuda(bins, steps, h, c, go, saved)
+        if go is not None or saved is not None:
+            raise InputError("go, saved: the masked step runs on CUDA only")
+        gx = self.bin_rows.index_select(0, bins).add_(self.step_rows.index_select(0, steps))
+        self._cell(gx, h[0] @ self.w_hh0, c[0], h[0])
+        for layer, (w_ih, w_hh, b) in enumerate(self.deeper, start=1):
+            self._cell(torch.addmm(b, h[layer - 1], w_ih), h[layer] @ w_hh, c[layer], h[layer])
+        return torch.addmm(self.head_b, torch.relu(h[-1]), self.head_w)
+
+    def _cuda(self, bins, steps, h, c, go, saved) -> torch.Tensor:
+        """The CUDA step: per layer the matrix products in cuBLAS, then one fused cell kernel
+        (layer 0's input gates gathered from the tables inside it); no host sync."""
+        batch = bins.shape[0]
+        stream = torch.cuda.current_stream(bins.device).cuda_stream
+        dev = bins.device.index
+        go_ptr = go.data_ptr() if go is not None else 0
+        relu = torch.empty_like(h[-1])
+        for layer in range(self.layers):
+            if layer == 0:
+                gates = h[0] @ self.w_hh0
+                tables = (self.bin_rows.data_ptr(), self.step_rows.data_ptr(),
+                          bins.data_ptr(), steps.data_ptr())  # fmt: skip
+            else:
+                w_ih, w_hh, b = self.deeper[layer - 1]
+                gates = torch.addmm(b, h[layer - 1], w_ih).addmm_(h[layer], w_hh)
+                tables = (0, 0, 0, 0)
+            top = relu.data_ptr() if layer == self.layers - 1 else 0
+            if saved is not None:
+                tables = (*tables[:3], steps.data_ptr())
+                keep = (saved[1][layer].data_ptr(), saved[0][layer].data_ptr())
+            else:
+                keep = (0, 0)
+            _C.lstm_cell_step_cuda(gates.data_ptr(), *tables, go_ptr, c[layer].data_ptr(),
+                                   h[layer].data_ptr(), top, *keep, batch, self.hidden, dev,
+                                   stream)  # fmt: skip
+        return torch.addmm(self.head_b, relu, self.head_w)

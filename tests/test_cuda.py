@@ -98,3 +98,34 @@ def test_cuda_graph_replay_equals_eager_steps(monkeypatch):
     np.testing.assert_array_equal(graph.positions, eager.positions)
     np.testing.assert_array_equal(graph.redrawn, eager.redrawn)
     np.testing.assert_array_equal(graph.failed, eager.failed)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+def test_cuda_step_equals_the_forward_pass(output):
+    """The CUDA step (cuBLAS products and the fused cell kernel) gives, coordinate by
+    coordinate, the logits of the CPU's teacher-forced forward pass, for random weights and
+    biases; with a mask, the rows left out keep their state and the others step as usual."""
+    from repap.model import RePAP
+
+    torch.manual_seed(4)
+    config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output)
+    net = RePAP(config, n_atoms=4).eval()
+    cuda = torch.device("cuda")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(-0.6, 0.6)
+        bins = torch.randint(0, 12, (5, net.n_steps))
+        full = net(bins)
+        step = net.stepper(cuda)
+        h, c = step.zero_state(5, cuda)
+        out = [step(bins[:, t].to(cuda), torch.full((5,), t, device=cuda), h, c)
+               for t in range(net.n_steps)]  # fmt: skip
+        torch.testing.assert_close(torch.stack(out, 1).cpu(), full, rtol=1e-4, atol=1e-4)
+        go = torch.tensor([True, False, True, False, True], device=cuda)
+        h_all, c_all = h.clone(), c.clone()
+        step(bins[:, 0].to(cuda), torch.zeros(5, dtype=torch.int64, device=cuda), h_all, c_all)
+        h_go, c_go = h.clone(), c.clone()
+        step(bins[:, 0].to(cuda), torch.zeros(5, dtype=torch.int64, device=cuda), h_go, c_go, go)
+    torch.testing.assert_close(h_go[:, ~go], h[:, ~go], rtol=0, atol=0)
+    torch.testing.assert_close(c_go[:, ~go], c[:, ~go], rtol=0, atol=0)
+    torch.testing.assert_close(h_go[:, go], h_all[:, go], rtol=0, atol=0)

@@ -277,7 +277,6 @@ def test_generation_steps_the_function_training_fits(inputs, output):
     # sampler's one-step recurrence gives, coordinate by coordinate, the logits of the full
     # teacher-forced forward pass for the same bins
     from repap.model import RePAP
-    from repap.sampling import Stepper
 
     torch.manual_seed(3)
     config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output, input=inputs)
@@ -288,7 +287,7 @@ def test_generation_steps_the_function_training_fits(inputs, output):
     bins = torch.randint(0, 12, (5, net.n_steps))
     with torch.no_grad():
         full = net(bins)  # (B, T, G): logits of coordinates 1 .. T
-        stepper = Stepper(net, torch.device("cpu"))
+        stepper = net.stepper("cpu")
         h, c = stepper.zero_state(5, torch.device("cpu"))
         stepped = torch.stack(
             [stepper(bins[:, t], torch.full((5,), t), h, c) for t in range(net.n_steps)], 1
