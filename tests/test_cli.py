@@ -228,7 +228,7 @@ def test_a_bug_is_not_shown_as_a_usage_error(monkeypatch, capsys):
     """A user's mistake (InputError, a missing file) is one line and exit 2; anything else
     escaping a command is repap's bug: exit 1, said so, and -T (anywhere on the line) shows the
     traceback."""
-    from repap import cli
+    from repap.cli import info as info_command
 
     def buggy(args):
         return {}["missing"]  # an internal KeyError
@@ -236,7 +236,7 @@ def test_a_bug_is_not_shown_as_a_usage_error(monkeypatch, capsys):
     def mistaken(args):
         raise repap.InputError("n: expected a positive integer, got 0")
 
-    monkeypatch.setattr(cli, "_info", buggy)
+    monkeypatch.setattr(info_command, "run", buggy)
     assert main(["info"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("repap info: internal error (KeyError: 'missing')") and "-T" in err
@@ -244,7 +244,7 @@ def test_a_bug_is_not_shown_as_a_usage_error(monkeypatch, capsys):
         main(["info", "-T"])
     with pytest.raises(KeyError):
         main(["--traceback", "info"])
-    monkeypatch.setattr(cli, "_info", mistaken)
+    monkeypatch.setattr(info_command, "run", mistaken)
     assert main(["info"]) == 2
     assert capsys.readouterr().err == "repap info: error: n: expected a positive integer, got 0\n"
     with pytest.raises(repap.InputError):

@@ -1,0 +1,51 @@
+"""repap dataset: a reference set of many networks (arguments and run)."""
+
+from __future__ import annotations
+
+import argparse
+
+from repap.cli._common import add_overwrite, add_protocol_options, protocol_of, refuse_existing
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from repap.dataset import assemble, build_runs
+
+    if args.out and not args.overwrite:
+        refuse_existing(args.out)
+    build_runs(args.folder, args.runs, seed=args.seed, workers=args.workers,
+               relax_every=args.relax_every, progress=not args.quiet,
+               **protocol_of(args))  # fmt: skip
+    if args.out:
+        nets, report = assemble(args.folder, args.out, heldout_every=args.heldout_every)
+        print(json.dumps(report, indent=1))
+        print(f"wrote {args.out}: {nets.n_networks} networks ({int(nets.heldout.sum())} held out),"
+              f" {len(nets)} frames")  # fmt: skip
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dataset",
+        help="a reference set of many distinct networks: melt-quench runs, relaxed, split",
+        description="Melt-quench RUNS cells (seeds SEED, SEED+1, ...; WORKERS processes), sample "
+        "frames at --temperature, relax every --relax-every-th frame to its inherent structure, "
+        "one file per run in FOLDER (a rerun resumes). With --out, group the runs' inherent "
+        "structures into networks, keep one run per network, hold out the networks whose seed is "
+        "a multiple of --heldout-every and "
+        "write the set (.npz, read by repap.read as a NetworkSet) with a report.",
+    )
+    p.add_argument("folder", help="folder of the runs (created; a rerun resumes)")
+    p.add_argument("--runs", type=int, required=True, help="melt-quench runs wanted in FOLDER")
+    add_protocol_options(p)
+    p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
+    p.add_argument("--relax-every", type=int, default=100,
+                   help="relax every K-th frame of a run (default: 100)")  # fmt: skip
+    p.add_argument("--out", help="also assemble the set into this .npz")
+    p.add_argument("--heldout-every", type=int, default=5,
+                   help="hold out networks whose seed is a multiple of this; stable as runs "
+                   "are added (default: 5)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p, "--out file (the runs in FOLDER always resume)")
+    p.set_defaults(func=run)

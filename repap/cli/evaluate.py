@@ -1,0 +1,96 @@
+"""repap evaluate: judge an ensemble (arguments and run)."""
+
+from __future__ import annotations
+
+import argparse
+
+from repap.errors import InputError
+
+
+def run(args: argparse.Namespace) -> int:
+    from repap.evaluation import evaluate, markdown
+    from repap.references import reference
+    from repap.trajectory import read
+
+    if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
+        raise InputError(f"--nbins: expected 1 to 100000, got {args.nbins}")
+    for name in ("rmax", "cutoff", "min_dist"):
+        if not getattr(args, name) > 0:
+            raise InputError(
+                f"--{name.replace('_', '-')}: expected a positive number, got {getattr(args, name)}"
+            )
+    ensemble = read(args.ensemble)
+    ref = read(args.reference) if args.reference else reference(heldout=True)
+    training = read(args.training) if args.training else None
+    report = evaluate(
+        ensemble,
+        ref,
+        training=training,
+        out=args.out,
+        rmax=args.rmax,
+        nbins=args.nbins,
+        cutoff=args.cutoff,
+        min_dist=args.min_dist,
+        energy=not args.no_energy,
+        seed=args.seed,
+        networks=not args.snapshots_only,
+        judge=args.judge,
+        progress=not args.quiet,
+    )
+    print(markdown(report))
+    print(f"wrote {args.out}/report.json, report.md, rdf.png, coordination.png, angles.png")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="compare an ensemble with a reference and random baselines (report + plots)",
+        description="First as networks: every structure relaxed (LAMMPS, Vink SW) and grouped; "
+        "novelty (networks not in --training), uniqueness, inherent-structure energy, "
+        "coordination, four-fold fraction, bond-angle spread, rings and S(Q), beside the "
+        "held-out networks of --reference and random structures relaxed (--judge adds CHGNet "
+        "energies). Then as 300 K snapshots: RDF (Err_RDF of the RePAP poster), coordination, "
+        "bond angles, close pairs, SW energy, beside the reference and two random baselines.",
+    )
+    p.add_argument("ensemble", help="structures to judge (any format repap.read knows)")
+    p.add_argument(
+        "--reference",
+        default=None,
+        help="reference trajectory (default: the shipped held-out a-Si run)",
+    )
+    p.add_argument(
+        "--training",
+        default=None,
+        help="training trajectory: its networks for novelty (and min RMSD to a training frame)",
+    )
+    p.add_argument("--out", default="repap-evaluate", help="output folder (default: %(default)s)")
+    p.add_argument("--rmax", type=float, default=4.2, help="RDF range, A (default: 4.2)")
+    p.add_argument("--nbins", type=int, default=100, help="RDF bins (default: 100)")
+    p.add_argument(
+        "--cutoff",
+        type=float,
+        default=2.85,
+        help="bond cutoff for coordination and angles, A (default: 2.85)",
+    )
+    p.add_argument(
+        "--min-dist",
+        type=float,
+        default=2.0,
+        help="close-pair threshold and the baseline's minimum distance, A (default: 2)",
+    )
+    p.add_argument("--no-energy", action="store_true", help="skip the LAMMPS energies")
+    p.add_argument("--seed", type=int, default=0, help="seed of the baselines (default: 0)")
+    p.add_argument(
+        "--snapshots-only",
+        action="store_true",
+        help="skip the network level (relaxation, novelty, uniqueness, rings, S(Q))",
+    )
+    p.add_argument(
+        "--judge",
+        action="store_true",
+        help="CHGNet energies above diamond Si of the relaxed structures "
+        "(pip install 'repap[judge]')",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
