@@ -20,6 +20,8 @@ rates. Run: ``make gpu-check`` (or ``pytest bench/bench_gpu.py`` on a CUDA machi
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,9 @@ import torch
 
 import repap
 from repap.model import RePAP
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_projection import best_torch, compiled_torch, functional_torch
 
 pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and repap.cuda_available()),
@@ -54,26 +59,6 @@ def sync_after(fn, reps: int = 1):
 
 
 # --------------------------------------------------------------------------- projection
-def best_torch(x, n_bins, sigma, out):
-    centres = (torch.arange(n_bins, dtype=x.dtype, device=x.device) + 0.5) / n_bins
-    torch.sub(x.reshape(x.shape[0], -1, 1), centres, out=out)
-    out.add_(0.5).remainder_(1.0).sub_(0.5)
-    out.square_().mul_(-0.5 / sigma**2).clamp_(min=-87.0).exp_()
-    out.div_(out.sum(-1, keepdim=True))
-    return out
-
-
-def functional_torch(x, n_bins: int, sigma: float):
-    centres = (torch.arange(n_bins, dtype=x.dtype, device=x.device) + 0.5) / n_bins
-    d = x.reshape(x.shape[0], -1, 1) - centres
-    d = torch.remainder(d + 0.5, 1.0) - 0.5
-    w = torch.exp(torch.clamp(-(d * d) * (0.5 / sigma**2), min=-87.0))
-    return w / w.sum(-1, keepdim=True)
-
-
-compiled_torch = torch.compile(functional_torch, dynamic=False)
-
-
 @pytest.fixture(scope="module")
 def frac():
     gen = torch.Generator(device=DEV).manual_seed(0)

@@ -57,7 +57,7 @@ def naive_torch(x, n_bins, sigma):
 
 def best_torch(x, n_bins, sigma, out):
     """The best plain torch found: every step in place in `out`, exponent clamped."""
-    centres = (torch.arange(n_bins, dtype=x.dtype) + 0.5) / n_bins
+    centres = (torch.arange(n_bins, dtype=x.dtype, device=x.device) + 0.5) / n_bins
     torch.sub(x.reshape(x.shape[0], -1, 1), centres, out=out)
     out.add_(0.5).remainder_(1.0).sub_(0.5)  # minimum image
     out.square_().mul_(-0.5 / sigma**2).clamp_(min=-87.0).exp_()

@@ -14,11 +14,6 @@ namespace py = pybind11;
 namespace repap {
 namespace {
 
-template <typename T>
-T* ptr(std::uintptr_t p) {
-  return reinterpret_cast<T*>(p);
-}
-
 #ifdef REPAP_WITH_CUDA
 void cell_step_cuda(std::uintptr_t gates, std::uintptr_t bin_rows, std::uintptr_t step_rows,
                     std::uintptr_t bins, std::uintptr_t steps, std::uintptr_t go, std::uintptr_t c,

@@ -16,11 +16,6 @@ namespace py = pybind11;
 namespace repap {
 namespace {
 
-template <typename T>
-T* ptr(std::uintptr_t p) {
-  return reinterpret_cast<T*>(p);
-}
-
 void sample_step_cpu(std::uintptr_t logits, int64_t batch, int n_bins, int mode,
                      float temperature, std::uintptr_t coords, int n_coords, std::uintptr_t k,
                      std::uintptr_t structure, std::uintptr_t attempt, uint64_t seed,
