@@ -11,9 +11,7 @@ steps). Peers:
 - plain PyTorch under ``torch.autocast(bfloat16)``, the stock way to use bfloat16;
 - repap, float32: ``RePAP`` as ``repap.train`` runs it (torch's fused LSTM kernel one layer
   at a time with repap's sample-keyed dropout), targets from the projection kernel per batch;
-- repap, bfloat16 (``precision="bfloat16"``);
-- repap's own recurrence (``input="embedding"``: table lookup for the first layer, BLAS
-  matmul + C++ element-wise kernel per step), float32 and bfloat16.
+- repap, bfloat16 (``precision="bfloat16"``).
 
 Every peer runs with the allocator setting ``repap train`` makes (``keep_freed_memory``), so
 the comparison is of the step itself; ``REPAP_BENCH_DEFAULT_ALLOCATOR=1`` runs them all with
@@ -106,10 +104,10 @@ def plain_step_fn(data, autocast: bool):
     return step
 
 
-def repap_step_fn(data, precision: torch.dtype, input_: str = "onehot"):
+def repap_step_fn(data, precision: torch.dtype):
     torch.manual_seed(0)
     bins = data["bins"]
-    config = ModelConfig(n_bins=G, sigma=SIGMA, input=input_)
+    config = ModelConfig(n_bins=G, sigma=SIGMA)
     model = RePAP(config, n_atoms=bins.shape[1] // 3).train()
     model.matmul_dtype = precision
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
@@ -155,14 +153,3 @@ def test_repap_float32(benchmark, data):
 @pytest.mark.benchmark(group="train-step")
 def test_repap_bfloat16(benchmark, data):
     run(benchmark, repap_step_fn(data, torch.bfloat16))
-
-
-@pytest.mark.benchmark(group="train-step")
-def test_repap_fused_recurrence_float32(benchmark, data):
-    run(benchmark, repap_step_fn(data, torch.float32, "embedding"))
-
-
-@NATIVE_BF16
-@pytest.mark.benchmark(group="train-step")
-def test_repap_fused_recurrence_bfloat16(benchmark, data):
-    run(benchmark, repap_step_fn(data, torch.bfloat16, "embedding"))

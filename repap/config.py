@@ -11,17 +11,12 @@ from repap._checks import check_positive_int
 from repap.errors import InputError
 
 OUTPUTS = ("sigmoid", "softmax")
-INPUTS = ("embedding", "onehot")
 
 
 @dataclass
 class ModelConfig:
-    """Architecture and representation. ``input`` picks how the CPU computes the LSTM (the
-    same function of the same weights either way): ``"onehot"`` feeds dense one-hot vectors
-    to torch's fused LSTM kernel (oneDNN) one layer at a time; ``"embedding"`` computes the
-    first layer's input gates by table lookup and runs repap's own recurrence (BLAS matmul +
-    C++ element-wise kernel per step), measured 5-10 % slower (README). On CUDA both run
-    ``torch.nn.LSTM`` (cuDNN)."""
+    """Architecture and representation: the LSTM's width and depth, the grid, the target's
+    width and the output head (sigmoid + MSE as in the paper, or softmax + cross-entropy)."""
 
     n_bins: int = 50
     sigma: float = 0.2  # Angstrom: standard deviation of the target Gaussian
@@ -29,7 +24,6 @@ class ModelConfig:
     layers: int = 2
     dropout: float = 0.5
     output: str = "sigmoid"
-    input: str = "onehot"
 
     def __post_init__(self) -> None:
         for name in ("n_bins", "hidden", "layers"):
@@ -45,11 +39,17 @@ class ModelConfig:
             raise InputError(f"dropout: expected a fraction in [0, 1), got {self.dropout!r}")
         if self.output not in OUTPUTS:
             raise InputError(f"output: expected one of {OUTPUTS}, got {self.output!r}")
-        if self.input not in INPUTS:
-            raise InputError(f"input: expected one of {INPUTS}, got {self.input!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        # "input" chose between two CPU LSTM paths; the dense one-hot one is the only one now
+        if data.get("input", "onehot") != "onehot":
+            raise InputError(
+                f"model config: input={data['input']!r}: repap's own CPU recurrence was removed "
+                "(torch's LSTM measured faster on both CPU kinds); train the model again"
+            )
+        data.pop("input", None)
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -22,7 +22,7 @@ from repap import _C
 from repap._checks import check_positive_int
 from repap.config import ModelConfig
 from repap.errors import InputError
-from repap.lstm import cpu_matmul_dtype, fused_lstm, layered_lstm
+from repap.lstm import cpu_matmul_dtype, layered_lstm
 
 
 class RePAP(nn.Module):
@@ -69,8 +69,6 @@ class RePAP(nn.Module):
             if self.training and seed is None:  # plain module use: draw from torch's generator
                 seed = int(torch.randint(0, 2**62, ()))
             dtype = cpu_matmul_dtype(self.matmul_dtype)  # float32 where bf16 is not native
-            if self.config.input == "embedding":
-                return fused_lstm(self.lstm, bins, self.config.n_bins, seed, row_offset, dtype)
             return layered_lstm(self.lstm, self.one_hot(bins), seed, row_offset, dtype)
         with torch.autocast(bins.device.type, dtype=torch.bfloat16, enabled=low):
             out, _ = self.lstm(self.one_hot(bins))  # cuDNN, with torch's dropout
@@ -152,12 +150,10 @@ class Step:
         _C.lstm_step_forward_cpu(
             gx.data_ptr(),
             rec.data_ptr(),
-            False,
             rec.data_ptr(),
             c.data_ptr(),
             c.data_ptr(),
             h.data_ptr(),
-            0,
             b,
             self.hidden,
         )  # fmt: skip  (activations written over rec; c updated in place)

@@ -11,7 +11,7 @@ import torch
 import repap
 import repap.lstm
 import repap.model
-from repap.lstm import fused_lstm, layered_lstm
+from repap.lstm import layered_lstm
 from repap.model import ModelConfig, RePAP
 from repap.training import TrainConfig
 
@@ -37,11 +37,10 @@ def test_one_hot_input_has_bin_and_step(rng):
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
-@pytest.mark.parametrize("input_", ["onehot", "embedding"])
-def test_cpu_lstm_paths_equal_torch_lstm(rng, layers, input_):
-    """Both CPU paths (layered oneDNN, fused recurrence) against nn.LSTM itself."""
+def test_cpu_lstm_path_equals_torch_lstm(rng, layers):
+    """The CPU path (oneDNN one layer at a time, repap's dropout between) against nn.LSTM."""
     torch.manual_seed(0)
-    model = RePAP(ModelConfig(n_bins=11, hidden=16, layers=layers, input=input_), n_atoms=5)
+    model = RePAP(ModelConfig(n_bins=11, hidden=16, layers=layers), n_atoms=5)
     model.eval()  # no dropout: nn.LSTM's would draw other masks
     bins = torch.from_numpy(rng.integers(0, 11, (6, 14)))
     weights = list(model.lstm.parameters())
@@ -54,22 +53,29 @@ def test_cpu_lstm_paths_equal_torch_lstm(rng, layers, input_):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
 
 
-def test_fused_lstm_extreme_gates_stay_finite():
-    lstm = torch.nn.LSTM(4 + 3, 8, 1)
+def test_cell_step_with_extreme_gates_stays_finite():
+    """The cell kernel of the CPU step with saturated gates (exp arguments far beyond +-87)
+    against nn.LSTM."""
+    torch.manual_seed(0)
+    net = RePAP(ModelConfig(n_bins=4, hidden=8, layers=1), n_atoms=2).eval()
     with torch.no_grad():
-        for p in lstm.parameters():
-            p.mul_(1e4)  # saturated gates: exp arguments far beyond +-87
-    bins = torch.tensor([[0, 3, 1]])
-    out = fused_lstm(lstm, bins, 4)
-    x = torch.cat([torch.nn.functional.one_hot(bins, 4).float(), torch.eye(3)[None]], -1)
-    ref, _ = lstm(x.transpose(0, 1))
+        for p in net.lstm.parameters():
+            p.mul_(1e4)
+        bins = torch.tensor([[0, 3, 1, 2, 2]])
+        ref, _ = net.lstm(net.one_hot(bins))
+        step = net.stepper("cpu")
+        h, c = step.zero_state(1, torch.device("cpu"))
+        out = []
+        for t in range(5):
+            step(bins[:, t], torch.tensor([t]), h, c)
+            out.append(h[0].clone())
+    out = torch.stack(out, 1)
     assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, ref.transpose(0, 1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("input_", ["onehot", "embedding"])
-def test_dropout_mask_is_keyed_by_sample_not_batch(rng, input_):
-    model = RePAP(ModelConfig(n_bins=9, hidden=64, dropout=0.5, input=input_), n_atoms=4)
+def test_dropout_mask_is_keyed_by_sample_not_batch(rng):
+    model = RePAP(ModelConfig(n_bins=9, hidden=64, dropout=0.5), n_atoms=4)
     model.train()
     bins = torch.from_numpy(rng.integers(0, 9, (8, 11)))
     whole = model(bins, dropout_seed=7)
@@ -158,13 +164,13 @@ def test_bfloat16_probe_matches_what_onednn_does(rng):
             layered_lstm(lstm, x, matmul_dtype=torch.bfloat16)
 
 
-@pytest.mark.parametrize("input_", [pytest.param("onehot", marks=NATIVE_BF16), "embedding"])
-def test_bfloat16_matmuls_stay_close_to_float32(rng, input_, monkeypatch):
-    """The bfloat16 kernels themselves (the embedding path's bf16 matmuls run on any CPU,
-    emulated where not native), so the policy is bypassed."""
+@NATIVE_BF16
+def test_bfloat16_matmuls_stay_close_to_float32(rng, monkeypatch):
+    """The bfloat16 LSTM itself (oneDNN's, where the CPU has native bfloat16), so the policy
+    is bypassed."""
     monkeypatch.setattr(repap.model, "cpu_matmul_dtype", lambda dtype: dtype)
     torch.manual_seed(1)
-    model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0, input=input_), n_atoms=6)
+    model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0), n_atoms=6)
     bins = torch.from_numpy(rng.integers(0, 20, (16, 17)))
     weights = list(model.parameters())
     ref = model(bins)
@@ -180,12 +186,9 @@ def test_bfloat16_matmuls_stay_close_to_float32(rng, input_, monkeypatch):
         assert (g - r).norm() / r.norm() < 2e-2
 
 
-@pytest.mark.parametrize("input_", ["onehot", "embedding"])
-def test_bfloat16_without_native_support_runs_float32_with_one_warning(
-    rng, input_, forced_fallback
-):
+def test_bfloat16_without_native_support_runs_float32_with_one_warning(rng, forced_fallback):
     torch.manual_seed(2)
-    model = RePAP(ModelConfig(n_bins=20, hidden=32, input=input_), n_atoms=6).eval()
+    model = RePAP(ModelConfig(n_bins=20, hidden=32), n_atoms=6).eval()
     bins = torch.from_numpy(rng.integers(0, 20, (8, 17)))
     ref = model(bins)
     model.matmul_dtype = torch.bfloat16
@@ -265,3 +268,12 @@ def test_model_metadata_round_trip(tmp_path):
     assert m.first_counts.sum() == model.meta["data"]["train_frames"]
     path = repap.checkpoint.save(tmp_path / "again.pt", model)
     assert repap.load_model(path).meta["meta_version"] == 1
+
+
+def test_configs_of_older_checkpoints():
+    """A config written before the second CPU path was removed still loads when it named the
+    path that remains, and is refused in one line when it named the removed one."""
+    old = {**ModelConfig().to_dict(), "input": "onehot"}
+    assert ModelConfig.from_dict(old) == ModelConfig()
+    with pytest.raises(repap.InputError, match="^model config: input='embedding': .* removed"):
+        ModelConfig.from_dict({**old, "input": "embedding"})

@@ -270,16 +270,15 @@ def test_sample_leaves_the_models_device_dtype_and_mode_as_they_were(model):
     np.testing.assert_allclose(ens.positions, model.sample(6, seed=2).positions, atol=1e-5)
 
 
-@pytest.mark.parametrize("inputs", ["onehot", "embedding"])
 @pytest.mark.parametrize("output", ["sigmoid", "softmax"])
-def test_generation_steps_the_function_training_fits(inputs, output):
+def test_generation_steps_the_function_training_fits(output):
     # random weights (and biases, so that a gate-order or bias slip shows), several layers: the
     # sampler's one-step recurrence gives, coordinate by coordinate, the logits of the full
     # teacher-forced forward pass for the same bins
     from repap.model import RePAP
 
     torch.manual_seed(3)
-    config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output, input=inputs)
+    config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output)
     net = RePAP(config, n_atoms=4).eval()
     with torch.no_grad():
         for p in net.parameters():

@@ -1,6 +1,6 @@
-// Python bindings of the fused LSTM element-wise kernels. They take raw data pointers of
-// contiguous float32 CPU tensors: repap.lstm allocates every buffer and checks the shapes, and
-// the per-step call must cost microseconds (89 steps x 2 layers per batch).
+// Python bindings of the LSTM element-wise kernels (lstm.h). They take raw data pointers of
+// contiguous float32 tensors: repap.model.Step and repap.lstm allocate every buffer and check
+// the shapes, and a per-step call must cost microseconds.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
@@ -43,27 +43,14 @@ void cell_step_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr
 void export_lstm(py::module_& m) {
   m.def(
       "lstm_step_forward_cpu",
-      [](std::uintptr_t gx, std::uintptr_t rec, bool low, std::uintptr_t act,
-         std::uintptr_t c_prev, std::uintptr_t c, std::uintptr_t h, std::uintptr_t h_bf16,
-         int64_t batch, int64_t hidden) {
+      [](std::uintptr_t gx, std::uintptr_t rec, std::uintptr_t act, std::uintptr_t c_prev,
+         std::uintptr_t c, std::uintptr_t h, int64_t batch, int64_t hidden) {
         py::gil_scoped_release release;
-        lstm::step_forward_cpu(ptr<const float>(gx), ptr<const void>(rec), low,
-                               ptr<float>(act), ptr<const float>(c_prev), ptr<float>(c),
-                               ptr<float>(h), ptr<uint16_t>(h_bf16), batch, hidden);
+        lstm::step_forward_cpu(ptr<const float>(gx), ptr<const float>(rec), ptr<float>(act),
+                               ptr<const float>(c_prev), ptr<float>(c), ptr<float>(h), batch,
+                               hidden);
       },
-      "One LSTM forward step on data pointers (h_bf16 0 unless low).");
-  m.def(
-      "lstm_step_backward_cpu",
-      [](std::uintptr_t act, std::uintptr_t c, std::uintptr_t c_prev, std::uintptr_t dh_out,
-         std::uintptr_t dh_rec, bool low, std::uintptr_t dc, std::uintptr_t dgates,
-         std::uintptr_t dgates_bf16, int64_t batch, int64_t hidden) {
-        py::gil_scoped_release release;
-        lstm::step_backward_cpu(ptr<const float>(act), ptr<const float>(c),
-                                ptr<const float>(c_prev), ptr<const float>(dh_out),
-                                ptr<const void>(dh_rec), low, ptr<float>(dc),
-                                ptr<float>(dgates), ptr<uint16_t>(dgates_bf16), batch, hidden);
-      },
-      "One LSTM backward step on data pointers (dgates_bf16 0 unless low).");
+      "One LSTM cell step on data pointers (act may alias rec, c_prev may alias c).");
   m.def(
       "dropout_mask_cpu",
       [](uint64_t seed, float p, int64_t steps, int64_t batch, int64_t hidden,

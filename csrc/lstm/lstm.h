@@ -1,27 +1,16 @@
-// Fused element-wise parts of an LSTM layer's recurrence on the CPU. The matrix products stay
-// in torch (BLAS); these kernels replace the dozen small element-wise torch ops per time step.
+// Element-wise parts of the LSTM outside torch's own LSTM: the cell step of generation (CPU
+// and CUDA; the matrix products stay in torch) and the keyed dropout masks of training.
 #pragma once
 
 #include <cstdint>
 
 namespace repap::lstm {
 
-/// One forward step for a batch. gx (B x 4H, float32) is the input part of the
-/// pre-activations and rec (B x 4H) the recurrent part h_prev W_hh^T: float32, or bfloat16
-/// when `low`. Writes the activations i, f, g, o to act (B x 4H; may alias a float32 rec),
-/// c and h (B x H) from c_prev, and when `low` h once more as bfloat16 to h_bf16 (the next
-/// step's matmul operand). The first step passes zeros for rec and c_prev.
-void step_forward_cpu(const float* gx, const void* rec, bool low, float* act,
-                      const float* c_prev, float* c, float* h, uint16_t* h_bf16, int64_t batch,
-                      int64_t hidden);
-
-/// One backward step: act (B x 4H) activations, c and c_prev (B x H), dh_out (B x H) from
-/// above and dh_rec (B x H; float32, or bfloat16 when `low`) from the next step. dc (B x H)
-/// holds dL/dc of this step on entry and of the previous step on exit. Writes dgates
-/// (B x 4H), and when `low` once more as bfloat16 to dgates_bf16.
-void step_backward_cpu(const float* act, const float* c, const float* c_prev, const float* dh_out,
-                       const void* dh_rec, bool low, float* dc, float* dgates,
-                       uint16_t* dgates_bf16, int64_t batch, int64_t hidden);
+/// One step of an LSTM cell for a batch (generation on the CPU): pre-activations gx + rec
+/// (each B x 4H, float32; gate order i, f, g, o); writes the activations to act (B x 4H; may
+/// alias rec), and c and h (B x H) from c_prev (which may alias c).
+void step_forward_cpu(const float* gx, const float* rec, float* act, const float* c_prev,
+                      float* c, float* h, int64_t batch, int64_t hidden);
 
 /// Inverted-dropout mask of a time-major (T x B x H) tensor: 0 with probability p, else
 /// 1 / (1 - p). Element (t, b, j) draws from the Philox stream of (seed, row_offset + b, t, j),

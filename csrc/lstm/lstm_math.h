@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "common/host_device.h"
 #include "projection/projection_math.h"
@@ -25,20 +24,6 @@ REPAP_HD float tanh_(float x) {
   return x < 0.0f ? -t : t;
 }
 
-/// bfloat16 (the high half of a float32) to float32 and back, rounding to nearest even.
-REPAP_HD float bf16_to_float(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-REPAP_HD uint16_t float_to_bf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  return static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
 /// Activations (i, f, g, o) of the pre-activations, new cell state and output.
 struct CellForward {
   float i, f, g, o, c, h;
@@ -52,24 +37,6 @@ REPAP_HD CellForward cell_forward(float ai, float af, float ag, float ao, float 
   r.o = sigmoid(ao);
   r.c = r.f * c_prev + r.i * r.g;
   r.h = r.o * tanh_(r.c);
-  return r;
-}
-
-/// Gradients of the pre-activations and of c_prev, given dL/dh and dL/dc of this step.
-struct CellBackward {
-  float di, df, dg, do_, dc_prev;
-};
-
-REPAP_HD CellBackward cell_backward(float i, float f, float g, float o, float c, float c_prev,
-                                    float dh, float dc) {
-  const float tc = tanh_(c);
-  const float dct = dc + dh * o * (1.0f - tc * tc);
-  CellBackward r;
-  r.di = dct * g * i * (1.0f - i);
-  r.df = dct * c_prev * f * (1.0f - f);
-  r.dg = dct * i * (1.0f - g * g);
-  r.do_ = dh * tc * o * (1.0f - o);
-  r.dc_prev = dct * f;
   return r;
 }
 

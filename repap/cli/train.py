@@ -23,7 +23,6 @@ _HELP = {
     "n_bins": "grid bins per axis, G",
     "sigma": "target Gaussian width, Angstrom",
     "output": "sigmoid + MSE or softmax + cross-entropy",
-    "input": "fused lookup or dense one-hot nn.LSTM",
 }
 
 
@@ -77,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from repap.config import INPUTS, OPTIMIZERS, OUTPUTS, PRECISIONS, PRESETS, SCHEDULES
+    from repap.config import OPTIMIZERS, OUTPUTS, PRECISIONS, PRESETS, SCHEDULES
 
     p = sub.add_parser(
         "train",
@@ -94,7 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 (default: auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "precision": PRECISIONS,
-               "output": OUTPUTS, "input": INPUTS}  # fmt: skip
+               "output": OUTPUTS}  # fmt: skip
     groups = {name: p.add_argument_group(f"{name} (default: the preset's)")
               for name in ("training", "model")}  # fmt: skip
     for name, default, group in _config_fields():
