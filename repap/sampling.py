@@ -148,7 +148,7 @@ def generate_batch(
                      structure, attempt, seed, cell_flat, min_dist, bins)  # fmt: skip
         clash = live & (bins < 0)
         if bool(clash.any()):
-            _raise_for_bad_logits(bins, structure, k)
+            _raise_for_bad_logits(torch.where(bins == _C.sampler_bad_logits, k, -1), structure)
             _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
                     saved_h, saved_c, saved_logits, max_retries, max_restarts)  # fmt: skip
         drawn = live & (bins >= 0)
@@ -334,12 +334,7 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
             live = ~(batch.done | batch.failed)
             n_live, n_bad = torch.stack([live.sum(), (batch.bad >= 0).sum()]).tolist()
             if n_bad:
-                i = int((batch.bad >= 0).nonzero()[0])
-                raise InputError(
-                    f"model: its output for structure {int(batch.structure[i])} at coordinate "
-                    f"{int(batch.bad[i])} is NaN or infinite ({n_bad} structures in this "
-                    "batch): the weights have diverged; nothing can be drawn from it"
-                )
+                _raise_for_bad_logits(batch.bad, batch.structure)
             if n_live == 0:
                 break
             if n_live <= len(rows) // 2:  # compact to the live rows
@@ -355,15 +350,16 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
                      out["restarts"])  # fmt: skip
 
 
-def _raise_for_bad_logits(bins: torch.Tensor, structure: torch.Tensor, k: torch.Tensor) -> None:
-    """A diverged model (NaN or infinite outputs) is an error of its own, not a clash."""
-    bad = (bins == _C.sampler_bad_logits).nonzero().flatten()
+def _raise_for_bad_logits(coordinate: torch.Tensor, structure: torch.Tensor) -> None:
+    """A diverged model (NaN or infinite outputs) is an error of its own, not a clash.
+    ``coordinate[b]``: where structure b met such an output, or -1."""
+    bad = (coordinate >= 0).nonzero().flatten()
     if len(bad):
         i = bad[0]
         raise InputError(
-            f"model: its output for structure {int(structure[i])} at coordinate {int(k[i])} "
-            f"is NaN or infinite ({len(bad)} structures in this batch): the weights have "
-            "diverged; nothing can be drawn from it"
+            f"model: its output for structure {int(structure[i])} at coordinate "
+            f"{int(coordinate[i])} is NaN or infinite ({len(bad)} structures in this batch): "
+            "the weights have diverged; nothing can be drawn from it"
         )
 
 
