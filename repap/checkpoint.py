@@ -130,16 +130,23 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> R
     return model.to(device).eval()
 
 
-PRETRAINED = ("paper", "recommended")
+# name -> file in repap/data/models; the README gives the command that trained each
+PRETRAINED = {
+    "paper": "a-si-30-paper.pt",
+    "recommended": "a-si-30-recommended.pt",
+    "networks-64": "a-si-64-networks.pt",
+}
 
 
 def pretrained(name: str = "recommended", device: str | torch.device = "cpu") -> RePAP:
-    """A model shipped with repap, trained by ``repap train`` on the shipped a-Si reference
-    (the README gives the commands): ``"paper"`` (the poster's configuration) or
-    ``"recommended"`` (the best configuration we measured)."""
+    """A model shipped with repap, trained by ``repap train`` (the README gives the commands):
+    ``"paper"`` (the poster's configuration) and ``"recommended"`` (the best configuration we
+    measured), both on the shipped 30-atom reference, one network; ``"networks-64"``, the
+    recommended configuration on the training networks of the shipped 64-atom network set
+    (``repap.reference_set()``) with 24 extra orderings each; it makes new networks."""
     if name not in PRETRAINED:
-        raise InputError(f"name: expected one of {PRETRAINED}, got {name!r}")
-    path = Path(__file__).parent / "data" / "models" / f"a-si-30-{name}.pt"
+        raise InputError(f"name: expected one of {tuple(PRETRAINED)}, got {name!r}")
+    path = Path(__file__).parent / "data" / "models" / PRETRAINED[name]
     if not path.is_file():
         raise InputError(f"{path}: this repap was installed without its pretrained models")
     return load_model(path, device)

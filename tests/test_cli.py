@@ -1,5 +1,6 @@
 """The repap command: subcommands run, and a user's mistake is one line with exit status 2."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +50,14 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
     assert "| Err_RDF vs reference |" in out
     promised = ["generated.extxyz", "report.md", "report.json", "rdf.png", "coordination.png",
                 "angles.png", "density.png", "small-model.pt", "small-model.loss.png"]  # fmt: skip
+    promised += [f"new-networks/{name}" for name in
+                 ("report.md", "report.json", "networks.png", "generated.extxyz")]  # fmt: skip
     for name in promised:
         assert (tmp_path / name).stat().st_size > 500, name
+    report = json.loads((tmp_path / "new-networks" / "report.json").read_text())
+    new = report["networks"]["generated"]
+    assert new["structures"] == 10 and new["novel_networks"] >= 1
+    assert "s per new network" in out
     generated = repap.read(tmp_path / "generated.extxyz")
     assert len(generated) == 100
     closest = min(
