@@ -20,6 +20,7 @@ reported as failed: it is never dropped silently, and never kept with a clash.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -104,21 +105,58 @@ def generate_batch(
     device: torch.device,
 ) -> Ensemble:
     """Structures ``start .. start + count - 1`` (their indices key the random numbers)."""
-    meta = model.meta
-    n_atoms = model.n_atoms
-    n_coords = 3 * n_atoms
     g = model.config.n_bins
     mode = SOFTMAX if model.config.output == "softmax" else SIGMOID
-    cell = source_frame(meta)[0]
-    cell_flat = [float(x) for x in cell.reshape(-1)]
-    counts = np.asarray(meta["first_coordinate"]["counts"], dtype=np.float64)
-    first = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1)), -1e30))
-    first = first.float().to(device).expand(count, g).contiguous()
-
     if device.type == "cuda":
+        first, cell_flat = _first_and_cell(model.meta, g, count, device)
         return _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperature,
                                     max_retries, max_restarts, device, first, cell_flat,
                                     mode)  # fmt: skip
+
+    def next_logits(rows, bins, steps, h, c, coords):
+        return stepper(bins, steps, h, c)
+
+    state = stepper.zero_state(count, device)
+    return cpu_loop(model.meta, model.n_atoms, g, mode, state, next_logits, start, count, seed,
+                    min_dist, temperature, max_retries, max_restarts)  # fmt: skip
+
+
+def _first_and_cell(meta, n_bins, count, device) -> tuple[torch.Tensor, list[float]]:
+    """Logits (count, G) of the first coordinate (its training distribution) and the cell
+    flattened, as the sampler kernel takes them."""
+    cell_flat = [float(x) for x in source_frame(meta)[0].reshape(-1)]
+    counts = np.asarray(meta["first_coordinate"]["counts"], dtype=np.float64)
+    first = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1)), -1e30))
+    return first.float().to(device).expand(count, n_bins).contiguous(), cell_flat
+
+
+NextLogits = Callable[..., torch.Tensor]
+
+
+def cpu_loop(
+    meta: dict[str, Any],
+    n_atoms: int,
+    n_bins: int,
+    mode: int,
+    state: tuple[torch.Tensor, torch.Tensor],
+    next_logits: NextLogits,
+    start: int,
+    count: int,
+    seed: int,
+    min_dist: float,
+    temperature: float,
+    max_retries: int,
+    max_restarts: int,
+) -> Ensemble:
+    """The CPU generation loop of structures ``start .. start + count - 1``, open to any
+    recurrent model: ``state`` is its zero (h, c), each (L, count, H); ``next_logits(rows,
+    bins, steps, h, c, coords)`` consumes coordinate ``steps`` (drawn in ``bins``) of the
+    batch rows ``rows``, updates their state ``h, c`` (L, len(rows), H) in place and returns
+    the logits (len(rows), G) of their next coordinates; ``coords`` (count, 3N) holds every
+    row's fractional coordinates drawn so far (a model that looks at positions reads it)."""
+    device = state[0].device
+    n_coords = 3 * n_atoms
+    first, cell_flat = _first_and_cell(meta, n_bins, count, device)
     i64 = {"dtype": torch.int64, "device": device}
     structure = torch.arange(start, start + count, **i64)
     coords = torch.zeros(count, n_coords, device=device)
@@ -129,8 +167,8 @@ def generate_batch(
     restarts = torch.zeros(count, **i64)
     done = torch.zeros(count, dtype=torch.bool, device=device)
     failed = torch.zeros(count, dtype=torch.bool, device=device)
-    h, c = stepper.zero_state(count, device)
-    logits = torch.zeros(count, g, device=device)
+    h, c = state
+    logits = torch.zeros(count, n_bins, device=device)
     saved_h, saved_c, saved_logits = h.clone(), c.clone(), logits.clone()
     bins = torch.empty(count, **i64)
     none = torch.full((count,), -1, **i64)
@@ -158,10 +196,10 @@ def generate_batch(
         if len(go) == 0:
             continue
         if len(go) == count:
-            logits = stepper(bins, k, h, c)
+            logits = next_logits(go, bins, k, h, c, coords)
         else:
             hs, cs = h.index_select(1, go), c.index_select(1, go)
-            logits.index_copy_(0, go, stepper(bins[go], k[go], hs, cs))
+            logits.index_copy_(0, go, next_logits(go, bins[go], k[go], hs, cs, coords))
             h.index_copy_(1, go, hs)
             c.index_copy_(1, go, cs)
         k[go] += 1
@@ -172,7 +210,7 @@ def generate_batch(
             saved_logits[atom_start] = logits[atom_start]
             tries[atom_start] = 0
 
-    return _ensemble(model.meta, n_atoms, seed, min_dist, temperature, coords, structure, done,
+    return _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, done,
                      failed, redrawn, restarts)  # fmt: skip
 
 

@@ -305,3 +305,32 @@ def test_a_slice_of_an_ensemble_keeps_its_statistics(model):
     picked = ens[np.array([5, 0])]
     np.testing.assert_array_equal(picked.index, ens.index[[5, 0]])
     assert ens[:].summary() == ens.summary()
+
+
+def test_cpu_loop_runs_a_model_that_reads_positions():
+    """repap.sampling.cpu_loop with a hand-written model (bench/local_head.py's extension
+    point): the next bin is the current one + 5 or + 11 (mod G), read from the row's own
+    coordinates. Every finished structure follows that rule exactly, through redraws and
+    restarts (rows then step apart, so the hook sees subsets of rows), and stays clash-free."""
+    from repap.sampling import cpu_loop, source_frame
+
+    model = tiny_model(CUBIC)
+    g, seen = model.config.n_bins, []
+
+    def next_logits(rows, bins, steps, h, c, coords):
+        own = (coords[rows, steps] * g).floor().long()
+        seen.append(bool(torch.equal(own, bins)) and h.shape[1] == len(rows))
+        out = torch.full((len(rows), g), -1e4)
+        out[torch.arange(len(rows)), (own + 5) % g] = 0.0
+        out[torch.arange(len(rows)), (own + 11) % g] = 0.0
+        return out
+
+    state = (torch.zeros(1, 64, 4), torch.zeros(1, 64, 4))
+    ens = cpu_loop(model.meta, model.n_atoms, g, SOFTMAX, state, next_logits, 0, 64, 0, 1.5,
+                   1.0, 3, 3)  # fmt: skip
+    assert all(seen) and len(ens) > 32 and ens.redrawn.sum() > 0 and ens.restarts.sum() > 0
+    assert min_pair_distance(ens).min() >= 1.5
+    inverse = source_frame(model.meta)[1]
+    frac = ens.fractional(wrap=False)[:, np.argsort(inverse)].reshape(len(ens), -1)
+    step = np.mod(np.diff(np.floor(frac * g).astype(int), axis=1), g)
+    assert np.isin(step, [5, 11]).all() and (step == 5).any() and (step == 11).any()
