@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from repap.errors import InputError
 from repap.trajectory import Trajectory, read
 
 DATA = Path(__file__).parent / "data"
 FILES = {False: "a-si-30-vink.npz", True: "a-si-30-vink-heldout.npz"}
-NETWORK_SET = "a-si-64-networks.npz"
+NETWORK_SETS = {64: "a-si-64-networks.npz", 216: "a-si-216-networks.npz"}  # by atoms
 
 
 def reference(heldout: bool = False) -> Trajectory:
@@ -27,13 +28,15 @@ def reference(heldout: bool = False) -> Trajectory:
     return read(DATA / FILES[bool(heldout)])
 
 
-def reference_set(which: str = "all") -> Trajectory:
-    """The shipped multi-network set (a :class:`repap.dataset.NetworkSet`): 64-atom a-Si, one
+def reference_set(which: str = "all", atoms: int = 64) -> Trajectory:
+    """A shipped multi-network set (a :class:`repap.dataset.NetworkSet`) of a-Si, one
     melt-quench (1 ns) per distinct network, 200 frames at 300 K each, every network's
-    inherent structure; ``which``: "all", "train" or "heldout" (every fifth seed held out).
-    Built by ``repap dataset`` (README, "Sets of many networks")."""
-    path = DATA / NETWORK_SET
+    inherent structure; ``which``: "all", "train" or "heldout" (every fifth seed held out);
+    ``atoms``: 64 (131 networks) or 216 (24 networks). Built by ``repap dataset`` (README,
+    "Sets of many networks")."""
+    if atoms not in NETWORK_SETS:
+        raise InputError(f"atoms: expected one of {tuple(NETWORK_SETS)}, got {atoms!r}")
+    path = DATA / NETWORK_SETS[atoms]
     if not path.is_file():
         raise OSError(f"{path}: not shipped with this build; make it with repap dataset (README)")
-    nets = read(path)
-    return nets if which == "all" else nets.subset(which)
+    return read(path).subset(which)

@@ -53,16 +53,17 @@ def test_heldout_is_another_network():
     assert np.median(nearest) > 0.3
 
 
-def test_shipped_network_set_is_split_by_network():
+@pytest.mark.parametrize("atoms, train_min, heldout_min", [(64, 100, 25), (216, 20, 4)])
+def test_shipped_network_set_is_split_by_network(atoms, train_min, heldout_min):
     """Every network distinct, training and held-out networks disjoint (independent check:
     sorted pair distances of the inherent structures), a-Si quality, the frames of each
     network relax back to its inherent structure."""
     from repap.networks import TOLERANCE, distance, fingerprints
     from repap.relaxation import relax
 
-    nets = repap.reference_set()
-    assert nets.n_atoms == 64
-    assert (~nets.heldout).sum() >= 100 and nets.heldout.sum() >= 25  # the issue's sizes
+    nets = repap.reference_set(atoms=atoms)
+    assert nets.n_atoms == atoms
+    assert (~nets.heldout).sum() >= train_min and nets.heldout.sum() >= heldout_min
     assert nets.heldout.any() and not nets.heldout.all()
     assert np.all(nets.seeds[nets.heldout] % 5 == 0)
     prints = fingerprints(nets.inherent_structures())
@@ -74,5 +75,11 @@ def test_shipped_network_set_is_split_by_network():
         # of those the build relaxed was it; in 2 of 10 runs the network changed at 300 K)
         relaxed = relax(nets.system(k)[::20], progress=False).structures
         assert distance(fingerprints(relaxed), prints[k]).min() < TOLERANCE
-    train, held = repap.reference_set("train"), repap.reference_set("heldout")
+    train = repap.reference_set("train", atoms=atoms)
+    held = repap.reference_set("heldout", atoms=atoms)
     assert train.n_networks + held.n_networks == nets.n_networks
+
+
+def test_reference_set_refuses_an_unshipped_size():
+    with pytest.raises(repap.InputError, match="atoms: expected one of"):
+        repap.reference_set(atoms=100)
