@@ -11,8 +11,8 @@ runs the CPU sampling loop (clash rejection at 2 A). Run:
     .venv/bin/python bench/latent_model.py OUT [LATENT AUGMENT FRAMES EPOCHS N]
 
 OUT/latent.pt (resumable: a trained model is loaded), OUT/latent.json: validation NLL bound
-(ELBO, nats per coordinate as repap train reports it), KL per structure, and the network-level
-report of N structures at T = 1 against the set's held-out networks."""
+(-ELBO on the true bins, nats per coordinate as repap train reports NLL), KL per structure,
+and the network-level report of N structures at T = 1 against the set's held-out networks."""
 
 import json
 import sys
@@ -72,10 +72,11 @@ class LatentRePAP(nn.Module):
         out, _ = self.decoder(self.inputs(bins, steps, z[:, None, :].expand(-1, bins.shape[1], -1)))
         return self.head(torch.relu(out))
 
-    def losses(self, bins, target, sample=True):
-        """Per structure: cross-entropy summed over coordinates (B,), KL per dimension (B, Z)."""
+    def losses(self, bins, target):
+        """Per structure: cross-entropy against the Gaussian targets summed over coordinates
+        (B,), with z drawn from the encoder; KL per dimension (B, Z)."""
         mu, logvar = self.encode(bins)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         logp = torch.log_softmax(self.decode(bins[:, :-1], z), -1)
         recon = -(target[:, 1:] * logp).sum((-1, -2))
         kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
@@ -94,17 +95,22 @@ def targets(model, frac):
 
 
 def validate(base, latent, frac, lengths):
-    """NLL bound (ELBO) in nats per coordinate (log bin width added, as repap train reports)
-    and the mean KL per structure, on the validation networks."""
-    bins, target = targets(base, frac)
+    """On the validation networks: the NLL bound (-ELBO: -log p of the true bins given z
+    drawn from the encoder, + KL) in nats per coordinate with the log bin width added, as
+    repap train reports NLL, and the mean KL per structure."""
+    bins, _ = targets(base, frac)
     n = bins.shape[1] - 1
     log_width = float(np.log(lengths[np.arange(1, n + 1) % 3] / base.config.n_bins).mean())
     latent.eval()
+    recon, kl = [], []
     with torch.no_grad():
-        parts = [
-            latent.losses(bins[i : i + 64], target[i : i + 64]) for i in range(0, len(bins), 64)
-        ]
-    recon, kl = torch.cat([r for r, _ in parts]), torch.cat([k for _, k in parts]).sum(-1)
+        for b in bins.split(64):
+            mu, logvar = latent.encode(b)
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+            logp = torch.log_softmax(latent.decode(b[:, :-1], z), -1)
+            recon.append(-logp.gather(-1, b[:, 1:, None]).sum((-1, -2)))
+            kl.append(0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(-1))
+    recon, kl = torch.cat(recon), torch.cat(kl)
     return {"val_nll_bound": float(((recon + kl) / n).mean() + log_width),
             "kl_per_structure": float(kl.mean())}  # fmt: skip
 
@@ -169,7 +175,7 @@ if __name__ == "__main__":
     t = time.perf_counter()
     ens = generate(base, latent, n, 0, 2.0, 1.0)
     ens.info["seconds_per_structure"] = (time.perf_counter() - t) / n
-    report, _ = evaluate_networks(ens, nset, nset.inherent_structures("train"), baseline_size=200)
+    report, _ = evaluate_networks(ens, nset, nset.subset("train"), baseline_size=200)
     log["judge"] = {**report, "generation_summary": ens.summary()}
     (out / "latent.json").write_text(json.dumps(log, indent=1, default=float) + "\n")
     print(markdown(report))

@@ -133,6 +133,7 @@ def _first_and_cell(meta, n_bins, count, device) -> tuple[torch.Tensor, list[flo
 NextLogits = Callable[..., torch.Tensor]
 
 
+@torch.no_grad()  # a hook written with autograd modules builds no graph
 def cpu_loop(
     meta: dict[str, Any],
     n_atoms: int,
@@ -195,8 +196,8 @@ def cpu_loop(
         go = (drawn & ~last).nonzero().flatten()
         if len(go) == 0:
             continue
-        if len(go) == count:
-            logits = next_logits(go, bins, k, h, c, coords)
+        if len(go) == count:  # the kernel reads the logits as contiguous float32
+            logits = next_logits(go, bins, k, h, c, coords).float().contiguous()
         else:
             hs, cs = h.index_select(1, go), c.index_select(1, go)
             logits.index_copy_(0, go, next_logits(go, bins[go], k[go], hs, cs, coords))

@@ -72,7 +72,7 @@ def test_shipped_network_set_is_split_by_network(atoms, train_min, heldout_min):
     assert np.bincount(nets.network).min() == 200
     assert -3.2 < nets.inherent_energy.mean() < -3.0
     for k in (0, nets.n_networks - 1):  # its frames relax into its inherent structure (one
-        # of those the build relaxed was it; in 2 of 10 runs the network changed at 300 K)
+        # of those the build relaxed was it; in some runs the network changed at 300 K)
         relaxed = relax(nets.system(k)[::20], progress=False).structures
         assert distance(fingerprints(relaxed), prints[k]).min() < TOLERANCE
     train = repap.reference_set("train", atoms=atoms)

@@ -310,8 +310,9 @@ def test_a_slice_of_an_ensemble_keeps_its_statistics(model):
 def test_cpu_loop_runs_a_model_that_reads_positions():
     """repap.sampling.cpu_loop with a hand-written model (bench/local_head.py's extension
     point): the next bin is the current one + 5 or + 11 (mod G), read from the row's own
-    coordinates. Every finished structure follows that rule exactly, through redraws and
-    restarts (rows then step apart, so the hook sees subsets of rows), and stays clash-free."""
+    coordinates, and its state counts the coordinates consumed. Every finished structure
+    follows that rule exactly, through redraws and restarts (rows then step apart, so the hook
+    sees subsets of rows, and states are saved and restored), and stays clash-free."""
     from repap.sampling import cpu_loop, source_frame
 
     model = tiny_model(CUBIC)
@@ -319,7 +320,8 @@ def test_cpu_loop_runs_a_model_that_reads_positions():
 
     def next_logits(rows, bins, steps, h, c, coords):
         own = (coords[rows, steps] * g).floor().long()
-        seen.append(bool(torch.equal(own, bins)) and h.shape[1] == len(rows))
+        seen.append(bool(torch.equal(own, bins)) and bool(torch.equal(h[0, :, 0], steps.float())))
+        h[0, :, 0] = steps + 1.0  # the state this row has after consuming coordinate `steps`
         out = torch.full((len(rows), g), -1e4)
         out[torch.arange(len(rows)), (own + 5) % g] = 0.0
         out[torch.arange(len(rows)), (own + 11) % g] = 0.0
