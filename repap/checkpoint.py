@@ -135,6 +135,7 @@ PRETRAINED = {
     "paper": "a-si-30-paper.pt",
     "recommended": "a-si-30-recommended.pt",
     "networks-64": "a-si-64-networks.pt",
+    "networks-216": "a-si-216-networks.pt",
 }
 
 
@@ -143,7 +144,9 @@ def pretrained(name: str = "recommended", device: str | torch.device = "cpu") ->
     ``"paper"`` (the poster's configuration) and ``"recommended"`` (the best configuration we
     measured), both on the shipped 30-atom reference, one network; ``"networks-64"``, the
     recommended configuration on the training networks of the shipped 64-atom network set
-    (``repap.reference_set()``) with 24 extra orderings each; it makes new networks."""
+    (``repap.reference_set()``) with 24 extra orderings each; it makes new networks;
+    ``"networks-216"``, the same on the 216-atom set (``repap.reference_set(atoms=216)``) with
+    8 extra orderings of the first 50 frames of each network."""
     if name not in PRETRAINED:
         raise InputError(f"name: expected one of {tuple(PRETRAINED)}, got {name!r}")
     path = Path(__file__).parent / "data" / "models" / PRETRAINED[name]

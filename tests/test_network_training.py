@@ -119,11 +119,13 @@ def test_a_model_of_many_networks_makes_more_than_one(tmp_path):
     assert len(made) >= 3 and made <= fitted
 
 
-def test_shipped_network_model_never_saw_a_heldout_network():
-    """The pretrained "networks-64" model records the networks it was fitted and validated
-    on: all of them training networks of the shipped set, so its held-out networks judge it."""
-    model = repap.pretrained("networks-64")
-    nset = repap.reference_set()
+@pytest.mark.parametrize("atoms", [64, 216])
+def test_shipped_network_model_never_saw_a_heldout_network(atoms):
+    """The pretrained "networks-64" and "networks-216" models record the networks they were
+    fitted and validated on: all of them training networks of their shipped set, so its
+    held-out networks judge them."""
+    model = repap.pretrained(f"networks-{atoms}")
+    nset = repap.reference_set(atoms=atoms)
     data = model.meta["data"]
     seen = np.array(data["networks_fit"] + data["networks_val"])
     assert len(seen) == len(set(seen.tolist())) == (~nset.heldout).sum()
@@ -133,19 +135,20 @@ def test_shipped_network_model_never_saw_a_heldout_network():
     assert model.n_atoms == nset.n_atoms
 
 
-def test_shipped_network_model_makes_new_networks():
+@pytest.mark.parametrize("atoms", [64, 216])
+def test_shipped_network_model_makes_new_networks(atoms):
     """Its structures relax into networks that none of the set's training networks is (the
     grouping's own tolerance), all distinct, with no pair closer than 2 A."""
     from repap.network_eval import networks_of
     from repap.networks import group
     from repap.relaxation import relax
 
-    model = repap.pretrained("networks-64")
-    nset = repap.reference_set()
+    model = repap.pretrained(f"networks-{atoms}")
+    nset = repap.reference_set(atoms=atoms)
     ens = model.sample(8, seed=3, min_dist=2.0, temperature=1.0)
     assert len(ens) == 8
-    for atoms in ens.to_atoms():
-        d = atoms.get_all_distances(mic=True)
+    for structure in ens.to_atoms():
+        d = structure.get_all_distances(mic=True)
         assert d[np.triu_indices(len(d), 1)].min() >= 2.0
     relaxed = relax(ens, progress=False).structures
     assert len(group(relaxed)) == 8
