@@ -61,9 +61,8 @@ class LatentRePAP(nn.Module):
         return mu, logvar
 
     def inputs(self, bins: torch.Tensor, steps: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Decoder input (..., G + 3N-1 + Z): one-hot bin ++ one-hot step ++ z."""
+        """Decoder input (..., G + 3N-1 + Z): one-hot bin ++ one-hot step ++ z (..., Z)."""
         one = nn.functional.one_hot
-        z = z.expand(*bins.shape, -1) if z.dim() < bins.dim() + 1 else z
         return torch.cat([one(bins, self.g).float(), one(steps, self.n_steps).float(), z], -1)
 
     def decode(self, bins: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

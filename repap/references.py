@@ -39,4 +39,5 @@ def reference_set(which: str = "all", atoms: int = 64) -> Trajectory:
     path = DATA / NETWORK_SETS[atoms]
     if not path.is_file():
         raise OSError(f"{path}: not shipped with this build; make it with repap dataset (README)")
-    return read(path).subset(which)
+    nets = read(path)
+    return nets if which == "all" else nets.subset(which)  # "all": no copy
