@@ -7,6 +7,10 @@ inherent structures (:func:`repap.relax`), grouped into networks (:mod:`repap.ne
 described by:
 
 - novelty: the fraction of relaxed structures whose network matches no training network;
+  and how far new they are: the median distance to the nearest training network (the
+  fingerprint distance of :mod:`repap.networks`), and the fraction at least as far from every
+  training network as the closest held-out network is (a one-bond-switch neighbour of a
+  training network is new by the first, not by the second);
 - uniqueness: distinct networks among them, as a fraction;
 - inherent-structure energy per atom (mean, spread, histogram), coordination, four-fold
   fraction, bond-angle mean and spread (standard deviation, as experiments report it), rings
@@ -125,17 +129,24 @@ def evaluate_networks(
     }
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, np.ndarray]] = {}
+    far: dict[str, np.ndarray] = {}  # distance of each structure to the nearest training network
     t = time.perf_counter()
     for name, (traj, extra) in ensembles.items():
         row, angles = quality(traj, g_ref, rmax, nbins)
         own = nets if name == "generated" else group(traj)
         row.update(structures=len(traj), networks=len(own), uniqueness=len(own) / len(traj))
         if train_nets is not None:
-            row["novelty"] = float(np.mean(train_nets.match(traj) == -1))
+            _, far[name] = train_nets.nearest(traj)
+            row["novelty"] = float(np.mean(far[name] > train_nets.tolerance))
+            row["nearest_training_A"] = float(np.median(far[name]))
         row.update(extra)
         rows[name] = row
         curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
                         "rings": row["rings_per_atom"]}  # fmt: skip
+    if far:  # as new as a melt-quench network: no closer to training than any held-out one
+        bar = far["held-out networks"].min()
+        for name, d in far.items():
+            rows[name]["novel_as_heldout"] = float(np.mean(d >= bar))
     timings["quality"] = time.perf_counter() - t
     t = time.perf_counter()
     for name, (traj, _) in ensembles.items():
@@ -199,6 +210,8 @@ ROWS = [  # (key, label, format)
     ("uniqueness", "uniqueness", "{:.3f}"),
     ("novelty", "novelty (not a training network)", "{:.3f}"),
     ("novel_networks", "distinct new networks", "{:d}"),
+    ("nearest_training_A", "distance to nearest training network, median (A)", "{:.3f}"),
+    ("novel_as_heldout", "as far from training as the nearest held-out network", "{:.3f}"),
     ("energy_mean_eV", "E_IS (eV/atom)", "{:.4f}"),
     ("energy_std_eV", "E_IS spread (eV/atom)", "{:.4f}"),
     ("judge_energy_above_diamond_eV", "judge: E - E_diamond (eV/atom)", "{:.4f}"),

@@ -75,13 +75,16 @@ class Networks:
             "tolerance_A": self.tolerance,
         }
 
-    def match(self, other: Trajectory | np.ndarray) -> np.ndarray:
-        """For each structure of ``other`` (or fingerprints), the network of this set it
-        belongs to, or -1 for none (a novel network)."""
+    def nearest(self, other: Trajectory | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each structure of ``other`` (or fingerprints), the closest network of this set
+        and the distance to it (A; the fingerprint distance of the module doc). How far a
+        new network is from every known one: a structure one bond switch away from a
+        training network is new by ``match`` but close by this."""
         prints = other if isinstance(other, np.ndarray) else fingerprints(other)
-        out = np.full(len(prints), -1, dtype=np.int64)
+        index = np.full(len(prints), -1, dtype=np.int64)
+        dist = np.full(len(prints), np.inf)
         if not len(self):
-            return out
+            return index, dist
         if prints.shape[1] != self.fingerprints.shape[1]:
             raise InputError(
                 "other: structures of another atom count than these networks' cannot be "
@@ -89,10 +92,15 @@ class Networks:
             )
         for i, p in enumerate(prints):
             d = distance(self.fingerprints, p)
-            k = int(np.argmin(d))
-            if d[k] <= self.tolerance:
-                out[i] = k
-        return out
+            index[i] = np.argmin(d)
+            dist[i] = d[index[i]]
+        return index, dist
+
+    def match(self, other: Trajectory | np.ndarray) -> np.ndarray:
+        """For each structure of ``other`` (or fingerprints), the network of this set it
+        belongs to, or -1 for none (a novel network)."""
+        index, dist = self.nearest(other)
+        return np.where(dist <= self.tolerance, index, -1)
 
 
 def group(traj: Trajectory, tolerance: float = TOLERANCE) -> Networks:

@@ -69,6 +69,19 @@ def test_different_networks_are_told_apart(fast_quenches, inherent, rng):
     known = group(inherent)
     assert known.match(copies(inherent, rng)).tolist() == [0, 0, 0, 0]
     assert known.match(fast_quenches).tolist() == [-1, -1, -1]
+    # how far: against sorted minimum-image distances computed here (cubic cell)
+    index, dist = known.nearest(fast_quenches)
+    length, upper = inherent.cell[0, 0], np.triu_indices(inherent.n_atoms, 1)
+
+    def sorted_pairs(x):
+        d = x[:, None] - x[None]
+        return np.sort(np.linalg.norm(d - length * np.round(d / length), axis=-1)[upper])
+
+    ref = sorted_pairs(inherent.positions[0])
+    want = [np.abs(sorted_pairs(x) - ref).max() for x in fast_quenches.positions]
+    assert index.tolist() == [0, 0, 0]
+    np.testing.assert_allclose(dist, want, atol=1e-9)
+    assert known.nearest(copies(inherent, rng))[1].max() < 1e-9
     assert same_network(fast_quenches[:1], fast_quenches[:1]).all()
     assert not same_network(fast_quenches[:1], fast_quenches[1:2]).any()
 
@@ -111,6 +124,9 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
         frames = back.subset(which)[::10]
         report, _ = evaluate_networks(frames, back, back, baseline_size=2)
         assert report["networks"]["generated"]["novelty"] == novelty
+        if which == "train":  # its own networks: near them, and none as far as a held-out one
+            assert report["networks"]["generated"]["nearest_training_A"] < TOLERANCE
+            assert report["networks"]["generated"]["novel_as_heldout"] == 0.0
         assert report["networks"]["held-out networks"]["structures"] == 1
     with pytest.raises(ValueError, match="another atom count"):
         group(train.inherent_structures()).match(repap.reference()[:1])
