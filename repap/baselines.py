@@ -4,6 +4,9 @@
 ``random_min_distance``: random sequential addition, as AIRSS's buildcell or ASE's
 StartGenerator build random starts: each atom is drawn uniformly until it is at least
 ``min_dist`` (minimum image) from the atoms already placed.
+``perturbed``: known structures (training networks) with Gaussian noise on every coordinate,
+the "training set plus noise" bar of generative-model benchmarks: relaxed, it makes networks
+near the training ones (``bench/perturb_relax.py`` maps novelty against quality by sigma).
 """
 
 from __future__ import annotations
@@ -87,6 +90,21 @@ def random_min_distance(
             )
         todo = np.flatnonzero(placed < n_atoms)
     return Trajectory(frac @ cell, cell, numbers, pbc)
+
+
+def perturbed(structures: Trajectory, n: int, sigma: float, seed: int = 0) -> Trajectory:
+    """``n`` structures: ``structures`` in turn (frame k % len), every coordinate moved by
+    Gaussian noise of ``sigma`` A."""
+    check_positive_int(n, "n")
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise InputError(f"sigma: expected a positive distance in A, got {sigma!r}")
+    if len(structures) == 0:
+        raise InputError("structures: none to perturb")
+    rng = np.random.default_rng(seed)
+    source = np.arange(n) % len(structures)
+    moved = structures.positions[source] + rng.normal(0.0, sigma, (n, structures.n_atoms, 3))
+    cells = structures.frame_cells()[source] if np.ndim(structures.cell) == 3 else structures.cell
+    return Trajectory(moved, cells, structures.numbers, structures.pbc)
 
 
 def _check(n: int, cell: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -100,6 +100,14 @@ def test_baselines(rng):
     # far past random packing's jamming point: refused at once (it used to run for hours)
     with pytest.raises(ValueError, match=r"^min_dist: 30 atoms 5.0 A apart would fill 3.27"):
         baselines.random_min_distance(2, cell, numbers, min_dist=5.0)
+    # training + noise: sources in turn, every coordinate off by N(0, sigma)
+    near = baselines.perturbed(spaced[:3], 300, 0.45, seed=2)
+    shift = near.positions - spaced.positions[np.arange(300) % 3]
+    assert near.positions.shape == (300, 30, 3)
+    assert abs(shift.mean()) < 0.01 and shift.std() == pytest.approx(0.45, rel=0.02)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="^sigma: expected a positive distance"):
+            baselines.perturbed(spaced[:3], 2, bad)
 
 
 def test_evaluate_reference_against_itself(tmp_path, capsys):

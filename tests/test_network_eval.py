@@ -99,9 +99,16 @@ def test_novelty_and_uniqueness_against_known_answers(quenches, rng):
     assert row["novelty"] == 0.0 and row["uniqueness"] == pytest.approx(1 / n)
     assert report["networks"]["held-out networks"]["networks"] == 2
     assert report["networks"]["random, min 2 A, relaxed"]["novelty"] == 1.0
+    # the training + noise bar: with noise far inside the basin it relaxes back (not novel)
+    near = evaluate_networks(copies, heldout, training, baseline_size=4, perturbed=0.02)[0]
+    row = near["networks"]["training + 0.02 A noise, relaxed"]
+    assert row["novelty"] == 0.0 and row["nearest_training_A"] < 1e-3
+    plain = evaluate_networks(copies, heldout, training, baseline_size=4, perturbed=None)[0]
+    assert list(plain["networks"]) == ["generated", "held-out networks", "random, min 2 A, relaxed"]
     json.dumps(report)  # JSON-able as written
     table = markdown(report)
     assert "| novelty (not a training network) | 0.000 | 1.000 | 1.000 |" in table
+    assert "training + 0.45 A noise, relaxed |" in table.splitlines()[0]
     assert "| distinct new networks | 0 | - | - |" in table
     assert set(curves["generated"]) == {"energy", "angles", "rings", "q", "s"}
     assert len(group(heldout[::2])) == 2
