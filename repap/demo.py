@@ -141,6 +141,15 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
         f"{held['energy_mean_eV']:.3f}; random + relax {rand['fourfold_fraction']:.3f}, "
         f"{rand['energy_mean_eV']:.3f}: nearer {nearer} (README, 'Across networks')"
     )
+    bar = next((v for k, v in report["networks"].items() if k.startswith("training +")), None)
+    if bar is not None:
+        sigma = report["settings"]["perturbed_A"]
+        print(
+            f"   the bar with nothing learnt, training networks + {sigma:g} A noise, relaxed:"
+            f" novelty {bar['novelty']:.3f}, four-fold "
+            f"{bar['fourfold_fraction']:.3f}, E_IS {bar['energy_mean_eV']:.3f} eV/atom (a model "
+            "should beat it; README, 'The bar short of learning')"
+        )
     (out / "report.md").write_text(markdown(report) + "\n")
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     plot(curves, out)
