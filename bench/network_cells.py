@@ -48,7 +48,7 @@ if __name__ == "__main__":
     ens = model.sample(n, seed=0, min_dist=2.0, temperature=1.0)
     made = time.perf_counter() - t
     ens.info["seconds_per_structure"] = made / n
-    report, _ = evaluate_networks(ens, nset, nset.inherent_structures("train"), baseline_size=n)
+    report, _ = evaluate_networks(ens, nset, nset.subset("train"), baseline_size=n)
     report["generation_summary"] = ens.summary()
     report["generation_s_per_structure"] = made / n
     report["relax_s_per_structure"] = report["seconds"]["relax"] / len(ens)

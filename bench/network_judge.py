@@ -17,7 +17,7 @@ if __name__ == "__main__":
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     temperatures = [float(t) for t in sys.argv[3:]] or [1.0]
     nset = repap.reference_set()
-    held, train = nset.inherent_structures("heldout"), nset.inherent_structures("train")
+    held, train = nset.inherent_structures("heldout"), nset.subset("train")
     path = folder / "judge.json"
     out = json.loads(path.read_text()) if path.is_file() else {}
     for ckpt in sorted(folder.glob("*.pt")):

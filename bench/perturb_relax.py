@@ -53,7 +53,8 @@ if __name__ == "__main__":
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     sigmas = [float(s) for s in sys.argv[3:]] or [0.3, 0.4, 0.45, 0.5, 0.6]
     nset = repap.reference_set()
-    held, train = nset.inherent_structures("heldout"), nset.inherent_structures("train")
+    held, train_set = nset.inherent_structures("heldout"), nset.subset("train")
+    train = train_set.inherent_structures()  # the sources; novelty against all of them
     out = json.loads(path.read_text()) if path.is_file() else {}
     for sigma in sigmas:
         key = f"sigma={sigma:g}, n={n}"
@@ -66,7 +67,7 @@ if __name__ == "__main__":
         ens = Ensemble(moved, nset.cell, nset.numbers, nset.pbc, None, {}, index=np.arange(n),
                        redrawn=np.zeros(n, np.int64), restarts=np.zeros(n, np.int64))  # fmt: skip
         ens.info["seconds_per_structure"] = (time.perf_counter() - t) / n
-        report, _ = evaluate_networks(ens, held, train, baseline_size=200)
+        report, _ = evaluate_networks(ens, held, train_set, baseline_size=200)
         report["sigma_A"] = sigma
         report["bonds"] = bond_changes(train.positions[source], ens, group(train))
         out[key] = report

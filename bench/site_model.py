@@ -489,7 +489,7 @@ def judge(out: Path, n: int, temperature: float, names: list[str]) -> None:
     model.load_state_dict(saved["state_dict"])
     model.eval()
     first = prepare_networks(nset, fit_ids, 0, 0, 5).seqs.frac[:, 0] * length
-    held, train_is = nset.inherent_structures("heldout"), nset.inherent_structures("train")
+    held, train_is = nset.inherent_structures("heldout"), nset.subset("train")
     path = out / "site-model.json"
     log = json.loads(path.read_text()) if path.is_file() else {"variants": {}}
     log.update({k: saved[k] for k in ("augment", "frames", "epoch", "fit_sequences",

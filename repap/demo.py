@@ -115,7 +115,7 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
     made = time.perf_counter() - t0
     ens.info["seconds_per_structure"] = made / n
     report, curves = evaluate_networks(
-        ens, nset, nset.inherent_structures("train"), baseline_size=baseline, progress=progress
+        ens, nset, nset.subset("train"), baseline_size=baseline, progress=progress
     )
     g = report["networks"]["generated"]
     held = report["networks"]["held-out networks"]

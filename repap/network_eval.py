@@ -53,7 +53,9 @@ def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory,
 def networks_of(traj: Trajectory, fmax: float = 1e-3, limit: int = MAX_TRAINING_FRAMES):
     """The distinct networks of training data: a NetworkSet's training networks (its own
     inherent structures), else up to ``limit`` evenly spaced frames relaxed and grouped (one
-    MD run is one network at 300 K, so a few frames find it)."""
+    MD run is one network at 300 K, so a few frames find it). Many networks' structures in a
+    plain Trajectory would be thinned to ``limit``: pass the NetworkSet
+    (``set.subset("train")``) instead."""
     return _training_networks(traj, fmax, limit)[0]
 
 
@@ -164,10 +166,10 @@ def evaluate_networks(
         rows[name] = row
         curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
                         "rings": row["rings_per_atom"]}  # fmt: skip
-    if far:  # as new as a melt-quench network: no closer to training than any held-out one
-        bar = far["held-out networks"].min()
-        for name, d in far.items():
-            rows[name]["novel_as_heldout"] = float(np.mean(d >= bar))
+    held_far = far.get("held-out networks")
+    if held_far is not None and held_far.min() > train_nets.tolerance:  # none is a training one
+        for name, d in far.items():  # as new as a melt-quench network: no nearer to training
+            rows[name]["novel_as_heldout"] = float(np.mean(d >= held_far.min()))
     timings["quality"] = time.perf_counter() - t
     t = time.perf_counter()
     for name, (traj, _) in ensembles.items():

@@ -105,6 +105,10 @@ def test_novelty_and_uniqueness_against_known_answers(quenches, rng):
     assert row["novelty"] == 0.0 and row["nearest_training_A"] < 1e-3
     plain = evaluate_networks(copies, heldout, training, baseline_size=4, perturbed=None)[0]
     assert list(plain["networks"]) == ["generated", "held-out networks", "random, min 2 A, relaxed"]
+    # held-out "networks" that are training ones give no bar to be as new as
+    same = evaluate_networks(copies, training, training, baseline_size=4, perturbed=None)[0]
+    assert "novel_as_heldout" not in same["networks"]["generated"]
+    assert "novel_as_heldout" in plain["networks"]["generated"]
     json.dumps(report)  # JSON-able as written
     table = markdown(report)
     assert "| novelty (not a training network) | 0.000 | 1.000 | 1.000 |" in table
