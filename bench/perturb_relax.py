@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import repap
-from repap.ensemble import Ensemble
+from repap.baselines import perturbed
 from repap.network_eval import CUTOFF, evaluate_networks, markdown
 from repap.networks import group
 from repap.relaxation import relax
@@ -35,7 +35,7 @@ def bonds(pos: np.ndarray, length: float) -> np.ndarray:
     return (r < CUTOFF) & ~np.eye(pos.shape[1], dtype=bool)
 
 
-def bond_changes(source: np.ndarray, moved: Ensemble, known) -> dict:
+def bond_changes(source: np.ndarray, moved: repap.Trajectory, known) -> dict:
     """Bonds of the source kept by the relaxed structures, over all and over the new ones
     (those ``known``, the training networks, does not match), and the bonds gained."""
     relaxed = relax(moved, progress=False).structures
@@ -60,16 +60,13 @@ if __name__ == "__main__":
         key = f"sigma={sigma:g}, n={n}"
         if key in out:
             continue
-        rng = np.random.default_rng(round(sigma * 1000))
         t = time.perf_counter()
-        source = np.arange(n) % len(train)
-        moved = train.positions[source] + rng.normal(0.0, sigma, (n, nset.n_atoms, 3))
-        ens = Ensemble(moved, nset.cell, nset.numbers, nset.pbc, None, {}, index=np.arange(n),
-                       redrawn=np.zeros(n, np.int64), restarts=np.zeros(n, np.int64))  # fmt: skip
+        ens = perturbed(train, n, sigma, seed=round(sigma * 1000))  # sources in turn
         ens.info["seconds_per_structure"] = (time.perf_counter() - t) / n
         report, _ = evaluate_networks(ens, held, train_set, baseline_size=200)
         report["sigma_A"] = sigma
-        report["bonds"] = bond_changes(train.positions[source], ens, group(train))
+        source = train.positions[np.arange(n) % len(train)]
+        report["bonds"] = bond_changes(source, ens, group(train))
         out[key] = report
         path.write_text(json.dumps(out, indent=1, default=float) + "\n")
         print(f"== {key}\n{markdown(report)}\n{report['bonds']}\n", flush=True)

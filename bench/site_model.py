@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 import repap
 from repap.ensemble import Ensemble
-from repap.md import POTENTIALS
+from repap.md import POTENTIALS, energy
 from repap.network_eval import evaluate_networks, markdown
 from repap.sequences import prepare_networks
 from repap.trajectory import Trajectory
@@ -448,26 +448,6 @@ def sw_energy(pos: np.ndarray, length: float) -> np.ndarray:
     return (e / p.shape[1]).numpy()
 
 
-def lammps_energy(pos: np.ndarray, length: float) -> float:
-    """SW energy (eV) of one structure by LAMMPS (``run 0``): the reference for sw_energy."""
-    import os
-    import tempfile
-
-    from repap.md import lammps_session, sw_file
-
-    with tempfile.TemporaryDirectory() as tmp, lammps_session() as lmp:
-        path = os.path.join(tmp, "vink.sw")
-        Path(path).write_text(sw_file("vink"))
-        lmp.commands_string(f"units metal\natom_style atomic\nboundary p p p\n"
-                            f"region box block 0 {length} 0 {length} 0 {length}\n"
-                            f"create_box 1 box\nmass 1 28.0855\npair_style sw\n"
-                            f"pair_coeff * * {path} Si")  # fmt: skip
-        for x in pos:
-            lmp.command(f"create_atoms 1 single {x[0]} {x[1]} {x[2]} units box")
-        lmp.command("run 0")
-        return float(lmp.get_thermo("pe"))
-
-
 def unrelaxed(ens: Trajectory, length: float) -> dict:
     """What the structures are before relaxation: SW energy, coordination within 2.6 A and
     its four-fold fraction, the mean k-th neighbour distances (k = 1..6)."""
@@ -475,7 +455,7 @@ def unrelaxed(ens: Trajectory, length: float) -> dict:
     d = mic(torch.from_numpy(pos[:, :, None] - pos[:, None]).float(), length).norm(dim=-1)
     d += torch.eye(pos.shape[1]) * 1e9
     cn = (d < 2.6).sum(-1).float()
-    return {"sw_energy_eV": float(sw_energy(pos, length).mean()),
+    return {"sw_energy_eV": float(energy(ens).mean()),
             "coordination": float(cn.mean()), "fourfold_fraction": float((cn == 4).float().mean()),
             "neighbour_shells_A": d.sort(-1).values[..., :6].mean((0, 1)).tolist()}  # fmt: skip
 
@@ -494,9 +474,9 @@ def judge(out: Path, n: int, temperature: float, names: list[str]) -> None:
     log = json.loads(path.read_text()) if path.is_file() else {"variants": {}}
     log.update({k: saved[k] for k in ("augment", "frames", "epoch", "fit_sequences",
                                       "train_seconds", "history")})  # fmt: skip
-    frame = nset.positions[0] % length  # the SW insertion energies against LAMMPS
-    log["sw_check_eV"] = [float(sw_energy(frame[None], length)[0] * len(frame)),
-                          lammps_energy(frame, length)]  # fmt: skip
+    frame = nset[:1]  # the SW insertion energies against LAMMPS
+    log["sw_check_eV"] = [float(sw_energy(frame.positions % length, length)[0]) * nset.n_atoms,
+                          float(energy(frame)[0]) * nset.n_atoms]  # fmt: skip
     for name in names:
         key = f"{name}, T={temperature:g}, n={n}"
         if key in log["variants"]:

@@ -137,9 +137,10 @@ def evaluate_networks(
         baseline_size, cell, ensemble.numbers, min_dist=min_dist, seed=seed
     )
     random_relaxed, random_stats = _relaxed(random_start, fmax, progress=False)
+    near = None  # the training + noise bar
     if perturbed is not None and train_structures is not None:
         start = baselines.perturbed(train_structures, baseline_size, perturbed, seed=seed)
-        near_relaxed, near_stats = _relaxed(start, fmax, progress=False)
+        near = _relaxed(start, fmax, progress=False)
     timings["baseline"] = time.perf_counter() - t
 
     _, g_ref = rdf(held_structures, rmax=rmax, nbins=nbins)
@@ -148,8 +149,8 @@ def evaluate_networks(
         "held-out networks": (held_structures, {}),
         f"random, min {min_dist:g} A, relaxed": (random_relaxed, random_stats),
     }
-    if perturbed is not None and train_structures is not None:
-        ensembles[f"training + {perturbed:g} A noise, relaxed"] = (near_relaxed, near_stats)
+    if near is not None:
+        ensembles[f"training + {perturbed:g} A noise, relaxed"] = near
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, np.ndarray]] = {}
     far: dict[str, np.ndarray] = {}  # distance of each structure to the nearest training network
@@ -196,7 +197,7 @@ def evaluate_networks(
     }  # fmt: skip
     report["cost"] = cost = _cost(ensemble, heldout)
     if train_nets is not None:  # distinct networks of the ensemble that no training one matches
-        novel = int(np.sum(train_nets.match(generated[nets.representatives]) == -1))
+        novel = int(np.sum(far["generated"][nets.representatives] > train_nets.tolerance))
         rows["generated"]["novel_networks"] = novel
         if cost["generation_s_per_structure"] and novel:  # make and relax, per new network
             total = cost["generation_s_per_structure"] * len(ensemble) + timings["relax"]
