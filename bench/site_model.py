@@ -88,25 +88,16 @@ def context(anchor, placed, d, dist, cn, radius, last, length):
     """The offset model's view of the anchor's neighbourhood: (flat features (B, 6K + 6),
     vectors (B, K + 1, 3) of the anchor (0) and its K nearest earlier atoms, their missing
     bonds (B, K + 1) and validity (B, K + 1))."""
-    b, n = placed.shape
+    b = len(placed)
     rows = torch.arange(b)
     v, dd = d[rows, anchor], dist[rows, anchor]  # (B, N, 3), (B, N)
     ok = placed & (dd < REACH)
     ok[rows, anchor] = False
     dd = torch.where(ok, dd, torch.inf)
-    kk = min(K, n)
-    near_d, idx = dd.topk(kk, dim=1, largest=False)
+    near_d, idx = dd.topk(K, dim=1, largest=False)  # cells of more than K atoms
     valid = torch.isfinite(near_d)
-    vk = v.gather(1, idx[..., None].expand(b, kk, 3)) * valid[..., None]
+    vk = v.gather(1, idx[..., None].expand(b, K, 3)) * valid[..., None]
     ck = cn.gather(1, idx) * valid
-    if kk < K:  # tiny cells: pad
-        pad = K - kk
-        vk = torch.cat([vk, torch.zeros(b, pad, 3)], 1)
-        ck, valid = (
-            torch.cat([ck, torch.zeros(b, pad)], 1),
-            torch.cat([valid, torch.zeros(b, pad, dtype=torch.bool)], 1),
-        )
-        near_d = torch.cat([near_d, torch.full((b, pad), torch.inf)], 1)
     per = torch.cat([vk / REACH, torch.where(valid, near_d, 0.0)[..., None] / REACH,
                      ck[..., None] / 4.0, valid[..., None].float()], -1)  # fmt: skip
     apos = torch.gather(radius, 1, anchor[:, None])
