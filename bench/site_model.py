@@ -316,6 +316,39 @@ def sw_insertion(
     return e2 + e3 + e3j
 
 
+def fill(
+    propose_fn, pos: torch.Tensor, placed: torch.Tensor, start: int, length: float, guide: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Place atoms start .. N-1 of every row of pos (B, N, 3) A in turn (in place), each by
+    ``propose_fn(pos, placed, last) -> (positions, acceptable)``, redrawn when not acceptable
+    up to TRIES times; with ``guide``, that many proposals per atom of which the lowest SW
+    insertion energy is kept. Returns (rows that placed every atom (B,), redraws (B,))."""
+    b, n_atoms = pos.shape[:2]
+    redrawn = torch.zeros(b, dtype=torch.long)
+    alive = torch.ones(b, dtype=torch.bool)
+    for i in range(start, n_atoms):
+        todo = torch.nonzero(alive).squeeze(1)
+        last = torch.full((b,), i - 1, dtype=torch.long)
+        for attempt in range(TRIES):
+            if not len(todo):
+                break
+            p, pl, ls = pos[todo], placed[todo], last[todo]
+            if guide:  # `guide` proposals per structure, the lowest SW insertion energy
+                p, pl, ls = (x.repeat_interleave(guide, 0) for x in (p, pl, ls))
+            new, ok = propose_fn(p, pl, ls)
+            if guide:
+                e = torch.where(ok, sw_insertion(p, pl, new, length), torch.inf)
+                pick = torch.arange(len(todo)) * guide + e.view(-1, guide).argmin(1)
+                new, ok = new[pick], ok[pick]
+            pos[todo[ok], i] = new[ok]
+            placed[todo[ok], i] = True
+            if attempt:
+                redrawn[todo] += 1
+            todo = todo[~ok]
+        alive[todo] = False  # no place in TRIES draws
+    return alive, redrawn
+
+
 @torch.no_grad()
 def generate(model: SiteModel, n: int, n_atoms: int, length: float, first: np.ndarray,
              seed: int = 0, min_dist: float = 2.0, temperature: float = 1.0,
@@ -326,6 +359,10 @@ def generate(model: SiteModel, n: int, n_atoms: int, length: float, first: np.nd
     gen = torch.Generator().manual_seed(seed)
     out, redrawn_all, restarts_all, failed = [], [], [], []
     inv_t = 1.0 / temperature
+
+    def proposal(p, pl, ls):
+        return propose(model, p, pl, ls, length, inv_t, gen, min_dist, rules)
+
     pbar = tqdm(total=n, desc="site model", unit="structure", leave=False)
     done = 0
     while done < n:
@@ -334,30 +371,7 @@ def generate(model: SiteModel, n: int, n_atoms: int, length: float, first: np.nd
         pos[:, 0] = torch.from_numpy(first[torch.randint(len(first), (b,), generator=gen)]).float()
         placed = torch.zeros(b, n_atoms, dtype=torch.bool)
         placed[:, 0] = True
-        redrawn = torch.zeros(b, dtype=torch.long)
-        alive = torch.ones(b, dtype=torch.bool)
-        for i in range(1, n_atoms):
-            todo = torch.nonzero(alive).squeeze(1)
-            last = torch.full((b,), i - 1, dtype=torch.long)
-            for attempt in range(TRIES):
-                if not len(todo):
-                    break
-                p, pl, ls = pos[todo], placed[todo], last[todo]
-                guide = rules.guide
-                if guide:  # `guide` proposals per structure, the lowest SW insertion energy
-                    p, pl, ls = (x.repeat_interleave(guide, 0) for x in (p, pl, ls))
-                new, ok = propose(model, p, pl, ls, length, inv_t, gen, min_dist, rules)
-                if guide:
-                    e = torch.where(ok, sw_insertion(p, pl, new, length), torch.inf)
-                    best = e.view(-1, guide).argmin(1)
-                    pick = torch.arange(len(todo)) * guide + best
-                    new, ok = new[pick], ok[pick]
-                pos[todo[ok], i] = new[ok]
-                placed[todo[ok], i] = True
-                if attempt:
-                    redrawn[todo] += 1
-                todo = todo[~ok]
-            alive[todo] = False  # no place in TRIES draws
+        alive, redrawn = fill(proposal, pos, placed, 1, length, rules.guide)
         for k in range(b):
             if alive[k]:
                 out.append(pos[k].numpy())
