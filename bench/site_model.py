@@ -320,7 +320,8 @@ def fill(
     propose_fn, pos: torch.Tensor, placed: torch.Tensor, start: int, length: float, guide: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Place atoms start .. N-1 of every row of pos (B, N, 3) A in turn (in place), each by
-    ``propose_fn(pos, placed, last) -> (positions, acceptable)``, redrawn when not acceptable
+    ``propose_fn(rows, pos, placed, last) -> (positions, acceptable)`` (rows: which of the
+    B each proposal is for), redrawn when not acceptable
     up to TRIES times; with ``guide``, that many proposals per atom of which the lowest SW
     insertion energy is kept. Returns (rows that placed every atom (B,), redraws (B,))."""
     b, n_atoms = pos.shape[:2]
@@ -332,10 +333,9 @@ def fill(
         for attempt in range(TRIES):
             if not len(todo):
                 break
-            p, pl, ls = pos[todo], placed[todo], last[todo]
-            if guide:  # `guide` proposals per structure, the lowest SW insertion energy
-                p, pl, ls = (x.repeat_interleave(guide, 0) for x in (p, pl, ls))
-            new, ok = propose_fn(p, pl, ls)
+            rows = todo.repeat_interleave(guide) if guide else todo
+            p, pl, ls = pos[rows], placed[rows], last[rows]  # `guide` proposals per structure
+            new, ok = propose_fn(rows, p, pl, ls)
             if guide:
                 e = torch.where(ok, sw_insertion(p, pl, new, length), torch.inf)
                 pick = torch.arange(len(todo)) * guide + e.view(-1, guide).argmin(1)
@@ -360,7 +360,7 @@ def generate(model: SiteModel, n: int, n_atoms: int, length: float, first: np.nd
     out, redrawn_all, restarts_all, failed = [], [], [], []
     inv_t = 1.0 / temperature
 
-    def proposal(p, pl, ls):
+    def proposal(rows, p, pl, ls):
         return propose(model, p, pl, ls, length, inv_t, gen, min_dist, rules)
 
     pbar = tqdm(total=n, desc="site model", unit="structure", leave=False)

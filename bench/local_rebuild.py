@@ -1,0 +1,174 @@
+"""New networks by rebuilding one region of a training network, then relaxing (issue 16's
+"model proposing changes to whole networks", in its simplest form). Each of N structures
+starts from one of the 64-atom set's training networks (its inherent structure, in turn):
+the HOLE atoms nearest a random atom are taken out and put back by one METHOD, the rest of
+the network is kept as it is, and the whole is relaxed (SW) and judged by the network-level
+report as generated structures are (novelty against all training networks, uniqueness,
+quality beside the held-out networks, random + relax and training + noise).
+
+METHODS put the hole's atoms back one at a time, none closer than 2 A to any atom:
+- ``noise``: nothing taken out; the hole's atoms moved by Gaussian noise of NOISE A;
+- ``random``: uniform in the hole's sphere (centre the chosen atom, radius the distance to
+  the farthest atom taken out);
+- ``site model``: the trained site model (bench/site_model.py; anchors among atoms with a
+  free bond, then the offset's axis projections) given everything placed so far;
+- ``..., SW best of 8``: 8 proposals per atom, the lowest SW insertion energy kept; the
+  random one is the peer that tells the model's share from the SW guidance's;
+- ``..., kept if new and low``: generate and filter: holes rebuilt, relaxed, and kept when
+  the relaxed structure is no training network and no higher in energy than the training
+  networks' mean + one standard deviation (training data only), until N are kept; its cost
+  counts every structure tried and relaxed.
+
+The atoms kept are ordered from the farthest from the hole to the nearest, so the model's
+"last atom placed" is the hole's nearest. Run:
+
+    .venv/bin/python bench/local_rebuild.py OUT.json SITE.pt [N HOLE METHOD ...]
+
+(resumable: entries already in OUT.json are kept; SITE.pt from ``site_model.py train``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from site_model import VARIANTS, SiteModel, fill, mic, propose
+
+import repap
+from repap.network_eval import evaluate_networks, markdown
+from repap.networks import group
+from repap.relaxation import relax
+from repap.trajectory import Trajectory
+
+NOISE = 0.7  # A
+MIN_DIST = 2.0
+ROUNDS = 20  # fills of a hole before giving up
+METHODS = ["noise", "random", "random, SW best of 8", "site model", "site model, SW best of 8"]
+KEPT = ", kept if new and low"  # a METHOD with this suffix: see kept_if_new_and_low
+
+
+def holes(train: Trajectory, n: int, hole: int, seed: int):
+    """Per structure: the source's positions reordered (kept atoms from the farthest from the
+    centre to the nearest, then the hole's), the centre (3,) and the hole's radius."""
+    rng = np.random.default_rng(seed)
+    length = float(train.cell[0, 0])
+    src = train.positions[np.arange(n) % len(train)]
+    centre = src[np.arange(n), rng.integers(train.n_atoms, size=n)]
+    d = np.linalg.norm(mic(torch.from_numpy(src - centre[:, None]), length).numpy(), axis=-1)
+    order = np.argsort(-d, axis=1, kind="stable")  # hole last, its nearest atom at the end
+    pos = np.take_along_axis(src, order[..., None], 1)
+    return pos, centre, np.take_along_axis(d, order, 1)[:, -hole]
+
+
+def rebuild(method: str, model: SiteModel, pos: np.ndarray, centre: np.ndarray,
+            radius: np.ndarray, hole: int, length: float, seed: int) -> np.ndarray:  # fmt: skip
+    """The structures with their last ``hole`` atoms put back by ``method``; a row that
+    finds no place for an atom is filled again from its hole."""
+    n, n_atoms = pos.shape[:2]
+    if method == "noise":
+        rng = np.random.default_rng(seed)
+        out = pos.copy()
+        out[:, -hole:] += rng.normal(0.0, NOISE, (n, hole, 3))
+        return out % length
+    gen = torch.Generator().manual_seed(seed)
+    guide = 8 if method.endswith("best of 8") else 0
+    rules = VARIANTS["open anchors"]
+    out = torch.from_numpy(pos).float()
+    todo = torch.arange(n)
+
+    def by_model(rows, p, pl, ls):
+        return propose(model, p, pl, ls, length, 1.0, gen, MIN_DIST, rules)
+
+    centres, radii = torch.from_numpy(centre).float(), torch.from_numpy(radius).float()
+    for _ in range(ROUNDS):
+        if not len(todo):
+            break
+        p = out[todo].clone()
+        placed = torch.arange(n_atoms).expand(len(todo), -1) < n_atoms - hole
+        fn = by_model
+        if not method.startswith("site model"):
+            fn = partial(at_random, centres[todo], radii[todo], length, gen)
+        alive, _ = fill(fn, p, placed, n_atoms - hole, length, guide)
+        out[todo[alive]] = p[alive]
+        todo = todo[~alive]
+    else:
+        raise RuntimeError(f"{method}: {len(todo)} holes found no fill in {ROUNDS} rounds")
+    return out.numpy().astype(np.float64) % length
+
+
+def at_random(centre, radius, length, gen, rows, p, pl, ls):
+    """A point uniform in each row's hole sphere; acceptable where no atom is within
+    MIN_DIST."""
+    v = torch.randn(len(p), 3, generator=gen)
+    v *= (radius[rows] * torch.rand(len(p), generator=gen) ** (1 / 3) / v.norm(dim=1))[:, None]
+    new = torch.remainder(centre[rows] + v, length)
+    r_new = torch.where(pl, mic(p - new[:, None], length).norm(dim=-1), torch.inf)
+    return new, r_new.min(1).values >= MIN_DIST
+
+
+def kept_if_new_and_low(method: str, model: SiteModel, train: Trajectory, n: int, hole: int,
+                        seed: int) -> tuple[Trajectory, int]:  # fmt: skip
+    """Generate and filter: rebuild holes by ``method`` (fresh holes each round), relax, and
+    keep the relaxed structures that are no training network and lie no higher than the
+    training networks' mean energy + one standard deviation, until n are kept. Returns
+    (those n, how many were tried)."""
+    known, e_train = group(train), train.energy / train.n_atoms
+    ceiling = e_train.mean() + e_train.std()
+    length = float(train.cell[0, 0])
+    kept: list[Trajectory] = []
+    tried = 0
+    while sum(map(len, kept)) < n:
+        round_seed = seed + 1000 * (tried // n + 1)
+        pos, centre, radius = holes(train, n, hole, round_seed)
+        new = rebuild(method, model, pos, centre, radius, hole, length, round_seed)
+        r = relax(Trajectory(new, train.cell, train.numbers, train.pbc), progress=False)
+        s = r.structures[np.flatnonzero(r.status == "converged")]
+        ok = (known.match(s) == -1) & (s.energy / s.n_atoms <= ceiling)
+        kept.append(s[np.flatnonzero(ok)])
+        tried += n
+        print(f"{method}: kept {sum(map(len, kept))} of {tried}", flush=True)
+    pos = np.concatenate([k.positions for k in kept])[:n]
+    energy = np.concatenate([k.energy for k in kept])[:n]
+    return Trajectory(pos, train.cell, train.numbers, train.pbc, energy), tried
+
+
+if __name__ == "__main__":
+    path, site = Path(sys.argv[1]), Path(sys.argv[2])
+    args = sys.argv[3:]
+    n = int(args[0]) if args else 1000
+    sizes = [int(args[1])] if len(args) > 1 else [8, 16]
+    methods = args[2:] or METHODS
+    nset = repap.reference_set()
+    held, train_set = nset.inherent_structures("heldout"), nset.subset("train")
+    train = train_set.inherent_structures()
+    length = float(nset.cell[0, 0])
+    model = SiteModel()
+    model.load_state_dict(torch.load(site, weights_only=False)["state_dict"])  # our own file
+    model.eval()
+    out = json.loads(path.read_text()) if path.is_file() else {}
+    for hole in sizes:
+        pos, centre, radius = holes(train, n, hole, seed=hole)
+        for method in methods:
+            key = f"{method}, hole {hole}, n={n}"
+            if key in out:
+                continue
+            t = time.perf_counter()
+            tried = n
+            with torch.no_grad():
+                if method.endswith(KEPT):
+                    ens, tried = kept_if_new_and_low(method[: -len(KEPT)], model, train, n,
+                                                     hole, seed=hole)  # fmt: skip
+                else:
+                    new = rebuild(method, model, pos, centre, radius, hole, length, seed=hole)
+                    ens = Trajectory(new, train.cell, train.numbers, train.pbc)
+            ens.info["seconds_per_structure"] = (time.perf_counter() - t) / n
+            report, _ = evaluate_networks(ens, held, train_set, baseline_size=200)
+            report.update(method=method, hole_atoms=hole, hole_radius_A=float(radius.mean()),
+                          tried=tried)  # fmt: skip
+            out[key] = report
+            path.write_text(json.dumps(out, indent=1, default=float) + "\n")
+            print(f"== {key}\n{markdown(report)}\n", flush=True)
