@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from perturb_relax import bonds
 from site_model import VARIANTS, SiteModel, fill, mic, propose
 
 import repap
@@ -111,29 +112,50 @@ def at_random(centre, radius, length, gen, rows, p, pl, ls):
 
 
 def kept_if_new_and_low(method: str, model: SiteModel, train: Trajectory, n: int, hole: int,
-                        seed: int) -> tuple[Trajectory, int]:  # fmt: skip
+                        seed: int) -> tuple[Trajectory, int, np.ndarray]:  # fmt: skip
     """Generate and filter: rebuild holes by ``method`` (fresh holes each round), relax, and
     keep the relaxed structures that are no training network and lie no higher than the
     training networks' mean energy + one standard deviation, until n are kept. Returns
-    (those n, how many were tried)."""
+    (those n, how many were tried, their sources in the same atom order)."""
     known, e_train = group(train), train.energy / train.n_atoms
     ceiling = e_train.mean() + e_train.std()
     length = float(train.cell[0, 0])
     kept: list[Trajectory] = []
+    sources = []
     tried = 0
     while sum(map(len, kept)) < n:
         round_seed = seed + 1000 * (tried // n + 1)
         pos, centre, radius = holes(train, n, hole, round_seed)
         new = rebuild(method, model, pos, centre, radius, hole, length, round_seed)
         r = relax(Trajectory(new, train.cell, train.numbers, train.pbc), progress=False)
-        s = r.structures[np.flatnonzero(r.status == "converged")]
-        ok = (known.match(s) == -1) & (s.energy / s.n_atoms <= ceiling)
-        kept.append(s[np.flatnonzero(ok)])
+        done = np.flatnonzero(r.status == "converged")
+        s = r.structures[done]
+        ok = np.flatnonzero((known.match(s) == -1) & (s.energy / s.n_atoms <= ceiling))
+        kept.append(s[ok])
+        sources.append(pos[done[ok]])
         tried += n
         print(f"{method}: kept {sum(map(len, kept))} of {tried}", flush=True)
     pos = np.concatenate([k.positions for k in kept])[:n]
     energy = np.concatenate([k.energy for k in kept])[:n]
-    return Trajectory(pos, train.cell, train.numbers, train.pbc, energy), tried
+    kept_traj = Trajectory(pos, train.cell, train.numbers, train.pbc, energy)
+    return kept_traj, tried, np.concatenate(sources)[:n]
+
+
+def bond_changes(source: np.ndarray, relaxed: np.ndarray, hole: int, length: float) -> dict:
+    """Bonds of the source (F, N, 3) that the relaxed structures keep, and the bonds gained
+    per atom, as bench/perturb_relax.py counts them; the atoms put back in the hole are
+    matched to the source's hole atoms by the assignment nearest in total distance."""
+    from scipy.optimize import linear_sum_assignment
+
+    relaxed = relaxed.copy()
+    for f in range(len(source)):
+        d = source[f, -hole:, None] - relaxed[f, None, -hole:]
+        cost = np.linalg.norm(d - length * np.round(d / length), axis=-1)
+        relaxed[f, -hole:] = relaxed[f, -hole:][linear_sum_assignment(cost)[1]]
+    a, b = bonds(source, length), bonds(relaxed, length)
+    kept = (a & b).sum((1, 2)) / a.sum((1, 2))
+    gained = (b & ~a).sum((1, 2)) / 2 / source.shape[1]
+    return {"bonds_kept": float(kept.mean()), "bonds_gained_per_atom": float(gained.mean())}
 
 
 if __name__ == "__main__":
@@ -157,11 +179,11 @@ if __name__ == "__main__":
             if key in out:
                 continue
             t = time.perf_counter()
-            tried = n
+            tried, sources = n, None
             with torch.no_grad():
                 if method.endswith(KEPT):
-                    ens, tried = kept_if_new_and_low(method[: -len(KEPT)], model, train, n,
-                                                     hole, seed=hole)  # fmt: skip
+                    base = method[: -len(KEPT)]
+                    ens, tried, sources = kept_if_new_and_low(base, model, train, n, hole, hole)
                 else:
                     new = rebuild(method, model, pos, centre, radius, hole, length, seed=hole)
                     ens = Trajectory(new, train.cell, train.numbers, train.pbc)
@@ -169,6 +191,8 @@ if __name__ == "__main__":
             report, _ = evaluate_networks(ens, held, train_set, baseline_size=200)
             report.update(method=method, hole_atoms=hole, hole_radius_A=float(radius.mean()),
                           tried=tried)  # fmt: skip
+            if sources is not None:
+                report["bonds"] = bond_changes(sources, ens.positions, hole, length)
             out[key] = report
             path.write_text(json.dumps(out, indent=1, default=float) + "\n")
             print(f"== {key}\n{markdown(report)}\n", flush=True)
