@@ -50,15 +50,24 @@ MIN_DIST = 2.0
 ROUNDS = 20  # fills of a hole before giving up
 METHODS = ["noise", "random", "random, SW best of 8", "site model", "site model, SW best of 8"]
 KEPT = ", kept if new and low"  # a METHOD with this suffix: see kept_if_new_and_low
+AT_DEFECT = ", at a defect"  # in a METHOD: the hole centred on an atom not four-fold
 
 
-def holes(train: Trajectory, n: int, hole: int, seed: int):
+def holes(train: Trajectory, n: int, hole: int, seed: int, at_defect: bool = False):
     """Per structure: the source's positions reordered (kept atoms from the farthest from the
-    centre to the nearest, then the hole's), the centre (3,) and the hole's radius."""
+    centre to the nearest, then the hole's), the centre (3,) and the hole's radius. The
+    centre is a random atom, or with ``at_defect`` a random one of those not four-fold
+    (bonds within CUTOFF) where the source has any."""
     rng = np.random.default_rng(seed)
     length = float(train.cell[0, 0])
     src = train.positions[np.arange(n) % len(train)]
-    centre = src[np.arange(n), rng.integers(train.n_atoms, size=n)]
+    pick = rng.integers(train.n_atoms, size=n)
+    if at_defect:
+        defect = bonds(train.positions, length).sum(-1) != 4
+        weight = np.where(defect.any(1, keepdims=True), defect, 1.0)[np.arange(n) % len(train)]
+        cum = np.cumsum(weight, 1)
+        pick = (cum < rng.random((n, 1)) * cum[:, -1:]).sum(1)  # a defect atom, uniformly
+    centre = src[np.arange(n), pick]
     d = np.linalg.norm(mic(torch.from_numpy(src - centre[:, None]), length).numpy(), axis=-1)
     order = np.argsort(-d, axis=1, kind="stable")  # hole last, its nearest atom at the end
     pos = np.take_along_axis(src, order[..., None], 1)
@@ -111,8 +120,9 @@ def at_random(centre, radius, length, gen, rows, p, pl, ls):
     return new, r_new.min(1).values >= MIN_DIST
 
 
-def kept_if_new_and_low(method: str, model: SiteModel, train: Trajectory, n: int, hole: int,
-                        seed: int) -> tuple[Trajectory, int, np.ndarray]:  # fmt: skip
+def kept_if_new_and_low(
+    method: str, model: SiteModel, train: Trajectory, n: int, hole: int, seed: int, at_defect: bool
+) -> tuple[Trajectory, int, np.ndarray]:
     """Generate and filter: rebuild holes by ``method`` (fresh holes each round), relax, and
     keep the relaxed structures that are no training network and lie no higher than the
     training networks' mean energy + one standard deviation, until n are kept. Returns
@@ -125,7 +135,7 @@ def kept_if_new_and_low(method: str, model: SiteModel, train: Trajectory, n: int
     tried = 0
     while sum(map(len, kept)) < n:
         round_seed = seed + 1000 * (tried // n + 1)
-        pos, centre, radius = holes(train, n, hole, round_seed)
+        pos, centre, radius = holes(train, n, hole, round_seed, at_defect)
         new = rebuild(method, model, pos, centre, radius, hole, length, round_seed)
         r = relax(Trajectory(new, train.cell, train.numbers, train.pbc), progress=False)
         done = np.flatnonzero(r.status == "converged")
@@ -173,19 +183,20 @@ if __name__ == "__main__":
     model.eval()
     out = json.loads(path.read_text()) if path.is_file() else {}
     for hole in sizes:
-        pos, centre, radius = holes(train, n, hole, seed=hole)
         for method in methods:
             key = f"{method}, hole {hole}, n={n}"
             if key in out:
                 continue
             t = time.perf_counter()
             tried, sources = n, None
+            at_defect, base = AT_DEFECT in method, method.replace(AT_DEFECT, "")
+            pos, centre, radius = holes(train, n, hole, hole, at_defect)
             with torch.no_grad():
-                if method.endswith(KEPT):
-                    base = method[: -len(KEPT)]
-                    ens, tried, sources = kept_if_new_and_low(base, model, train, n, hole, hole)
+                if base.endswith(KEPT):
+                    ens, tried, sources = kept_if_new_and_low(base[: -len(KEPT)], model, train,
+                                                              n, hole, hole, at_defect)  # fmt: skip
                 else:
-                    new = rebuild(method, model, pos, centre, radius, hole, length, seed=hole)
+                    new = rebuild(base, model, pos, centre, radius, hole, length, seed=hole)
                     ens = Trajectory(new, train.cell, train.numbers, train.pbc)
             ens.info["seconds_per_structure"] = (time.perf_counter() - t) / n
             report, _ = evaluate_networks(ens, held, train_set, baseline_size=200)
