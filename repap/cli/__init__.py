@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from repap.errors import InputError
 
 COMMANDS = ("info", "demo", "simulate", "dataset", "inspect", "evaluate", "train", "generate",
-            "relax")  # fmt: skip
+            "relax", "rebuild")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,50 @@
+"""repap rebuild: new networks by rebuilding a region of the training networks (arguments
+and run)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def run(args: argparse.Namespace) -> int:
+    from repap.rebuild import rebuild_file
+
+    s = rebuild_file(
+        args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,
+        hole=args.hole, max_energy=args.max_energy, min_dist=args.min_dist, seed=args.seed,
+    )  # fmt: skip
+    print(
+        f"wrote {s['out']}: {s['kept']} new networks of {s['tried']} tries (energy at most "
+        f"{s['max_energy_eV_per_atom']:.4f} eV/atom), {s['seconds_per_network']:.3f} s per "
+        "network"
+    )
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rebuild",
+        help="new networks by rebuilding one region of the training networks (no model)",
+        description="Make N new networks from the built-in set's training networks: each try "
+        "takes HOLE atoms out around a defect of one network, puts them back at random (none "
+        "closer than --min-dist), relaxes (LAMMPS, SW) and keeps the result when it is no "
+        "training network and its energy is at most --max-energy (default: the training "
+        "networks' mean + one standard deviation). Writes the relaxed structures, with "
+        "energies, to OUT (.xyz/.extxyz, .npz or .db); chunks are kept in OUT.parts until the "
+        "end, so a rerun with the same arguments resumes. Judge them with repap evaluate "
+        "against the set's held-out networks.",
+    )
+    p.add_argument("--out", required=True, help="output file (.npz, .xyz/.extxyz or .db)")
+    p.add_argument("-n", type=int, default=1000, help="new networks to keep (default: 1000)")
+    p.add_argument("--atoms", type=int, choices=[64, 216], default=64,
+                   help="the built-in network set (default: 64)")  # fmt: skip
+    p.add_argument("--hole", type=int, default=8, help="atoms rebuilt per try (default: 8)")
+    p.add_argument("--max-energy", type=float, default=None,
+                   help="keep networks at or below this energy, eV/atom (default: the training "
+                   "networks' mean + one standard deviation)")  # fmt: skip
+    p.add_argument("--min-dist", type=float, default=2.0,
+                   help="no atom put back closer than this to another, A (default: 2)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="random seed (chunk c uses seed + c)")
+    p.add_argument("--chunk", type=int, default=100, help="networks per chunk (default: 100)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

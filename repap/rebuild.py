@@ -1,0 +1,223 @@
+"""New networks next to known ones: rebuild one region of a network, relax, keep what is new
+and sound (``repap rebuild``). No model is learnt; this is the search that, measured
+(README, "Rebuilding one region"), gives new networks of held-out melt-quench quality.
+
+Each try starts from one of the given networks' inherent structures, in turn. The ``hole``
+atoms nearest a centre atom are taken out; the centre is an atom that is not four-fold
+(bonds shorter than ``network_eval.CUTOFF``) where the network has any, else any atom. They
+are put back one at a time, uniformly in the hole's sphere (radius: the farthest atom taken
+out), none closer than ``min_dist`` to any atom (a hole that jams is filled again). The
+whole structure is relaxed (LAMMPS, SW) and kept when it is no given network (network
+identity, ``repap.networks``) and its energy is at most ``max_energy`` (default: the given
+networks' mean + one standard deviation). Tries go in batches until ``n`` are kept; the
+energy ceiling selects, so the kept ones' energy spread is narrower than the networks'.
+
+What the kept networks are: new inherent structures, but neighbours of their sources (they
+keep about 95 % of a source's bonds: a few bond switches), not networks as independent of
+the training ones as a fresh melt-quench's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repap._checks import check_positive_int
+from repap.errors import InputError
+from repap.trajectory import Trajectory
+
+TRIES = 200  # draws for one atom before the hole is filled again
+REFILLS = 20  # fills of one hole before the try is given up
+
+
+def _mic(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Cartesian separations (..., 3) folded to the minimum image (fractional rounding)."""
+    f = d @ np.linalg.inv(cell)
+    return (f - np.round(f)) @ cell
+
+
+def _defects(networks: Trajectory) -> np.ndarray:
+    """(F, N) bool: atoms with other than four bonds shorter than network_eval.CUTOFF."""
+    from repap.network_eval import CUTOFF
+
+    p = networks.positions
+    r = np.linalg.norm(_mic(p[:, :, None] - p[:, None], networks.frame_cells()[0]), axis=-1)
+    bonded = (r < CUTOFF) & ~np.eye(networks.n_atoms, dtype=bool)
+    return bonded.sum(-1) != 4
+
+
+def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.Generator):
+    """For each source index: its positions with the ``hole`` atoms nearest the centre moved
+    to the end (nearest last), the centre (3,) and the hole's radius."""
+    cell = networks.frame_cells()[0]
+    src = networks.positions[sources]
+    defect = _defects(networks)[sources]
+    weight = np.where(defect.any(1, keepdims=True), defect, True).astype(float)
+    cum = np.cumsum(weight, 1)
+    pick = (cum < rng.random((len(src), 1)) * cum[:, -1:]).sum(1)
+    centre = src[np.arange(len(src)), pick]
+    r = np.linalg.norm(_mic(src - centre[:, None], cell), axis=-1)
+    order = np.argsort(-r, axis=1, kind="stable")
+    return (np.take_along_axis(src, order[..., None], 1), centre,
+            np.take_along_axis(r, order, 1)[:, -hole])  # fmt: skip
+
+
+def fill(pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
+         cell: np.ndarray, min_dist: float, rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+    """``pos`` (B, N, 3) with its last ``hole`` atoms drawn again uniformly in each row's
+    sphere, none closer than ``min_dist`` to any atom; NaN rows: no fill in REFILLS tries."""
+    out = pos.copy()
+    n_atoms = pos.shape[1]
+    todo = np.arange(len(pos))
+    for _ in range(REFILLS):
+        active, jammed = todo, []
+        for i in range(n_atoms - hole, n_atoms):
+            waiting = active
+            for _ in range(TRIES):
+                if not waiting.size:
+                    break
+                v = rng.normal(size=(waiting.size, 3))
+                scale = radius[waiting] * rng.random(waiting.size) ** (1 / 3)
+                trial = centre[waiting] + v * (scale / np.linalg.norm(v, axis=1))[:, None]
+                d = np.linalg.norm(_mic(out[waiting, :i] - trial[:, None], cell), axis=-1)
+                ok = d.min(1) >= min_dist
+                out[waiting[ok], i] = trial[ok]
+                waiting = waiting[~ok]
+            if waiting.size:  # jammed: this hole is filled again next round
+                jammed.append(waiting)
+                active = np.setdiff1d(active, waiting)
+        todo = np.concatenate(jammed) if jammed else np.zeros(0, np.int64)
+        if not todo.size:
+            return out
+    out[todo] = np.nan
+    return out
+
+
+def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None) -> None:
+    if not (isinstance(hole, int) and 1 <= hole < n_atoms):
+        raise InputError(f"hole: expected 1 to {n_atoms - 1} atoms, got {hole!r}")
+    if not (min_dist > 0 and np.isfinite(min_dist)):
+        raise InputError(f"min_dist: expected a positive distance, got {min_dist!r}")
+    if max_energy is not None and not np.isfinite(max_energy):
+        raise InputError(f"max_energy: expected an energy in eV/atom, got {max_energy!r}")
+
+
+def rebuild(
+    networks: Trajectory,
+    n: int,
+    hole: int = 8,
+    max_energy: float | None = None,
+    min_dist: float = 2.0,
+    seed: int = 0,
+    batch: int = 500,
+    fmax: float = 1e-3,
+    progress: bool = False,
+) -> tuple[Trajectory, dict[str, Any]]:
+    """``n`` new networks rebuilt from ``networks`` (inherent structures with energies, one
+    per network, e.g. ``set.inherent_structures("train")``); see the module doc. Returns
+    (the relaxed structures kept, with energies; a summary: tries, kept, seconds, ceiling)."""
+    from tqdm.auto import tqdm
+
+    from repap.networks import group
+    from repap.relaxation import relax
+
+    check_positive_int(n, "n")
+    check_positive_int(batch, "batch")
+    _check(hole, networks.n_atoms, min_dist, max_energy)
+    if networks.energy is None or not np.isfinite(networks.energy).all():
+        raise InputError("networks: need the inherent structures' energies")
+    e_net = networks.energy / networks.n_atoms
+    ceiling = float(e_net.mean() + e_net.std()) if max_energy is None else float(max_energy)
+    known = group(networks)
+    cell = networks.frame_cells()[0]
+    rng = np.random.default_rng(seed)
+    kept, tried, start = [], 0, time.perf_counter()
+    with tqdm(total=n, desc="rebuilding", unit="network", disable=not progress) as bar:
+        while sum(map(len, kept)) < n:
+            have = sum(map(len, kept))  # size the batch to what is still missing
+            rate = have / tried if have else 0.125
+            size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / max(rate, 0.01)))))
+            sources = (tried + np.arange(size)) % len(networks)
+            pos, centre, radius = holes(networks, sources, hole, rng)
+            new = fill(pos, hole, centre, radius, cell, min_dist, rng)
+            ok = np.flatnonzero(np.isfinite(new).all((1, 2)))
+            tried += size
+            if not ok.size:
+                continue
+            frac = new[ok] @ np.linalg.inv(cell)  # wrapped into the cell
+            start_pos = Trajectory((frac - np.floor(frac)) @ cell, networks.cell,
+                                   networks.numbers, networks.pbc)  # fmt: skip
+            r = relax(start_pos, fmax=fmax, progress=False)
+            s = r.structures[np.flatnonzero(r.status == "converged")]
+            good = (known.match(s) == -1) & (s.energy / s.n_atoms <= ceiling)
+            kept.append(s[np.flatnonzero(good)])
+            bar.update(min(int(good.sum()), n - bar.n))
+            if tried >= 1000 * n and not sum(map(len, kept)):
+                raise InputError(f"max_energy: no new network at or below {ceiling:.4f} "
+                                 f"eV/atom in {tried} tries")  # fmt: skip
+    out = Trajectory(np.concatenate([k.positions for k in kept])[:n], networks.cell,
+                     networks.numbers, networks.pbc,
+                     np.concatenate([k.energy for k in kept])[:n])  # fmt: skip
+    seconds = time.perf_counter() - start
+    summary = {"kept": n, "tried": tried, "seconds": seconds, "seconds_per_network": seconds / n,
+               "max_energy_eV_per_atom": ceiling, "hole": hole, "min_dist_A": min_dist}  # fmt: skip
+    out.info["rebuild"] = summary
+    out.info["seconds_per_structure"] = seconds / n  # the network report's cost row
+    return out, summary
+
+
+def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
+                 progress: bool = True, **options: Any) -> dict[str, Any]:  # fmt: skip
+    """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
+    networks into ``out`` (.npz, .extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
+    (chunk c seeded by seed + c); a rerun with the same arguments resumes. ``options`` are
+    :func:`rebuild`'s. Returns the summary."""
+    import json
+    import shutil
+
+    from repap.parts import check_output, claim_parts, parts_dir
+    from repap.references import reference_set
+
+    out = Path(out)
+    check_output(out)
+    check_positive_int(n, "n")
+    check_positive_int(chunk, "chunk")
+    networks = reference_set(atoms=atoms).inherent_structures("train")
+    _check(options.get("hole", 8), networks.n_atoms, options.get("min_dist", 2.0),
+           options.get("max_energy"))  # fmt: skip
+    settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}
+    seed = options.pop("seed", 0)
+    parts = parts_dir(out)
+    done: list[Trajectory] = []
+    tried = seconds = 0.0
+    with claim_parts(parts, settings):
+        for c in range(-(-n // chunk)):
+            path = parts / f"chunk-{c:06d}.npz"
+            if not path.exists():
+                part, s = rebuild(networks, min(chunk, n - c * chunk), seed=seed + c,
+                                  progress=progress, **options)  # fmt: skip
+                tmp = path.with_name(path.name + ".tmp.npz")
+                part.write(tmp)
+                (parts / f"chunk-{c:06d}.json").write_text(json.dumps(s))
+                os.replace(tmp, path)
+            from repap.trajectory import read
+
+            done.append(read(path))
+            s = json.loads((parts / f"chunk-{c:06d}.json").read_text())
+            tried, seconds = tried + s["tried"], seconds + s["seconds"]
+        result = Trajectory(np.concatenate([d.positions for d in done]), networks.cell,
+                            networks.numbers, networks.pbc,
+                            np.concatenate([d.energy for d in done]))  # fmt: skip
+        summary = {**s, "kept": n, "tried": int(tried), "seconds": seconds,
+                   "seconds_per_network": seconds / n, "out": str(out)}  # fmt: skip
+        result.info["rebuild"] = {k: v for k, v in summary.items() if k != "out"}
+        result.info["seconds_per_structure"] = seconds / n
+        tmp = out.with_name(out.name + ".tmp" + out.suffix)
+        result.write(tmp)
+        os.replace(tmp, out)
+        shutil.rmtree(parts)
+    return summary

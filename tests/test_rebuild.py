@@ -1,0 +1,119 @@
+"""Rebuilding a region of known networks: the hole and its fill keep every rule (checked with
+ASE's minimum-image distances), what is kept is new, relaxed and under the ceiling (checked
+with LAMMPS energies and the networks' fingerprints), chunked output resumes."""
+
+import numpy as np
+import pytest
+from ase.geometry import get_distances
+
+import repap
+from repap.cli import main
+from repap.errors import InputError
+from repap.md import energy
+from repap.network_eval import CUTOFF
+from repap.networks import distance, fingerprints
+from repap.rebuild import fill, holes, rebuild
+
+
+@pytest.fixture(scope="module")
+def networks():
+    return repap.reference_set().inherent_structures("train")[:6]
+
+
+def pair_distances(pos, cell):
+    return get_distances(pos, cell=cell, pbc=True)[1]
+
+
+def test_holes_move_the_atoms_nearest_a_defect_to_the_end(networks):
+    rng = np.random.default_rng(0)
+    sources = np.arange(12) % len(networks)
+    pos, centre, radius = holes(networks, sources, 8, rng)
+    cell = networks.cell
+    for k, s in enumerate(sources):
+        src = networks.positions[s]
+        # the same atoms, reordered
+        assert np.allclose(np.sort(pos[k], axis=0), np.sort(src, axis=0))
+        r = get_distances(centre[k], src, cell=cell, pbc=True)[1][0]
+        assert np.allclose(np.sort(r)[:8], np.sort(get_distances(centre[k], pos[k, -8:],
+                           cell=cell, pbc=True)[1][0]))  # fmt: skip
+        assert radius[k] == pytest.approx(np.sort(r)[7])
+        bonds = (pair_distances(src, cell) < CUTOFF).sum(1) - 1  # minus the atom itself
+        at = int(np.argmin(r))
+        assert r[at] == 0.0 and (bonds[at] != 4 or (bonds == 4).all())
+
+
+def test_fill_keeps_the_network_and_no_pair_closer_than_min_dist(networks):
+    rng = np.random.default_rng(1)
+    sources = np.arange(20) % len(networks)
+    pos, centre, radius = holes(networks, sources, 8, rng)
+    new = fill(pos, 8, centre, radius, networks.cell, 2.0, rng)
+    assert np.isfinite(new).all()
+    assert np.array_equal(new[:, :-8], pos[:, :-8])  # the rest of the network untouched
+    for k in range(len(new)):
+        d = pair_distances(new[k], networks.cell)
+        assert d[np.triu_indices(len(d), 1)].min() >= 2.0
+        r = get_distances(centre[k], new[k, -8:], cell=networks.cell, pbc=True)[1][0]
+        assert (r <= radius[k] + 1e-9).all()
+        assert not np.allclose(new[k, -8:], pos[k, -8:])
+
+
+def test_fill_reports_a_hole_too_small_to_fill(networks):
+    rng = np.random.default_rng(2)
+    pos, centre, _ = holes(networks, np.arange(2), 8, rng)
+    new = fill(pos, 8, centre, np.full(2, 0.5), networks.cell, 2.0, rng)  # 8 atoms in 0.5 A
+    assert np.isnan(new).all()
+
+
+def test_rebuild_keeps_new_relaxed_networks_under_the_ceiling(networks):
+    out, summary = rebuild(networks, 4, hole=8, seed=3, batch=32)
+    assert len(out) == 4 and summary["tried"] >= 4
+    e = energy(out)  # LAMMPS, independently of the relaxation's record
+    assert np.allclose(e, out.energy / out.n_atoms, atol=1e-6)
+    per_atom = networks.energy / networks.n_atoms
+    assert (e <= per_atom.mean() + per_atom.std() + 1e-9).all()
+    fp_new, fp_old = fingerprints(out), fingerprints(networks)
+    for f in fp_new:  # none is one of the networks it was built from
+        assert distance(fp_old, f).min() > 0.01
+    d = np.stack([pair_distances(p, out.cell) for p in out.positions])
+    assert (d + np.eye(out.n_atoms) * 9 > 2.0).all()  # sound: no two atoms on top of each other
+    assert out.info["seconds_per_structure"] == pytest.approx(summary["seconds"] / 4)
+
+
+def test_bad_arguments_are_refused(networks):
+    with pytest.raises(InputError, match="hole: expected 1 to 63"):
+        rebuild(networks, 2, hole=64)
+    with pytest.raises(InputError, match="min_dist"):
+        rebuild(networks, 2, min_dist=0)
+    bare = repap.Trajectory(networks.positions, networks.cell, networks.numbers, networks.pbc)
+    with pytest.raises(InputError, match="energies"):
+        rebuild(bare, 2)
+
+
+def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "new.npz"
+    import repap.rebuild as rb
+
+    calls = []
+    real = rb.rebuild
+
+    def once_then_fail(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # interrupted in the second chunk
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rb, "rebuild", once_then_fail)
+    argv = ["rebuild", "--out", str(out), "-n", "2", "--chunk", "1", "--quiet", "--seed", "7"]
+    assert main(argv) != 0
+    assert "interrupted" in capsys.readouterr().err
+    assert not out.exists() and len(list((tmp_path / "new.npz.parts").glob("chunk-*.npz"))) == 1
+    again = []
+    monkeypatch.setattr(rb, "rebuild", lambda *a, **k: again.append(k["seed"]) or real(*a, **k))
+    assert main(argv) == 0
+    assert calls == [7, 8] and again == [8]  # the first chunk was not made again
+    got = repap.read(out)
+    assert len(got) == 2 and got.energy is not None
+    assert "2 new networks" in capsys.readouterr().out
+    assert not (tmp_path / "new.npz.parts").exists()
+    assert main(["rebuild", "--out", str(tmp_path / "x.npz"), "--hole", "0"]) == 2
+    assert "hole: expected 1 to 63" in capsys.readouterr().err
