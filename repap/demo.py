@@ -4,7 +4,8 @@
 2. New networks: the pretrained model trained across the shipped 64-atom network set makes
    structures; each is relaxed and grouped into networks, compared with the set's training
    networks (novelty) and, beside random + relax, with its held-out networks (quality), and
-   the seconds per new network are set beside a melt-quench's.
+   the seconds per new network are set beside a melt-quench's; beside them, new networks
+   rebuilt from the training ones with no model (``repap rebuild``).
 3. Generate 2,000 structures with the shipped 30-atom pretrained model and clash rejection at
    2 A; evaluate them against frames of a second melt-quench (the training network again: a
    check of soundness, not of novelty) and both random baselines.
@@ -96,8 +97,8 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
     """Step 2: ``n`` structures of the pretrained ``networks-64`` model (temperature 1, no pair
     closer than 2 A) relaxed and judged as networks against the shipped 64-atom set: novelty
     against its training networks, quality beside its held-out networks (never trained on)
-    and ``baseline`` random structures relaxed. Writes out/report.{md,json}, networks.png and
-    generated.extxyz."""
+    and ``baseline`` random structures relaxed, then ``rebuilt_networks``. Writes
+    out/report.{md,json}, networks.png, generated.extxyz and rebuilt.extxyz."""
     from repap.network_eval import evaluate_networks, markdown, plot
 
     out.mkdir(parents=True, exist_ok=True)
@@ -150,11 +151,34 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
             f"{bar['fourfold_fraction']:.3f}, E_IS {bar['energy_mean_eV']:.3f} eV/atom (a model "
             "should beat it; README, 'The bar short of learning')"
         )
+    rebuilt_networks(out, nset, held, max(2, n // 4), progress)
     (out / "report.md").write_text(markdown(report) + "\n")
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     plot(curves, out)
     write_extxyz(out / "generated.extxyz", [ens])
     return report
+
+
+def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bool) -> None:
+    """Step 2, no model: ``n`` new networks by ``repap rebuild`` from the set's training
+    networks, their quality beside the held-out networks' row (``held``); writes
+    out/rebuilt.extxyz."""
+    from repap.network_eval import quality
+    from repap.rebuild import rebuild
+
+    rebuilt, s = rebuild(nset.inherent_structures("train"), n, seed=0, progress=progress)
+    row, _ = quality(rebuilt, None, 4.2, 100)
+    print(
+        f"   repap rebuild, no model (8 atoms around a defect of a training network put back at "
+        f"random, relaxed, kept if new and no higher than the training networks' mean + 1 std):"
+        f" {n} new networks from {s['tried']} tries in {s['seconds']:.1f} s, "
+        f"{s['seconds_per_network']:.3f} s per network; four-fold {row['fourfold_fraction']:.3f},"
+        f" angle spread {row['bond_angle_std_deg']:.2f} deg, E_IS {row['energy_mean_eV']:.3f} "
+        f"eV/atom against the held-out networks' {held['fourfold_fraction']:.3f}, "
+        f"{held['bond_angle_std_deg']:.2f}, {held['energy_mean_eV']:.3f} (neighbours of their "
+        "sources: README, 'Rebuilding one region')"
+    )
+    rebuilt.write(out / "rebuilt.extxyz")
 
 
 def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:

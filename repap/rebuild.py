@@ -9,8 +9,9 @@ are put back one at a time, uniformly in the hole's sphere (radius: the farthest
 out), none closer than ``min_dist`` to any atom (a hole that jams is filled again). The
 whole structure is relaxed (LAMMPS, SW) and kept when it is no given network (network
 identity, ``repap.networks``) and its energy is at most ``max_energy`` (default: the given
-networks' mean + one standard deviation). Tries go in batches until ``n`` are kept; the
-energy ceiling selects, so the kept ones' energy spread is narrower than the networks'.
+networks' mean + one standard deviation) and matches none kept before: ``n`` distinct
+networks. Tries go in batches until ``n`` are kept; the energy ceiling selects, so the kept
+ones' energy spread is narrower than the networks'.
 
 What the kept networks are: new inherent structures, but neighbours of their sources (they
 keep about 95 % of a source's bonds: a few bond switches), not networks as independent of
@@ -115,14 +116,17 @@ def rebuild(
     seed: int = 0,
     batch: int = 500,
     fmax: float = 1e-3,
+    avoid: Trajectory | None = None,
     progress: bool = False,
 ) -> tuple[Trajectory, dict[str, Any]]:
-    """``n`` new networks rebuilt from ``networks`` (inherent structures with energies, one
-    per network, e.g. ``set.inherent_structures("train")``); see the module doc. Returns
-    (the relaxed structures kept, with energies; a summary: tries, kept, seconds, ceiling)."""
+    """``n`` distinct new networks rebuilt from ``networks`` (inherent structures with
+    energies, one per network, e.g. ``set.inherent_structures("train")``); see the module
+    doc. A network matching one kept before, or one of ``avoid`` (relaxed structures made
+    earlier), is not new either. Returns (the relaxed structures kept, with energies; a
+    summary: tries, kept, seconds, ceiling)."""
     from tqdm.auto import tqdm
 
-    from repap.networks import group
+    from repap.networks import TOLERANCE, distance, fingerprints, group
     from repap.relaxation import relax
 
     check_positive_int(n, "n")
@@ -133,11 +137,19 @@ def rebuild(
     e_net = networks.energy / networks.n_atoms
     ceiling = float(e_net.mean() + e_net.std()) if max_energy is None else float(max_energy)
     known = group(networks)
+    before = np.zeros((0, networks.n_atoms * (networks.n_atoms - 1) // 2))
+    if avoid is not None and len(avoid):
+        before = fingerprints(avoid)
+    seen = np.concatenate([before, np.empty((n, before.shape[1]))])  # those made, so far
+    m = len(before)
     cell = networks.frame_cells()[0]
     rng = np.random.default_rng(seed)
     kept, tried, start = [], 0, time.perf_counter()
     with tqdm(total=n, desc="rebuilding", unit="network", disable=not progress) as bar:
         while sum(map(len, kept)) < n:
+            if tried >= 1000 * n and not kept:
+                raise InputError(f"max_energy: no new network at or below {ceiling:.4f} "
+                                 f"eV/atom in {tried} tries")  # fmt: skip
             have = sum(map(len, kept))  # size the batch to what is still missing
             rate = have / tried if have else 0.125
             size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / max(rate, 0.01)))))
@@ -152,16 +164,22 @@ def rebuild(
             start_pos = Trajectory((frac - np.floor(frac)) @ cell, networks.cell,
                                    networks.numbers, networks.pbc)  # fmt: skip
             r = relax(start_pos, fmax=fmax, progress=False)
-            s = r.structures[np.flatnonzero(r.status == "converged")]
-            good = (known.match(s) == -1) & (s.energy / s.n_atoms <= ceiling)
-            kept.append(s[np.flatnonzero(good)])
-            bar.update(min(int(good.sum()), n - bar.n))
-            if tried >= 1000 * n and not sum(map(len, kept)):
-                raise InputError(f"max_energy: no new network at or below {ceiling:.4f} "
-                                 f"eV/atom in {tried} tries")  # fmt: skip
-    out = Trajectory(np.concatenate([k.positions for k in kept])[:n], networks.cell,
-                     networks.numbers, networks.pbc,
-                     np.concatenate([k.energy for k in kept])[:n])  # fmt: skip
+            e = np.where(r.status == "converged", r.structures.energy / networks.n_atoms, np.inf)
+            low = np.flatnonzero(e <= ceiling)
+            if not low.size:
+                continue
+            s = r.structures[low]
+            fp = fingerprints(s)
+            good = []
+            for i in np.flatnonzero(known.match(fp) == -1):  # new, and not made already
+                if len(good) + have < n and (not m or distance(seen[:m], fp[i]).min() > TOLERANCE):
+                    seen[m] = fp[i]
+                    m += 1
+                    good.append(i)
+            if good:
+                kept.append(s[np.asarray(good)])
+            bar.update(len(good))
+    out = _joined(kept, networks)
     seconds = time.perf_counter() - start
     summary = {"kept": n, "tried": tried, "seconds": seconds, "seconds_per_network": seconds / n,
                "max_energy_eV_per_atom": ceiling, "hole": hole, "min_dist_A": min_dist}  # fmt: skip
@@ -198,8 +216,9 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         for c in range(-(-n // chunk)):
             path = parts / f"chunk-{c:06d}.npz"
             if not path.exists():
+                earlier = _joined(done, networks) if done else None
                 part, s = rebuild(networks, min(chunk, n - c * chunk), seed=seed + c,
-                                  progress=progress, **options)  # fmt: skip
+                                  avoid=earlier, progress=progress, **options)  # fmt: skip
                 tmp = path.with_name(path.name + ".tmp.npz")
                 part.write(tmp)
                 (parts / f"chunk-{c:06d}.json").write_text(json.dumps(s))
@@ -209,9 +228,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
             done.append(read(path))
             s = json.loads((parts / f"chunk-{c:06d}.json").read_text())
             tried, seconds = tried + s["tried"], seconds + s["seconds"]
-        result = Trajectory(np.concatenate([d.positions for d in done]), networks.cell,
-                            networks.numbers, networks.pbc,
-                            np.concatenate([d.energy for d in done]))  # fmt: skip
+        result = _joined(done, networks)
         summary = {**s, "kept": n, "tried": int(tried), "seconds": seconds,
                    "seconds_per_network": seconds / n, "out": str(out)}  # fmt: skip
         result.info["rebuild"] = {k: v for k, v in summary.items() if k != "out"}
@@ -221,3 +238,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         os.replace(tmp, out)
         shutil.rmtree(parts)
     return summary
+
+
+def _joined(parts: list[Trajectory], like: Trajectory) -> Trajectory:
+    return Trajectory(np.concatenate([d.positions for d in parts]), like.cell, like.numbers,
+                      like.pbc, np.concatenate([d.energy for d in parts]))  # fmt: skip

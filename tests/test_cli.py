@@ -51,13 +51,16 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
     promised = ["generated.extxyz", "report.md", "report.json", "rdf.png", "coordination.png",
                 "angles.png", "density.png", "small-model.pt", "small-model.loss.png"]  # fmt: skip
     promised += [f"new-networks/{name}" for name in
-                 ("report.md", "report.json", "networks.png", "generated.extxyz")]  # fmt: skip
+                 ("report.md", "report.json", "networks.png", "generated.extxyz",
+                  "rebuilt.extxyz")]  # fmt: skip
     for name in promised:
         assert (tmp_path / name).stat().st_size > 500, name
     report = json.loads((tmp_path / "new-networks" / "report.json").read_text())
     new = report["networks"]["generated"]
     assert new["structures"] == 10 and new["novel_networks"] >= 1
     assert "s per new network" in out
+    rebuilt = repap.read(tmp_path / "new-networks" / "rebuilt.extxyz")
+    assert len(rebuilt) == 2 and "2 new networks from" in out
     generated = repap.read(tmp_path / "generated.extxyz")
     assert len(generated) == 100
     closest = min(

@@ -72,11 +72,20 @@ def test_rebuild_keeps_new_relaxed_networks_under_the_ceiling(networks):
     per_atom = networks.energy / networks.n_atoms
     assert (e <= per_atom.mean() + per_atom.std() + 1e-9).all()
     fp_new, fp_old = fingerprints(out), fingerprints(networks)
-    for f in fp_new:  # none is one of the networks it was built from
+    for i, f in enumerate(fp_new):  # none is one of the networks it was built from, or another
         assert distance(fp_old, f).min() > 0.01
+        assert distance(np.delete(fp_new, i, 0), f).min() > 0.01
     d = np.stack([pair_distances(p, out.cell) for p in out.positions])
     assert (d + np.eye(out.n_atoms) * 9 > 2.0).all()  # sound: no two atoms on top of each other
     assert out.info["seconds_per_structure"] == pytest.approx(summary["seconds"] / 4)
+
+
+def test_rebuild_avoids_networks_made_before(networks):
+    first, _ = rebuild(networks, 3, seed=4, batch=32)
+    again, _ = rebuild(networks, 3, seed=4, batch=32, avoid=first)  # the same draws
+    fp = fingerprints(first)
+    for f in fingerprints(again):
+        assert distance(fp, f).min() > 0.01
 
 
 def test_bad_arguments_are_refused(networks):
