@@ -17,7 +17,10 @@ METHODS put the hole's atoms back one at a time, none closer than 2 A to any ato
 - ``..., kept if new and low``: generate and filter: holes rebuilt, relaxed, and kept when
   the relaxed structure is no training network and no higher in energy than the training
   networks' mean + one standard deviation (training data only), until N are kept; its cost
-  counts every structure tried and relaxed.
+  counts every structure tried and relaxed;
+- ``..., at a defect, ...``: the hole centred on an atom that is not four-fold (where the
+  source has one) instead of any atom (what ``repap rebuild`` does, with its fill in numpy,
+  distinct networks only and a relaxation screen; this script's rows keep their own draws).
 
 The atoms kept are ordered from the farthest from the hole to the nearest, so the model's
 "last atom placed" is the hole's nearest. Run:
