@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from repap.trajectory import Trajectory
 
 TRIES = 200  # draws for one atom before the hole is filled again
 REFILLS = 20  # fills of one hole before the try is given up
+MAX_TRIES = 100  # per network asked for (about 7 are needed at the defaults) before giving up
 # Relaxed to SCREEN_FMAX first, only those within SCREEN_EV of the ceiling go on to fmax: a
 # quarter of the relaxation time, none lost (of 86 kept in 400 tries, measured).
 SCREEN_FMAX, SCREEN_EV = 1e-2, 0.02  # eV/A, eV/atom
@@ -101,9 +103,11 @@ def fill(pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
     return out
 
 
-def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None) -> None:
-    if not (isinstance(hole, int) and 1 <= hole < n_atoms):
+def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None, seed: int) -> None:
+    if not (isinstance(hole, Integral) and not isinstance(hole, bool) and 1 <= hole < n_atoms):
         raise InputError(f"hole: expected 1 to {n_atoms - 1} atoms, got {hole!r}")
+    if not (isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0):
+        raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
     if not (min_dist > 0 and np.isfinite(min_dist)):
         raise InputError(f"min_dist: expected a positive distance, got {min_dist!r}")
     if max_energy is not None and not np.isfinite(max_energy):
@@ -134,7 +138,7 @@ def rebuild(
 
     check_positive_int(n, "n")
     check_positive_int(batch, "batch")
-    _check(hole, networks.n_atoms, min_dist, max_energy)
+    _check(hole, networks.n_atoms, min_dist, max_energy, seed)
     if networks.energy is None or not np.isfinite(networks.energy).all():
         raise InputError("networks: need the inherent structures' energies")
     e_net = networks.energy / networks.n_atoms
@@ -150,10 +154,10 @@ def rebuild(
     kept, tried, start = [], 0, time.perf_counter()
     with tqdm(total=n, desc="rebuilding", unit="network", disable=not progress) as bar:
         while sum(map(len, kept)) < n:
-            if tried >= 1000 * n and not kept:
-                raise InputError(f"max_energy: no new network at or below {ceiling:.4f} "
-                                 f"eV/atom in {tried} tries")  # fmt: skip
             have = sum(map(len, kept))  # size the batch to what is still missing
+            if tried >= MAX_TRIES * n:
+                raise InputError(f"max_energy: {have} of {n} new networks at or below "
+                                 f"{ceiling:.4f} eV/atom in {tried} tries (raise it)")  # fmt: skip
             rate = have / tried if have else 0.125
             size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / max(rate, 0.01)))))
             sources = (tried + np.arange(size)) % len(networks)
@@ -162,7 +166,8 @@ def rebuild(
             ok = np.flatnonzero(np.isfinite(new).all((1, 2)))
             tried += size
             if not ok.size:
-                continue
+                raise InputError(f"hole, min_dist: no hole of {hole} atoms could be filled "
+                                 f"with atoms {min_dist:g} A apart in {size} tries")  # fmt: skip
             frac = new[ok] @ np.linalg.inv(cell)  # wrapped into the cell
             start_pos = Trajectory((frac - np.floor(frac)) @ cell, networks.cell,
                                    networks.numbers, networks.pbc)  # fmt: skip
@@ -198,7 +203,7 @@ def rebuild(
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
                  progress: bool = True, **options: Any) -> dict[str, Any]:  # fmt: skip
     """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
-    networks into ``out`` (.npz, .extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
+    networks into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
     (chunk c seeded by seed + c); a rerun with the same arguments resumes. ``options`` are
     :func:`rebuild`'s. Returns the summary."""
     import json
@@ -212,10 +217,11 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     check_positive_int(n, "n")
     check_positive_int(chunk, "chunk")
     networks = reference_set(atoms=atoms).inherent_structures("train")
-    _check(options.get("hole", 8), networks.n_atoms, options.get("min_dist", 2.0),
-           options.get("max_energy"))  # fmt: skip
-    settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}
-    seed = options.pop("seed", 0)
+    options = {"hole": 8, "max_energy": None, "min_dist": 2.0, "seed": 0, **options}
+    _check(options["hole"], networks.n_atoms, options["min_dist"], options["max_energy"],
+           options["seed"])  # fmt: skip
+    settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included
+    seed = options.pop("seed")
     parts = parts_dir(out)
     done: list[Trajectory] = []
     tried = seconds = 0.0

@@ -82,7 +82,9 @@ def test_rebuild_keeps_new_relaxed_networks_under_the_ceiling(networks):
 
 def test_rebuild_avoids_networks_made_before(networks):
     first, _ = rebuild(networks, 3, seed=4, batch=32)
-    again, _ = rebuild(networks, 3, seed=4, batch=32, avoid=first)  # the same draws
+    same, _ = rebuild(networks, 3, seed=4, batch=32)
+    assert np.allclose(same.positions, first.positions)  # the draws repeat: avoid must act
+    again, _ = rebuild(networks, 3, seed=4, batch=32, avoid=first)
     fp = fingerprints(first)
     for f in fingerprints(again):
         assert distance(fp, f).min() > 0.01
@@ -93,6 +95,12 @@ def test_bad_arguments_are_refused(networks):
         rebuild(networks, 2, hole=64)
     with pytest.raises(InputError, match="min_dist"):
         rebuild(networks, 2, min_dist=0)
+    with pytest.raises(InputError, match="hole, min_dist: no hole of 8"):
+        rebuild(networks, 2, min_dist=4.0)  # 8 atoms 4 A apart fit no hole
+    with pytest.raises(InputError, match="max_energy: 0 of 1 new networks"):
+        rebuild(networks, 1, max_energy=-3.5, batch=16)
+    with pytest.raises(InputError, match="seed"):
+        rebuild(networks, 1, seed=-1)
     bare = repap.Trajectory(networks.positions, networks.cell, networks.numbers, networks.pbc)
     with pytest.raises(InputError, match="energies"):
         rebuild(bare, 2)
@@ -122,6 +130,8 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     assert calls == [7, 8] and again == [8]  # the first chunk was not made again
     got = repap.read(out)
     assert len(got) == 2 and got.energy is not None
+    fp = fingerprints(got)
+    assert distance(fp[0], fp[1]) > 0.01  # the resumed chunk avoided the one made before
     assert "2 new networks" in capsys.readouterr().out
     assert not (tmp_path / "new.npz.parts").exists()
     assert main(["rebuild", "--out", str(tmp_path / "x.npz"), "--hole", "0"]) == 2
