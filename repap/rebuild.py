@@ -46,22 +46,23 @@ def _mic(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return (f - np.round(f)) @ cell
 
 
-def _defects(networks: Trajectory) -> np.ndarray:
+def defects(networks: Trajectory) -> np.ndarray:
     """(F, N) bool: atoms with other than four bonds shorter than network_eval.CUTOFF."""
+    from repap.metrics import coordination_and_angles
     from repap.network_eval import CUTOFF
 
-    p = networks.positions
-    r = np.linalg.norm(_mic(p[:, :, None] - p[:, None], networks.frame_cells()[0]), axis=-1)
-    bonded = (r < CUTOFF) & ~np.eye(networks.n_atoms, dtype=bool)
-    return bonded.sum(-1) != 4
+    counts, _ = coordination_and_angles(networks, cutoff=CUTOFF)
+    return counts != 4
 
 
-def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.Generator):
+def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.Generator,
+          defect: np.ndarray | None = None):  # fmt: skip
     """For each source index: its positions with the ``hole`` atoms nearest the centre moved
-    to the end (nearest last), the centre (3,) and the hole's radius."""
+    to the end (nearest last), the centre (3,) and the hole's radius. ``defect``: the
+    networks' :func:`defects`, where already known."""
     cell = networks.frame_cells()[0]
     src = networks.positions[sources]
-    defect = _defects(networks)[sources]
+    defect = (defects(networks) if defect is None else defect)[sources]
     weight = np.where(defect.any(1, keepdims=True), defect, True).astype(float)
     cum = np.cumsum(weight, 1)
     pick = (cum < rng.random((len(src), 1)) * cum[:, -1:]).sum(1)
@@ -123,14 +124,14 @@ def rebuild(
     seed: int = 0,
     batch: int = 500,
     fmax: float = 1e-3,
-    avoid: Trajectory | None = None,
+    avoid: Trajectory | np.ndarray | None = None,
     progress: bool = False,
 ) -> tuple[Trajectory, dict[str, Any]]:
     """``n`` distinct new networks rebuilt from ``networks`` (inherent structures with
     energies, one per network, e.g. ``set.inherent_structures("train")``); see the module
     doc. A network matching one kept before, or one of ``avoid`` (relaxed structures made
-    earlier), is not new either. Returns (the relaxed structures kept, with energies; a
-    summary: tries, kept, seconds, ceiling)."""
+    earlier, or their fingerprints), is not new either. Returns (the relaxed structures
+    kept, with energies; a summary: tries, kept, seconds, ceiling)."""
     from tqdm.auto import tqdm
 
     from repap.networks import TOLERANCE, distance, fingerprints, group
@@ -146,10 +147,11 @@ def rebuild(
     known = group(networks)
     before = np.zeros((0, networks.n_atoms * (networks.n_atoms - 1) // 2))
     if avoid is not None and len(avoid):
-        before = fingerprints(avoid)
+        before = avoid if isinstance(avoid, np.ndarray) else fingerprints(avoid)
     seen = np.concatenate([before, np.empty((n, before.shape[1]))])  # those made, so far
     m = len(before)
     cell = networks.frame_cells()[0]
+    defect = defects(networks)
     rng = np.random.default_rng(seed)
     kept, tried, start = [], 0, time.perf_counter()
     with tqdm(total=n, desc="rebuilding", unit="network", disable=not progress) as bar:
@@ -161,7 +163,7 @@ def rebuild(
             rate = have / tried if have else 0.125
             size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / max(rate, 0.01)))))
             sources = (tried + np.arange(size)) % len(networks)
-            pos, centre, radius = holes(networks, sources, hole, rng)
+            pos, centre, radius = holes(networks, sources, hole, rng, defect)
             new = fill(pos, hole, centre, radius, cell, min_dist, rng)
             ok = np.flatnonzero(np.isfinite(new).all((1, 2)))
             tried += size
@@ -223,23 +225,27 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included
     seed = options.pop("seed")
     parts = parts_dir(out)
+    from repap.networks import fingerprints
+    from repap.trajectory import read
+
     done: list[Trajectory] = []
+    made: list[np.ndarray] = []  # the fingerprints of the chunks so far, each computed once
     tried = seconds = 0.0
     with claim_parts(parts, settings):
         for c in range(-(-n // chunk)):
-            path = parts / f"chunk-{c:06d}.npz"
-            if not path.exists():
-                earlier = _joined(done, networks) if done else None
+            path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
+            if path.exists():
+                part, s = read(path), json.loads(record.read_text())
+            else:
                 part, s = rebuild(networks, min(chunk, n - c * chunk), seed=seed + c,
-                                  avoid=earlier, progress=progress, **options)  # fmt: skip
+                                  avoid=np.concatenate(made) if made else None,
+                                  progress=progress, **options)  # fmt: skip
                 tmp = path.with_name(path.name + ".tmp.npz")
                 part.write(tmp)
-                (parts / f"chunk-{c:06d}.json").write_text(json.dumps(s))
+                record.write_text(json.dumps(s))
                 os.replace(tmp, path)
-            from repap.trajectory import read
-
-            done.append(read(path))
-            s = json.loads((parts / f"chunk-{c:06d}.json").read_text())
+            done.append(part)
+            made.append(fingerprints(part))
             tried, seconds = tried + s["tried"], seconds + s["seconds"]
         result = _joined(done, networks)
         summary = {**s, "kept": n, "tried": int(tried), "seconds": seconds,
