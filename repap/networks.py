@@ -38,6 +38,14 @@ def fingerprints(traj: Trajectory) -> np.ndarray:
     cells = traj.frame_cells()
     out = np.empty((len(traj), len(upper[0])))
     for f in range(len(traj)):
+        if traj.pbc.all() and np.count_nonzero(cells[f] - np.diag(np.diag(cells[f]))) == 0:
+            # An orthorhombic periodic cell: rounding each axis is the minimum image, and
+            # ~30x faster than ASE's general search (the rebuild loop's bottleneck at 216).
+            lengths = np.diag(cells[f])
+            d = traj.positions[f][upper[1]] - traj.positions[f][upper[0]]
+            d -= lengths * np.round(d / lengths)
+            out[f] = np.sort(np.sqrt(np.einsum("ij,ij->i", d, d)))
+            continue
         _, d = get_distances(traj.positions[f], cell=cells[f], pbc=traj.pbc)
         out[f] = np.sort(d[upper])
     return out
