@@ -56,10 +56,13 @@ def defects(networks: Trajectory) -> np.ndarray:
 
 
 def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.Generator,
-          defect: np.ndarray | None = None):  # fmt: skip
-    """For each source index: its positions with the ``hole`` atoms nearest the centre moved
-    to the end (nearest last), the centre (3,) and the hole's radius. ``defect``: the
-    networks' :func:`defects`, where already known."""
+          defect: np.ndarray | None = None, regions: int = 1):  # fmt: skip
+    """For each source index: its positions with the atoms of ``regions`` holes moved to the
+    end, hole after hole, and per atom moved the centre (B, H, 3) and radius (B, H) of its
+    hole (H = regions * hole). A hole is the ``hole`` atoms, of those in no earlier hole,
+    nearest its centre: a defect (a random atom where there is none) and, after the first,
+    one farther than twice each earlier hole's radius from its centre, where there is one.
+    ``defect``: the networks' :func:`defects`, where already known."""
     cell = networks.frame_cells()[0]
     src = networks.positions[sources]
     defect = (defects(networks) if defect is None else defect)[sources]
@@ -68,28 +71,46 @@ def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.G
     pick = (cum < rng.random((len(src), 1)) * cum[:, -1:]).sum(1)
     centre = src[np.arange(len(src)), pick]
     r = np.linalg.norm(_mic(src - centre[:, None], cell), axis=-1)
-    order = np.argsort(-r, axis=1, kind="stable")
-    return (np.take_along_axis(src, order[..., None], 1), centre,
-            np.take_along_axis(r, order, 1)[:, -hole])  # fmt: skip
+    order = np.argsort(-r, axis=1, kind="stable")  # the first hole last, its centre at the end
+    radius = np.take_along_axis(r, order, 1)[:, -hole]
+    centres = np.repeat(centre[:, None], regions * hole, 1)
+    radii = np.repeat(radius[:, None], regions * hole, 1)
+    for k in range(len(src) if regions > 1 else 0):
+        taken, far = [order[k, -hole:]], r[k] > 2 * radius[k]
+        free = order[k, :-hole]  # in the order they keep
+        for j in range(1, regions):
+            ok = far[free]
+            pool = free[ok & defect[k, free]] if (ok & defect[k, free]).any() else free[ok]
+            c = rng.choice(pool if pool.size else free)
+            rc = np.linalg.norm(_mic(src[k, free] - src[k, c], cell), axis=-1)
+            near = np.argsort(rc, kind="stable")[:hole][::-1]  # its centre last
+            taken.append(free[near])
+            centres[k, j * hole : (j + 1) * hole] = src[k, c]
+            radii[k, j * hole : (j + 1) * hole] = rc[near[0]]
+            far &= np.linalg.norm(_mic(src[k] - src[k, c], cell), axis=-1) > 2 * rc[near[0]]
+            free = np.delete(free, near)
+        order[k] = np.concatenate([free, *taken])
+    return np.take_along_axis(src, order[..., None], 1), centres, radii
 
 
 def fill(pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
          cell: np.ndarray, min_dist: float, rng: np.random.Generator) -> np.ndarray:  # fmt: skip
-    """``pos`` (B, N, 3) with its last ``hole`` atoms drawn again uniformly in each row's
-    sphere, none closer than ``min_dist`` to any atom; NaN rows: no fill in REFILLS tries."""
+    """``pos`` (B, N, 3) with its last ``hole`` atoms drawn again, each uniformly in its
+    sphere (``centre`` (B, hole, 3), ``radius`` (B, hole) as :func:`holes` gives them), none
+    closer than ``min_dist`` to any atom; NaN rows: no fill in REFILLS tries."""
     out = pos.copy()
     n_atoms = pos.shape[1]
     todo = np.arange(len(pos))
     for _ in range(REFILLS):
         active, jammed = todo, []
-        for i in range(n_atoms - hole, n_atoms):
+        for j, i in enumerate(range(n_atoms - hole, n_atoms)):
             waiting = active
             for _ in range(TRIES):
                 if not waiting.size:
                     break
                 v = rng.normal(size=(waiting.size, 3))
-                scale = radius[waiting] * rng.random(waiting.size) ** (1 / 3)
-                trial = centre[waiting] + v * (scale / np.linalg.norm(v, axis=1))[:, None]
+                scale = radius[waiting, j] * rng.random(waiting.size) ** (1 / 3)
+                trial = centre[waiting, j] + v * (scale / np.linalg.norm(v, axis=1))[:, None]
                 d = np.linalg.norm(_mic(out[waiting, :i] - trial[:, None], cell), axis=-1)
                 ok = d.min(1) >= min_dist
                 out[waiting[ok], i] = trial[ok]
@@ -104,9 +125,14 @@ def fill(pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
     return out
 
 
-def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None, seed: int) -> None:
+def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None, seed: int,
+           regions: int = 1) -> None:  # fmt: skip
+    check_positive_int(regions, "regions")
     if not (isinstance(hole, Integral) and not isinstance(hole, bool) and 1 <= hole < n_atoms):
         raise InputError(f"hole: expected 1 to {n_atoms - 1} atoms, got {hole!r}")
+    if hole * regions >= n_atoms:
+        raise InputError(f"regions: {regions} holes of {hole} atoms leave none of the "
+                         f"{n_atoms} atoms in place")  # fmt: skip
     if not (isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0):
         raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
     if not (min_dist > 0 and np.isfinite(min_dist)):
@@ -119,6 +145,7 @@ def rebuild(
     networks: Trajectory,
     n: int,
     hole: int = 8,
+    regions: int = 1,
     max_energy: float | None = None,
     min_dist: float = 2.0,
     seed: int = 0,
@@ -129,7 +156,7 @@ def rebuild(
 ) -> tuple[Trajectory, dict[str, Any]]:
     """``n`` distinct new networks rebuilt from ``networks`` (inherent structures with
     energies, one per network, e.g. ``set.inherent_structures("train")``); see the module
-    doc. A network matching one kept before, or one of ``avoid`` (relaxed structures made
+    doc. ``regions``: holes of ``hole`` atoms per try, each around its own defect. A network matching one kept before, or one of ``avoid`` (relaxed structures made
     earlier, or their fingerprints), is not new either. Returns (the relaxed structures
     kept, with energies; a summary: tries, kept, seconds, ceiling)."""
     from tqdm.auto import tqdm
@@ -139,7 +166,7 @@ def rebuild(
 
     check_positive_int(n, "n")
     check_positive_int(batch, "batch")
-    _check(hole, networks.n_atoms, min_dist, max_energy, seed)
+    _check(hole, networks.n_atoms, min_dist, max_energy, seed, regions)
     if networks.energy is None or not np.isfinite(networks.energy).all():
         raise InputError("networks: need the inherent structures' energies")
     e_net = networks.energy / networks.n_atoms
@@ -163,8 +190,8 @@ def rebuild(
             rate = have / tried if have else 0.125
             size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / max(rate, 0.01)))))
             sources = (tried + np.arange(size)) % len(networks)
-            pos, centre, radius = holes(networks, sources, hole, rng, defect)
-            new = fill(pos, hole, centre, radius, cell, min_dist, rng)
+            pos, centre, radius = holes(networks, sources, hole, rng, defect, regions)
+            new = fill(pos, hole * regions, centre, radius, cell, min_dist, rng)
             ok = np.flatnonzero(np.isfinite(new).all((1, 2)))
             tried += size
             if not ok.size:
@@ -196,7 +223,8 @@ def rebuild(
     out = _joined(kept, networks)
     seconds = time.perf_counter() - start
     summary = {"kept": n, "tried": tried, "seconds": seconds, "seconds_per_network": seconds / n,
-               "max_energy_eV_per_atom": ceiling, "hole": hole, "min_dist_A": min_dist}  # fmt: skip
+               "max_energy_eV_per_atom": ceiling, "hole": hole, "regions": regions,
+               "min_dist_A": min_dist}  # fmt: skip
     out.info["rebuild"] = summary
     out.info["seconds_per_structure"] = seconds / n  # the network report's cost row
     return out, summary
@@ -219,9 +247,10 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     check_positive_int(n, "n")
     check_positive_int(chunk, "chunk")
     networks = reference_set(atoms=atoms).inherent_structures("train")
-    options = {"hole": 8, "max_energy": None, "min_dist": 2.0, "seed": 0, **options}
+    options = {"hole": 8, "regions": 1, "max_energy": None, "min_dist": 2.0, "seed": 0,
+               **options}  # fmt: skip
     _check(options["hole"], networks.n_atoms, options["min_dist"], options["max_energy"],
-           options["seed"])  # fmt: skip
+           options["seed"], options["regions"])  # fmt: skip
     settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included
     seed = options.pop("seed")
     parts = parts_dir(out)

@@ -33,10 +33,11 @@ def test_holes_move_the_atoms_nearest_a_defect_to_the_end(networks):
         src = networks.positions[s]
         # the same atoms, reordered
         assert np.allclose(np.sort(pos[k], axis=0), np.sort(src, axis=0))
-        r = get_distances(centre[k], src, cell=cell, pbc=True)[1][0]
-        assert np.allclose(np.sort(r)[:8], np.sort(get_distances(centre[k], pos[k, -8:],
+        assert np.allclose(centre[k], centre[k, 0]) and np.allclose(radius[k], radius[k, 0])
+        r = get_distances(centre[k, 0], src, cell=cell, pbc=True)[1][0]
+        assert np.allclose(np.sort(r)[:8], np.sort(get_distances(centre[k, 0], pos[k, -8:],
                            cell=cell, pbc=True)[1][0]))  # fmt: skip
-        assert radius[k] == pytest.approx(np.sort(r)[7])
+        assert radius[k, 0] == pytest.approx(np.sort(r)[7])
         bonds = (pair_distances(src, cell) < CUTOFF).sum(1) - 1  # minus the atom itself
         at = int(np.argmin(r))
         assert r[at] == 0.0 and (bonds[at] != 4 or (bonds == 4).all())
@@ -52,7 +53,7 @@ def test_fill_keeps_the_network_and_no_pair_closer_than_min_dist(networks):
     for k in range(len(new)):
         d = pair_distances(new[k], networks.cell)
         assert d[np.triu_indices(len(d), 1)].min() >= 2.0
-        r = get_distances(centre[k], new[k, -8:], cell=networks.cell, pbc=True)[1][0]
+        r = get_distances(centre[k, 0], new[k, -8:], cell=networks.cell, pbc=True)[1][0]
         assert (r <= radius[k] + 1e-9).all()
         assert not np.allclose(new[k, -8:], pos[k, -8:])
 
@@ -60,8 +61,49 @@ def test_fill_keeps_the_network_and_no_pair_closer_than_min_dist(networks):
 def test_fill_reports_a_hole_too_small_to_fill(networks):
     rng = np.random.default_rng(2)
     pos, centre, _ = holes(networks, np.arange(2), 8, rng)
-    new = fill(pos, 8, centre, np.full(2, 0.5), networks.cell, 2.0, rng)  # 8 atoms in 0.5 A
+    new = fill(pos, 8, centre, np.full((2, 8), 0.5), networks.cell, 2.0, rng)  # 8 in 0.5 A
     assert np.isnan(new).all()
+
+
+def test_regions_are_separate_holes_each_around_its_own_centre():
+    """Three holes of 8 atoms in 216-atom networks: disjoint, each the atoms nearest its
+    centre of those in no earlier hole, the centre more than twice each earlier hole's radius
+    from that hole's centre and a defect where such an atom is one; the fill keeps every
+    atom in its own hole's sphere."""
+    nets = repap.reference_set(atoms=216).inherent_structures("train")[:4]
+    rng = np.random.default_rng(5)
+    sources = np.arange(8) % len(nets)
+    pos, centre, radius = holes(nets, sources, 8, rng, regions=3)
+    assert centre.shape == (8, 24, 3) and radius.shape == (8, 24)
+    cell, n = nets.cell, nets.n_atoms
+    for k, s in enumerate(sources):
+        src = nets.positions[s]
+        assert np.allclose(np.sort(pos[k], axis=0), np.sort(src, axis=0))  # the same atoms
+        defect = (pair_distances(src, cell) < CUTOFF).sum(1) - 1 != 4
+        free = np.ones(n, bool)  # source atoms in no earlier hole
+        allowed = np.ones(n, bool)  # ... and far enough from every earlier centre
+        for j in range(3):
+            c, atoms = centre[k, 8 * j], pos[k, n - 24 + 8 * j : n - 24 + 8 * (j + 1)]
+            assert np.allclose(centre[k, 8 * j : 8 * j + 8], c)
+            assert np.allclose(radius[k, 8 * j : 8 * j + 8], radius[k, 8 * j])
+            r = get_distances(c, src, cell=cell, pbc=True)[1][0]
+            at = int(np.argmin(r))
+            assert r[at] == 0.0 and free[at] and allowed[at]  # (room in these cells)
+            assert defect[at] or not (defect & free & allowed).any()
+            mine = np.flatnonzero(free)[np.argsort(r[free], kind="stable")[:8]]
+            got = get_distances(c, atoms, cell=cell, pbc=True)[1][0]
+            assert np.allclose(np.sort(got), np.sort(r[mine]))
+            assert radius[k, 8 * j] == pytest.approx(r[mine].max())
+            free[mine] = False
+            allowed &= r > 2 * radius[k, 8 * j]
+    new = fill(pos, 24, centre, radius, cell, 2.0, rng)
+    assert np.isfinite(new).all() and np.array_equal(new[:, :-24], pos[:, :-24])
+    for k in range(len(new)):
+        d = pair_distances(new[k], cell)
+        assert d[np.triu_indices(n, 1)].min() >= 2.0
+        for j in range(24):
+            r = get_distances(centre[k, j], new[k, n - 24 + j], cell=cell, pbc=True)[1][0, 0]
+            assert r <= radius[k, j] + 1e-9
 
 
 def test_rebuild_keeps_new_relaxed_networks_under_the_ceiling(networks):
@@ -99,6 +141,8 @@ def test_bad_arguments_are_refused(networks):
         rebuild(networks, 2, min_dist=4.0)  # 8 atoms 4 A apart fit no hole
     with pytest.raises(InputError, match="max_energy: 0 of 1 new networks"):
         rebuild(networks, 1, max_energy=-3.5, batch=16)
+    with pytest.raises(InputError, match="regions: 8 holes of 8 atoms leave none"):
+        rebuild(networks, 2, regions=8)
     with pytest.raises(InputError, match="seed"):
         rebuild(networks, 1, seed=-1)
     bare = repap.Trajectory(networks.positions, networks.cell, networks.numbers, networks.pbc)
