@@ -11,7 +11,8 @@ def run(args: argparse.Namespace) -> int:
 
     s = rebuild_file(
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,
-        hole=args.hole, regions=args.regions, max_energy=args.max_energy, min_dist=args.min_dist, seed=args.seed,
+        hole=args.hole, regions=args.regions, max_energy=args.max_energy,
+        min_dist=args.min_dist, seed=args.seed,
     )  # fmt: skip
     print(
         f"wrote {s['out']}: {s['kept']} new networks of {s['tried']} tries (energy at most "
