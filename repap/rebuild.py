@@ -158,8 +158,8 @@ def rebuild(
     energies, one per network, e.g. ``set.inherent_structures("train")``); see the module
     doc. ``regions``: holes of ``hole`` atoms per try, each around its own defect. A network
     matching one kept before, or one of ``avoid`` (relaxed structures made earlier, or their
-    fingerprints), is not new either. Returns (the relaxed structures
-    kept, with energies; a summary: tries, kept, seconds, ceiling)."""
+    fingerprints), is not new either. Returns (the relaxed structures kept, with energies; a
+    summary: tries, kept, seconds, ceiling)."""
     from tqdm.auto import tqdm
 
     from repap.networks import TOLERANCE, distance, fingerprints, group

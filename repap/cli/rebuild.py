@@ -40,8 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--atoms", type=int, choices=[64, 216], default=64,
                    help="the built-in network set (default: 64)")  # fmt: skip
     p.add_argument("--hole", type=int, default=8, help="atoms rebuilt per try (default: 8)")
-    p.add_argument("--regions", type=int, default=1,
-                   help="holes per try, each of HOLE atoms around its own defect (default: 1)")
+    p.add_argument(
+        "--regions",
+        type=int,
+        default=1,
+        help="holes per try, each of HOLE atoms around its own defect (default: 1)",
+    )
     p.add_argument("--max-energy", type=float, default=None,
                    help="keep networks at or below this energy, eV/atom (default: the training "
                    "networks' mean + one standard deviation)")  # fmt: skip
