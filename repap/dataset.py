@@ -30,6 +30,8 @@ from repap.trajectory import Trajectory, read
 
 CUTOFF = 2.85  # A, Si-Si bond for coordination and angles (as repap.metrics)
 CRYSTAL_SPREAD = 5.0  # degrees: below, a crystal (diamond: 0; no fully bonded a-Si under 6.6)
+# Above, a crystal grain: metrics.diamond_like_fraction (a-Si networks: at most 0.05, measured)
+CRYSTAL_FRACTION = 0.1
 
 
 def _run_path(folder: Path, seed: int) -> Path:
@@ -219,9 +221,16 @@ def assemble(
         raise InputError(f"{folder}: no runs (run-*.npz) to assemble")
     every_run = [read(p) for p in paths]
     # A 64-atom cell at 2.33 g/cm3 is exactly a 2 x 2 x 2 diamond supercell: slow quenches can
-    # crystallise it (zero angle spread, Vink's diamond energy). Not a-Si: left out, counted.
+    # crystallise it (zero angle spread, Vink's diamond energy); a 216-atom one can grow a
+    # grain (seed 33: angle spread 5.01, E -3.23 eV/atom; seed 25: 7.9, -3.15). Not a-Si: left
+    # out, counted.
+    from repap.metrics import diamond_like_fraction
+
     crystal = [
-        r.info["run"]["inherent_quality"]["angle_spread"] < CRYSTAL_SPREAD for r in every_run
+        r.info["run"]["inherent_quality"]["angle_spread"] < CRYSTAL_SPREAD
+        or diamond_like_fraction(np.asarray(r.info["run"]["inherent_positions"]), r.cell)[0]
+        > CRYSTAL_FRACTION
+        for r in every_run
     ]
     crystallized = [r for r, c in zip(every_run, crystal, strict=True) if c]
     runs = [r for r, c in zip(every_run, crystal, strict=True) if not c]

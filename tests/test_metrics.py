@@ -171,3 +171,20 @@ def test_evaluate_takes_the_training_block_of_a_split():
     assert report["ensembles"]["generated"]["novelty_rmsd_min_A"] >= 0.0
     with pytest.raises(TypeError, match=r"^training: expected a repap.Trajectory or Sequences"):
         repap.evaluate(ref[-10:], ref, training=[1, 2], networks=False, energy=False)
+
+
+def test_diamond_like_fraction_tells_a_crystal_grain_from_a_si(rng):
+    """Diamond: every atom; the shipped 64-atom networks: at most 5 %; diamond with a third
+    of its atoms (a slab) jumbled: the untouched rest, bar the atoms at the slab's faces."""
+    crystal = bulk("Si", "diamond", a=5.431, cubic=True) * (3, 3, 3)
+    cell = crystal.cell.array
+    assert metrics.diamond_like_fraction(crystal.positions, cell) == pytest.approx([1.0])
+    nets = repap.reference_set()
+    assert metrics.diamond_like_fraction(nets.inherent, nets.cell).max() <= 0.05
+    pos = crystal.positions.copy()
+    slab = pos[:, 2] < cell[2, 2] / 3
+    pos[slab] += rng.normal(0.0, 0.4, (slab.sum(), 3))
+    f = metrics.diamond_like_fraction(pos, cell)[0]
+    assert 0.3 < f < 1 - slab.mean()
+    with pytest.raises(ValueError, match="half a cell height"):
+        metrics.diamond_like_fraction(crystal.positions[:8], np.eye(3) * 5.431)

@@ -139,6 +139,20 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
     again, report = assemble(folder, heldout_every=4)
     assert report["crystallized_seeds"] == [99] and 99 not in again.seeds.tolist()
     assert again.n_networks == nets.n_networks
+    # a crystal grain with an amorphous angle spread: told by its diamond-like atoms
+    from ase.build import bulk
+
+    grain = bulk("Si", "diamond", a=5.431, cubic=True) * (3, 3, 3)  # 216 atoms, its own cell
+    pos = grain.positions.copy()
+    slab = pos[:, 2] < grain.cell[2, 2] / 3
+    pos[slab] += np.random.default_rng(0).normal(0, 0.4, (slab.sum(), 3))  # a third jumbled
+    info = {**crystal.info, "run": {**crystal.info["run"], "inherent_positions": pos.tolist(),
+                                    "inherent_quality": {"angle_spread": 9.0}}}  # fmt: skip
+    repap.Trajectory(pos[None], grain.cell.array, grain.numbers, info=info).write(
+        folder / "run-000099.npz"
+    )
+    again, report = assemble(folder, heldout_every=4)
+    assert report["crystallized_seeds"] == [99] and again.n_networks == nets.n_networks
     (folder / "run-000099.npz").unlink()
     one = back.system(0)
     assert len(one) == 20 and one.n_atoms == 16
