@@ -9,7 +9,7 @@ generates by annealed Langevin dynamics from uniform random positions down the s
 ladder, then relaxes (SW), and is judged as networks against the held-out networks. Run:
 
     .venv/bin/python bench/denoiser.py train OUT [STEPS]
-    .venv/bin/python bench/denoiser.py judge OUT [N STEPS_PER_LEVEL LEVELS]
+    .venv/bin/python bench/denoiser.py judge OUT [N CORRECTOR_STEPS LEVELS]
 
 OUT/denoiser.pt (checkpointed, resumed), OUT/denoiser.json: the held-out denoising loss
 per sigma band, and the network-level report of N structures."""
@@ -31,9 +31,9 @@ import repap
 from repap.network_eval import evaluate_networks, markdown
 from repap.trajectory import Trajectory
 
-SIG_MIN, SIG_MAX = 0.02, 2.5  # A
+SIG_MIN, SIG_MAX = 0.02, 4.0  # A (4 A in the 10.86 A cell: nearly uniform)
 CUT = 5.0  # A: messages between atoms closer than this (the cell is 10.86 A)
-RBF, H, K = 32, 64, 24
+RBF, H, K, CV = 32, 64, 24, 16
 BATCH, LR = 16, 2e-3
 
 
@@ -42,31 +42,45 @@ def mic(d: torch.Tensor, length: float) -> torch.Tensor:
 
 
 class PairMLP(nn.Module):
-    """MLP over [h_i, h_j, rbf_ij] with its first layer split per node (computed once per
-    atom, not per pair)."""
+    """MLP over [h_i, h_j, e_ij] (e: the pair's invariants) with its first layer split per
+    node (computed once per atom, not per pair)."""
 
-    def __init__(self, out: int) -> None:
+    def __init__(self, edge: int, out: int) -> None:
         super().__init__()
         self.a, self.b = nn.Linear(H, H), nn.Linear(H, H, bias=False)
-        self.r = nn.Linear(RBF, H, bias=False)
+        self.r = nn.Linear(edge, H, bias=False)
         self.o = nn.Sequential(nn.SiLU(), nn.Linear(H, out))
 
-    def forward(self, h: torch.Tensor, nb: torch.Tensor, rbf: torch.Tensor) -> torch.Tensor:
-        hj = torch.gather(self.b(h)[:, None].expand(-1, h.shape[1], -1, -1), 2,
-                          nb[..., None].expand(-1, -1, -1, H))  # fmt: skip
-        return self.o(self.a(h)[:, :, None] + hj + self.r(rbf))
+    def forward(self, h: torch.Tensor, nb: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        return self.o(self.a(h)[:, :, None] + gather(self.b(h), nb) + self.r(e))
+
+
+def gather(v: torch.Tensor, nb: torch.Tensor) -> torch.Tensor:
+    """Per atom i and neighbour slot k, v of neighbour nb[:, i, k]: (B, N, K, ...)."""
+    b, n, k = nb.shape
+    flat = nb.reshape(b, n * k)
+    out = torch.gather(v, 1, flat.view(b, n * k, *([1] * (v.dim() - 2))).expand(
+        -1, -1, *v.shape[2:]))  # fmt: skip
+    return out.view(b, n, k, *v.shape[2:])
 
 
 class Denoiser(nn.Module):
+    """Invariant atom features h (H) and equivariant vector features V (CV x 3) per atom
+    (PaiNN-like): each layer's pair MLP reads h_i, h_j, the distance's radial basis and the
+    projections of V_i and V_j on the bond (bond angles enter there), gives messages for h
+    and weights for new V (sums of weighted unit bond vectors); h reads |V|^2."""
+
     def __init__(self, layers: int = 3) -> None:
         super().__init__()
         self.register_buffer("centres", torch.linspace(0.0, CUT, RBF))
         self.sig = nn.Sequential(nn.Linear(1, H), nn.SiLU(), nn.Linear(H, H))
-        self.msg = nn.ModuleList(PairMLP(H) for _ in range(layers))
+        edge = RBF + 2 * CV
+        self.pair = nn.ModuleList(PairMLP(edge, H + CV) for _ in range(layers))
         self.upd = nn.ModuleList(
-            nn.Sequential(nn.Linear(2 * H, H), nn.SiLU(), nn.Linear(H, H)) for _ in range(layers)
+            nn.Sequential(nn.Linear(2 * H + CV, H), nn.SiLU(), nn.Linear(H, H))
+            for _ in range(layers)
         )
-        self.out = PairMLP(1)
+        self.out = PairMLP(edge, 1)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, length: float) -> torch.Tensor:
         """x (B, N, 3) A, sigma (B,) A: the predicted noise (B, N, 3) in units of sigma."""
@@ -75,15 +89,24 @@ class Denoiser(nn.Module):
         r = d.norm(dim=-1) + torch.eye(n) * 4 * CUT
         r, nb = torch.topk(r, K, dim=-1, largest=False)  # the K nearest of each atom
         d = torch.gather(d, 2, nb[..., None].expand(-1, -1, -1, 3))
+        unit = d / r[..., None]
         fc = torch.where(r < CUT, 0.5 * (torch.cos(math.pi * r / CUT) + 1), 0.0)[..., None]
         width = (CUT / RBF) * (1 + sigma)[:, None, None, None]  # smoother when noisier
         rbf = torch.exp(-(((r[..., None] - self.centres) / width) ** 2)) * fc
         h = self.sig(torch.log(sigma)[:, None])[:, None, :].expand(b, n, H)
-        for msg, upd in zip(self.msg, self.upd, strict=True):
-            m = (msg(h, nb, rbf) * fc).sum(2) / 8.0
-            h = h + upd(torch.cat([h, m], -1))
-        w = self.out(h, nb, rbf) * fc  # (B, N, K, 1)
-        return -(w * d / r[..., None]).sum(2)  # eps points from clean to noised
+        v = torch.zeros(b, n, CV, 3)
+
+        def edges(v):
+            vi = torch.einsum("bnkx,bncx->bnkc", unit, v)
+            vj = torch.einsum("bnkx,bnkcx->bnkc", unit, gather(v, nb))
+            return torch.cat([rbf, vi, vj], -1)
+
+        for pair, upd in zip(self.pair, self.upd, strict=True):
+            out = pair(h, nb, edges(v)) * fc
+            v = torch.einsum("bnkc,bnkx->bncx", out[..., H:], unit) / 4.0
+            h = h + upd(torch.cat([h, out[..., :H].sum(2) / 8.0, (v * v).sum(-1)], -1))
+        w = self.out(h, nb, edges(v)) * fc  # (B, N, K, 1)
+        return -(w * unit).sum(2)  # eps points from clean to noised: minus the pull
 
 
 def noised(x: torch.Tensor, length: float, gen: torch.Generator):
@@ -156,25 +179,31 @@ def train(out: Path, steps: int) -> None:
 
 @torch.no_grad()
 def sample(model: Denoiser, n: int, n_atoms: int, length: float, per_level: int, levels: int,
-           seed: int = 0, eps_step: float = 0.6, batch: int = 50) -> np.ndarray:  # fmt: skip
-    """Annealed Langevin dynamics (Song and Ermon) down a geometric sigma ladder from
-    SIG_MAX to SIG_MIN: at level sigma_k, step alpha = eps_step * (sigma_k / SIG_MIN)^2 *
-    SIG_MIN^2 ... scaled as alpha_k = eps_step * sigma_k^2, x += alpha/2 score + sqrt(alpha) z,
-    score = -model/sigma. A last noise-free step at the lowest level."""
+           seed: int = 0, snr: float = 0.1, batch: int = 100) -> np.ndarray:  # fmt: skip
+    """The reverse variance-exploding SDE down a geometric sigma ladder (``levels`` from
+    SIG_MAX to SIG_MIN; ancestral steps) from uniform random positions, with ``per_level``
+    Langevin corrector steps at each level (step from the signal-to-noise ratio ``snr``,
+    Song et al. 2021); a last denoising step (Tweedie) at SIG_MIN."""
     gen = torch.Generator().manual_seed(seed)
-    ladder = SIG_MAX * (SIG_MIN / SIG_MAX) ** (torch.arange(levels) / (levels - 1))
+    ladder = SIG_MAX * (SIG_MIN / SIG_MAX) ** (torch.arange(levels + 1) / levels)
     out = []
     for i in tqdm(range(0, n, batch), desc="sampling", leave=False):
         b = min(batch, n - i)
         x = torch.rand(b, n_atoms, 3, generator=gen) * length
-        for sig in ladder:
-            s = torch.full((b,), float(sig))
-            alpha = eps_step * sig**2
-            for _ in range(per_level):
+        for k in range(levels):
+            sig, nxt = float(ladder[k]), float(ladder[k + 1])
+            s = torch.full((b,), sig)
+            for _ in range(per_level):  # corrector
                 score = -model(x, s, length) / sig
-                x = x + 0.5 * alpha * score + alpha.sqrt() * torch.randn(x.shape, generator=gen)
-                x = torch.remainder(x, length)
-        x = torch.remainder(x - SIG_MIN * model(x, s, length), length)  # Tweedie's denoise
+                z = torch.randn(x.shape, generator=gen)
+                alpha = 2 * (snr * z.norm(dim=(1, 2)) / score.norm(dim=(1, 2))) ** 2
+                x = x + alpha[:, None, None] * score + (2 * alpha).sqrt()[:, None, None] * z
+            score = -model(x, s, length) / sig  # predictor
+            var = sig**2 - nxt**2
+            x = x + var * score + math.sqrt(var) * torch.randn(x.shape, generator=gen)
+            x = torch.remainder(x, length)
+        s = torch.full((b,), float(ladder[-1]))
+        x = torch.remainder(x - float(ladder[-1]) * model(x, s, length), length)
         out.append(x.numpy())
     return np.concatenate(out).astype(np.float64)
 
@@ -194,7 +223,7 @@ def judge(out: Path, n: int, per_level: int, levels: int) -> None:
                                   baseline_size=200)  # fmt: skip
     path = out / "denoiser.json"
     log = json.loads(path.read_text()) if path.is_file() else {}
-    log[f"n={n}, {levels} levels x {per_level}"] = report
+    log[f"n={n}, {levels} levels, {per_level} corrector steps each"] = report
     path.write_text(json.dumps(log, indent=1, default=float) + "\n")
     print(markdown(report))
 
@@ -206,4 +235,4 @@ if __name__ == "__main__":
     if what == "train":
         train(where, *(rest or [20000]))
     else:
-        judge(where, *(rest + [200, 10, 50][len(rest) :]))
+        judge(where, *(rest + [200, 0, 100][len(rest) :]))

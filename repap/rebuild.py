@@ -34,6 +34,7 @@ from repap.trajectory import Trajectory
 
 TRIES = 200  # draws for one atom before the hole is filled again
 REFILLS = 20  # fills of one hole before the try is given up
+FIRST_BATCH = 64
 MAX_TRIES = 100  # per network asked for (about 7 are needed at the defaults) before giving up
 # Relaxed to SCREEN_FMAX first, only those within SCREEN_EV of the ceiling go on to fmax: a
 # quarter of the relaxation time, none lost (of 86 kept in 400 tries, measured).
@@ -188,8 +189,11 @@ def rebuild(
             if tried >= MAX_TRIES * n:
                 raise InputError(f"max_energy: {have} of {n} new networks at or below "
                                  f"{ceiling:.4f} eV/atom in {tried} tries (raise it)")  # fmt: skip
-            rate = have / tried if have else 0.125
-            size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / max(rate, 0.01)))))
+            # none kept yet: 1 in 8 before any try, at most 1 in 2 * tried after some
+            rate = have / tried if have else (0.125 if not tried else 0.5 / tried)
+            size = int(min(batch, max(16, np.ceil(1.2 * (n - have) / rate))))
+            if not tried:  # the first batch measures the rate (1 in 3 kept at 216 atoms)
+                size = min(size, FIRST_BATCH)
             sources = (tried + np.arange(size)) % len(networks)
             pos, centre, radius = holes(networks, sources, hole, rng, defect, regions)
             new = fill(pos, hole * regions, centre, radius, cell, min_dist, rng)

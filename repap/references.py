@@ -32,7 +32,7 @@ def reference_set(which: str = "all", atoms: int = 64) -> Trajectory:
     """A shipped multi-network set (a :class:`repap.dataset.NetworkSet`) of a-Si, one
     melt-quench (1 ns) per distinct network, 200 frames at 300 K each, every network's
     inherent structure; ``which``: "all", "train" or "heldout" (every fifth seed held out);
-    ``atoms``: 64 (131 networks) or 216 (24 networks). Built by ``repap dataset`` (README,
+    ``atoms``: 64 (131 networks) or 216 (38 networks). Built by ``repap dataset`` (README,
     "Sets of many networks")."""
     if atoms not in NETWORK_SETS:
         raise InputError(f"atoms: expected one of {tuple(NETWORK_SETS)}, got {atoms!r}")
