@@ -10,6 +10,7 @@ ladder, then relaxes (SW), and is judged as networks against the held-out networ
 
     .venv/bin/python bench/denoiser.py train OUT [STEPS]
     .venv/bin/python bench/denoiser.py judge OUT [N CORRECTOR_STEPS LEVELS]
+    .venv/bin/python bench/denoiser.py fill OUT TRIES HOLE LEVELS START_SIGMA
 
 OUT/denoiser.pt (checkpointed, resumed), OUT/denoiser.json: the held-out denoising loss
 per sigma band, and the network-level report of N structures."""
@@ -208,6 +209,91 @@ def sample(model: Denoiser, n: int, n_atoms: int, length: float, per_level: int,
     return np.concatenate(out).astype(np.float64)
 
 
+@torch.no_grad()
+def inpaint(model: Denoiser, pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
+            length: float, levels: int, start: float, seed: int = 0,
+            batch: int = 100) -> np.ndarray:  # fmt: skip
+    """The last ``hole`` atoms of each row of ``pos`` (B, N, 3) drawn again by the model, the
+    rest kept (RePaint-style: at each level the kept atoms are their known positions noised
+    to that level): hole atoms start uniform in their sphere (``centre`` (B, hole, 3),
+    ``radius`` (B, hole), as repap.rebuild.holes gives them) plus noise of ``start`` A, then
+    follow the reverse SDE from ``start`` down to SIG_MIN."""
+    gen = torch.Generator().manual_seed(seed)
+    ladder = start * (SIG_MIN / start) ** (torch.arange(levels + 1) / levels)
+    out = []
+    for i in range(0, len(pos), batch):
+        known = torch.from_numpy(pos[i : i + batch]).float()
+        b, n = known.shape[:2]
+        c = torch.from_numpy(centre[i : i + batch]).float()
+        r = torch.from_numpy(radius[i : i + batch]).float()
+        v = torch.randn(b, hole, 3, generator=gen)
+        v *= (r * torch.rand(b, hole, generator=gen) ** (1 / 3) / v.norm(dim=-1))[..., None]
+        x = known.clone()
+        x[:, -hole:] = c + v + start * torch.randn(b, hole, 3, generator=gen)
+        for k in range(levels):
+            sig, nxt = float(ladder[k]), float(ladder[k + 1])
+            x[:, :-hole] = known[:, :-hole] + sig * torch.randn(b, n - hole, 3, generator=gen)
+            score = -model(torch.remainder(x, length), torch.full((b,), sig), length) / sig
+            var = sig**2 - nxt**2
+            x[:, -hole:] += var * score[:, -hole:] + math.sqrt(var) * torch.randn(
+                b, hole, 3, generator=gen)  # fmt: skip
+        x[:, :-hole] = known[:, :-hole]
+        s = torch.full((b,), float(ladder[-1]))
+        x[:, -hole:] -= float(ladder[-1]) * model(torch.remainder(x, length), s, length)[:, -hole:]
+        out.append(torch.remainder(x, length).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) -> None:
+    """The same holes (repap.rebuild's, at defects of the training networks) filled at random
+    and by the model, relaxed, and counted as repap rebuild counts them: new (no training
+    network), at most the ceiling (the training networks' mean + 1 std), distinct."""
+    from repap.networks import group
+    from repap.rebuild import defects, fill, holes
+    from repap.relaxation import relax
+
+    model = Denoiser()
+    model.load_state_dict(torch.load(out / "denoiser.pt", weights_only=False)["state_dict"])
+    model.eval()
+    nset = repap.reference_set()
+    train = nset.inherent_structures("train")
+    length, cell = float(nset.cell[0, 0]), nset.cell
+    e = train.energy / train.n_atoms
+    ceiling = e.mean() + e.std()
+    known = group(train)
+    rng = np.random.default_rng(0)
+    sources = np.arange(tries) % len(train)
+    pos, centre, radius = holes(train, sources, hole, rng, defects(train))
+    rows = {}
+    for name in ("random", "model"):
+        t = time.perf_counter()
+        if name == "random":
+            new = fill(pos, hole, centre, radius, cell, 2.0, rng)
+        else:
+            new = inpaint(model, pos, hole, centre, radius, length, levels, start)
+        made = time.perf_counter() - t
+        ok = np.isfinite(new).all((1, 2))
+        r = relax(Trajectory(new[ok] % length, nset.cell, nset.numbers, nset.pbc), progress=False)
+        s = r.structures
+        per = s.energy / s.n_atoms
+        good = (known.match(s) == -1) & (per <= ceiling) & (r.status == "converged")
+        distinct = len(group(s[np.flatnonzero(good)])) if good.any() else 0
+        from repap.metrics import close_pairs
+
+        rows[name] = {"tries": int(tries), "filled": int(ok.sum()), "kept": int(good.sum()),
+                      "kept_distinct": distinct, "new": float(np.mean(known.match(s) == -1)),
+                      "energy_mean_eV": float(per.mean()),
+                      "closest_before_A": float(close_pairs(
+                          Trajectory(new[ok] % length, nset.cell, nset.numbers),
+                          threshold=2.0)["min_distance"].min()),
+                      "fill_seconds_per_try": made / tries}  # fmt: skip
+        print(name, rows[name], flush=True)
+    path = out / "denoiser.json"
+    log = json.loads(path.read_text()) if path.is_file() else {}
+    log[f"fill: hole {hole}, {tries} tries, {levels} levels from {start} A"] = rows
+    path.write_text(json.dumps(log, indent=1, default=float) + "\n")
+
+
 def judge(out: Path, n: int, per_level: int, levels: int) -> None:
     model = Denoiser()
     model.load_state_dict(torch.load(out / "denoiser.pt", weights_only=False)["state_dict"])
@@ -221,6 +307,9 @@ def judge(out: Path, n: int, per_level: int, levels: int) -> None:
     ens.info["seconds_per_structure"] = seconds / n
     report, _ = evaluate_networks(ens, nset.inherent_structures("heldout"), nset.subset("train"),
                                   baseline_size=200)  # fmt: skip
+    from repap.dataset import quality
+
+    report["before_relaxation"] = quality(ens)  # coordination, four-fold, angles (2.85 A)
     path = out / "denoiser.json"
     log = json.loads(path.read_text()) if path.is_file() else {}
     log[f"n={n}, {levels} levels, {per_level} corrector steps each"] = report
@@ -231,8 +320,11 @@ def judge(out: Path, n: int, per_level: int, levels: int) -> None:
 if __name__ == "__main__":
     torch.set_num_threads(1)
     what, where = sys.argv[1], Path(sys.argv[2])
-    rest = [int(a) for a in sys.argv[3:]]
+    rest = [int(a) for a in sys.argv[3:]] if what != "fill" else []
     if what == "train":
         train(where, *(rest or [20000]))
+    elif what == "fill":
+        fill_compare(where, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]),
+                     float(sys.argv[6]))  # fmt: skip
     else:
         judge(where, *(rest + [200, 0, 100][len(rest) :]))
