@@ -12,6 +12,8 @@ it is no given network (network identity, ``repap.networks``), its energy is at 
 ``max_energy`` (default: the given networks' mean + one standard deviation) and it matches
 none kept before: ``n`` distinct networks. Tries go in batches until ``n`` are kept; the
 energy ceiling selects, so the kept ones' energy spread is narrower than the networks'.
+``regions`` > 1 makes as many holes per try, each around its own defect away from the
+others: networks a little farther from their sources at a few times the cost (README).
 
 What the kept networks are: new inherent structures, but neighbours of their sources (they
 keep about 95 % of a source's bonds: a few bond switches), not networks as independent of
