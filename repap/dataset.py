@@ -51,6 +51,18 @@ def quality(traj: Trajectory, cutoff: float = CUTOFF) -> dict[str, float]:
     }
 
 
+def _grain(run: Trajectory) -> bool:
+    """Whether a run's inherent structure holds a crystal grain (see CRYSTAL_FRACTION); a
+    cell under two bond lengths across is too small to tell and holds none."""
+    from repap._periodic import cell_heights
+    from repap.metrics import diamond_like_fraction
+
+    if np.any(cell_heights(np.asarray(run.cell)) <= 2 * CUTOFF):
+        return False
+    pos = np.asarray(run.info["run"]["inherent_positions"])
+    return bool(diamond_like_fraction(pos, run.cell, cutoff=CUTOFF)[0] > CRYSTAL_FRACTION)
+
+
 def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) -> str:
     """Melt-quench one cell, relax sampled frames, write ``run-SEED.npz`` (atomically)."""
     from repap.md import simulate
@@ -224,12 +236,8 @@ def assemble(
     # crystallise it (zero angle spread, Vink's diamond energy); a 216-atom one can grow a
     # grain (seed 33: angle spread 5.01, E -3.23 eV/atom; seed 25: 7.9, -3.15). Not a-Si: left
     # out, counted.
-    from repap.metrics import diamond_like_fraction
-
     crystal = [
-        r.info["run"]["inherent_quality"]["angle_spread"] < CRYSTAL_SPREAD
-        or diamond_like_fraction(np.asarray(r.info["run"]["inherent_positions"]), r.cell)[0]
-        > CRYSTAL_FRACTION
+        r.info["run"]["inherent_quality"]["angle_spread"] < CRYSTAL_SPREAD or _grain(r)
         for r in every_run
     ]
     crystallized = [r for r, c in zip(every_run, crystal, strict=True) if c]
