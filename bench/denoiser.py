@@ -248,6 +248,7 @@ def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) ->
     """The same holes (repap.rebuild's, at defects of the training networks) filled at random
     and by the model, relaxed, and counted as repap rebuild counts them: new (no training
     network), at most the ceiling (the training networks' mean + 1 std), distinct."""
+    from repap.metrics import close_pairs
     from repap.networks import group
     from repap.rebuild import defects, fill, holes
     from repap.relaxation import relax
@@ -278,8 +279,6 @@ def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) ->
         per = s.energy / s.n_atoms
         good = (known.match(s) == -1) & (per <= ceiling) & (r.status == "converged")
         distinct = len(group(s[np.flatnonzero(good)])) if good.any() else 0
-        from repap.metrics import close_pairs
-
         rows[name] = {"tries": int(tries), "filled": int(ok.sum()), "kept": int(good.sum()),
                       "kept_distinct": distinct, "new": float(np.mean(known.match(s) == -1)),
                       "energy_mean_eV": float(per.mean()),

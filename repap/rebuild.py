@@ -85,12 +85,12 @@ def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.G
             ok = far[free]
             pool = free[ok & defect[k, free]] if (ok & defect[k, free]).any() else free[ok]
             c = rng.choice(pool if pool.size else free)
-            rc = np.linalg.norm(_mic(src[k, free] - src[k, c], cell), axis=-1)
-            near = np.argsort(rc, kind="stable")[:hole][::-1]  # its centre last
+            rc = np.linalg.norm(_mic(src[k] - src[k, c], cell), axis=-1)
+            near = np.argsort(rc[free], kind="stable")[:hole][::-1]  # its centre last
             taken.append(free[near])
             centres[k, j * hole : (j + 1) * hole] = src[k, c]
-            radii[k, j * hole : (j + 1) * hole] = rc[near[0]]
-            far &= np.linalg.norm(_mic(src[k] - src[k, c], cell), axis=-1) > 2 * rc[near[0]]
+            radii[k, j * hole : (j + 1) * hole] = rc[free[near[0]]]
+            far &= rc > 2 * rc[free[near[0]]]
             free = np.delete(free, near)
         order[k] = np.concatenate([free, *taken])
     return np.take_along_axis(src, order[..., None], 1), centres, radii
@@ -246,8 +246,10 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     import json
     import shutil
 
+    from repap.networks import fingerprints
     from repap.parts import check_output, claim_parts, parts_dir
     from repap.references import reference_set
+    from repap.trajectory import read
 
     out = Path(out)
     check_output(out)
@@ -261,9 +263,6 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included
     seed = options.pop("seed")
     parts = parts_dir(out)
-    from repap.networks import fingerprints
-    from repap.trajectory import read
-
     done: list[Trajectory] = []
     made: list[np.ndarray] = []  # the fingerprints of the chunks so far, each computed once
     tried = seconds = 0.0
