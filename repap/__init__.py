@@ -20,6 +20,7 @@ _LAZY = {  # public name -> module that defines it
     "evaluate": "evaluation",
     "energy": "md",
     "simulate": "md",
+    "thermalize": "md",
     "ModelConfig": "config",
     "RePAP": "model",
     "bin_index": "projection",
@@ -64,6 +65,7 @@ __all__ = [  # every name in _LAZY plus the compiled helpers
     "relax",
     "set_num_threads",
     "simulate",
+    "thermalize",
     "train",
 ]
 
@@ -89,7 +91,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from repap.ensemble import Ensemble
     from repap.errors import InputError
     from repap.evaluation import evaluate
-    from repap.md import energy, simulate
+    from repap.md import energy, simulate, thermalize
     from repap.model import RePAP
     from repap.projection import bin_index, project
     from repap.radial import rdf

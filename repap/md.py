@@ -336,6 +336,92 @@ def energy(traj: Trajectory, potential: str = "vink", progress: bool = False) ->
     return out
 
 
+def check_md(temperature: float, time_ps: float, timestep: float = 0.001,
+             time_name: str = "time_ps") -> None:  # fmt: skip
+    """Refuse a temperature, MD time (called ``time_name`` in the message) or timestep that
+    is not a positive number."""
+    for name, value in (("temperature", temperature), (time_name, time_ps),
+                        ("timestep", timestep)):  # fmt: skip
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (ok and math.isfinite(value) and value > 0):
+            raise InputError(f"{name}: expected a positive number, got {value!r}")
+
+
+def thermalize(
+    traj: Trajectory,
+    temperature: float = 300.0,
+    time_ps: float = 1.0,
+    potential: str = "vink",
+    seed: int = 1,
+    timestep: float = 0.001,
+    progress: bool = False,
+) -> Trajectory:
+    """One frame at ``temperature`` (K) of every structure: NVT MD (Nose-Hoover, damping 100
+    steps) for ``time_ps`` from the structure as given, with Stillinger-Weber ``potential``
+    as in ``simulate``. Meant for inherent structures (relaxed networks), whose snapshot
+    metrics are then comparable with a melt-quench's 300 K frames: velocities start at twice
+    ``temperature`` (from a minimum, half the kinetic energy goes into the potential at
+    once). Frame f's velocities use seed + f. Returns the final frames (positions continuous
+    with those given: no wrapping) with their potential energies (eV);
+    info["thermalize"] says how."""
+    if potential not in POTENTIALS:
+        raise InputError(f"potential: expected one of {sorted(POTENTIALS)}, got {potential!r}")
+    if np.any(traj.numbers != SI):
+        species = sorted(set(traj.numbers.tolist()))
+        raise InputError(f"thermalize: the Stillinger-Weber potentials here are for Si only, "
+                         f"got Z={species}")  # fmt: skip
+    check_md(temperature, time_ps, timestep)
+    if not (isinstance(seed, int) and 0 < seed and seed + len(traj) < 900_000_000):
+        raise InputError(f"seed: expected an integer in [1, {900_000_000 - len(traj)}), "
+                         f"got {seed!r}")  # fmt: skip
+    steps = max(1, round(time_ps / timestep))
+    from tqdm.auto import tqdm
+
+    cells = traj.frame_cells()
+    n = traj.n_atoms
+    positions, energy = np.empty_like(traj.positions), np.empty(len(traj))
+    boundary = " ".join("p" if p else "s" for p in traj.pbc)
+    with tempfile.TemporaryDirectory(prefix="repap-md-") as tmp, lammps_session() as lmp:
+        lmp.commands_string(
+            f"""
+            units metal
+            atom_style atomic
+            boundary {boundary}
+            atom_modify map array sort 0 0.0
+            box tilt large
+            region cell prism 0 1 0 1 0 1 0 0 0 units box
+            create_box 1 cell
+            """
+        )
+        lmp.create_atoms(n, None, [1] * n, np.zeros(3 * n).tolist())
+        _setup_si(lmp, tmp, potential)
+        lmp.commands_string(f"timestep {timestep!r}\nthermo 0\nthermo_modify norm no")
+        for f in tqdm(range(len(traj)), desc=f"MD at {temperature:g} K", unit="structure",
+                      disable=not progress):  # fmt: skip
+            prism = set_frame(lmp, cells[f], traj.positions[f], traj.pbc)
+            lmp.command("set atom * image 0 0 0")  # unwrapped from this frame's start
+            start = np.array(lmp.numpy.extract_atom("x")[:n])
+            lmp.command(f"velocity all create {2 * temperature!r} {seed + f} dist gaussian "
+                        "mom yes rot no")  # fmt: skip
+            lmp.command(f"fix md all nvt temp {temperature!r} {temperature!r} "
+                        f"{100 * timestep!r}")  # fmt: skip
+            lmp.command(f"run {steps} post no")
+            lmp.command("unfix md")
+            energy[f] = lmp.get_thermo("pe")
+            x = np.array(lmp.numpy.extract_atom("x")[:n])
+            image = np.array(lmp.numpy.extract_atom("image")[:n], dtype=np.int64)
+            # LAMMPS packs the three image flags into one integer, 10 bits each, offset 512
+            flags = np.stack([(image & 1023) - 512, ((image >> 10) & 1023) - 512,
+                              (image >> 20) - 512], axis=1)  # fmt: skip
+            box = np.array(prism.get_lammps_prism())
+            h = np.array([[box[0], 0, 0], [box[3], box[1], 0], [box[4], box[5], box[2]]])
+            moved = prism.vector_to_ase(x + flags @ h - start, wrap=False)
+            positions[f] = traj.positions[f] + moved  # continuous with the structure given
+    info = {**traj.info, "thermalize": {"temperature_K": temperature, "time_ps": time_ps,
+                                        "potential": potential, "seed": seed}}  # fmt: skip
+    return Trajectory(positions, traj.cell, traj.numbers, traj.pbc, energy, info)
+
+
 def _usable_cell(cell: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """A non-periodic structure without a cell gets its bounding box (LAMMPS needs a box)."""
     if abs(np.linalg.det(cell)) > 1e-9:

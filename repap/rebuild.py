@@ -238,14 +238,19 @@ def rebuild(
 
 
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
+                 temperature: float | None = None, md_time: float = 0.5,
                  progress: bool = True, **options: Any) -> dict[str, Any]:  # fmt: skip
     """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
     networks into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
     (chunk c seeded by seed + c); a rerun with the same arguments resumes. ``options`` are
-    :func:`rebuild`'s. Returns the summary."""
+    :func:`rebuild`'s. ``temperature`` (K): write, instead of the inherent structures, one
+    frame of each at that temperature after ``md_time`` ps of MD (:func:`repap.md.thermalize`,
+    the set's SW potential), as a melt-quench's frames are; its time is counted in the
+    cost. Returns the summary."""
     import json
     import shutil
 
+    from repap.md import check_md, thermalize
     from repap.networks import fingerprints
     from repap.parts import check_output, claim_parts, parts_dir
     from repap.references import reference_set
@@ -260,12 +265,16 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                **options}  # fmt: skip
     _check(options["hole"], networks.n_atoms, options["min_dist"], options["max_energy"],
            options["seed"], options["regions"])  # fmt: skip
+    if temperature is not None:  # refuse bad MD settings before any rebuilding
+        check_md(temperature, md_time, time_name="md_time")
     settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included
+    if temperature is not None:
+        settings |= {"temperature": temperature, "md_time": md_time}
     seed = options.pop("seed")
     parts = parts_dir(out)
     done: list[Trajectory] = []
     made: list[np.ndarray] = []  # the fingerprints of the chunks so far, each computed once
-    tried = seconds = 0.0
+    tried = seconds = md_seconds = 0.0
     with claim_parts(parts, settings):
         for c in range(-(-n // chunk)):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
@@ -275,16 +284,28 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                 part, s = rebuild(networks, min(chunk, n - c * chunk), seed=seed + c,
                                   avoid=np.concatenate(made) if made else None,
                                   progress=progress, **options)  # fmt: skip
-                tmp = path.with_name(path.name + ".tmp.npz")
-                part.write(tmp)
-                record.write_text(json.dumps(s))
-                os.replace(tmp, path)
-            done.append(part)
-            made.append(fingerprints(part))
+                _write_part(part, s, path, record)
+            made.append(fingerprints(part))  # of the inherent structures, to avoid them
             tried, seconds = tried + s["tried"], seconds + s["seconds"]
+            if temperature is not None:
+                path, record = path.with_suffix(".md.npz"), record.with_suffix(".md.json")
+                if path.exists():
+                    part, s_md = read(path), json.loads(record.read_text())
+                else:
+                    t0 = time.perf_counter()
+                    part = thermalize(part, temperature, md_time, seed=1 + seed + c * chunk,
+                                      progress=progress)  # fmt: skip
+                    s_md = {"seconds": time.perf_counter() - t0}
+                    _write_part(part, s_md, path, record)
+                md_seconds += s_md["seconds"]
+            done.append(part)
         result = _joined(done, networks)
+        seconds += md_seconds
         summary = {**s, "kept": n, "tried": int(tried), "seconds": seconds,
                    "seconds_per_network": seconds / n, "out": str(out)}  # fmt: skip
+        if temperature is not None:
+            summary |= {"temperature_K": temperature, "md_time_ps": md_time,
+                        "md_seconds": md_seconds}  # fmt: skip
         result.info["rebuild"] = {k: v for k, v in summary.items() if k != "out"}
         result.info["seconds_per_structure"] = seconds / n
         tmp = out.with_name(out.name + ".tmp" + out.suffix)
@@ -292,6 +313,15 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         os.replace(tmp, out)
         shutil.rmtree(parts)
     return summary
+
+
+def _write_part(part: Trajectory, record: dict[str, Any], path: Path, record_path: Path) -> None:
+    import json
+
+    tmp = path.with_name(path.name + ".tmp.npz")
+    part.write(tmp)
+    record_path.write_text(json.dumps(record))
+    os.replace(tmp, path)  # the part counts as done only once it is whole
 
 
 def _joined(parts: list[Trajectory], like: Trajectory) -> Trajectory:

@@ -6,7 +6,7 @@ import pytest
 from ase.build import bulk
 
 import repap
-from repap.md import MeltQuench, energy, simulate
+from repap.md import MeltQuench, energy, simulate, thermalize
 from repap.trajectory import Trajectory
 
 SHORT = dict(melt_time=1.0, quench_time=2.0, equilibrate_time=1.0, frames=20, stride=5)
@@ -116,3 +116,61 @@ def test_defaults_are_the_issue_protocol():
         0.001,
     )
     assert d.potential == "vink" and repap.simulate is simulate and repap.energy is energy
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    return repap.reference_set("heldout")
+
+
+def test_thermalized_networks_look_like_their_melt_quench_frames(heldout):
+    """Six held-out networks' inherent structures, 0.5 ps at 300 K: the potential energy rises
+    by equipartition's 3/2 kB T per atom (a harmonic solid), the RDF becomes that of the
+    networks' own 300 K melt-quench frames, and the frames relax back into their networks."""
+    from repap.metrics import err_rdf
+    from repap.networks import group
+
+    nets = heldout.inherent_structures()[:6]
+    frames = thermalize(nets, 300.0, 0.5)
+    rise = (frames.energy - nets.energy).mean() / nets.n_atoms
+    kb = 8.617333e-5  # eV/K
+    assert rise == pytest.approx(1.5 * kb * 300, rel=0.25)
+    ref = heldout[np.flatnonzero(heldout.network < 6)]
+    _, g_ref = repap.rdf(ref, rmax=4.2, nbins=100)
+    _, g_is = repap.rdf(nets, rmax=4.2, nbins=100)
+    _, g_md = repap.rdf(frames, rmax=4.2, nbins=100)
+    assert err_rdf(g_md, g_ref) < 0.3 * err_rdf(g_is, g_ref)
+    back = repap.relax(frames, progress=False).structures
+    # most relax back into their own network (a held-out network changes at 300 K now and
+    # then: 3 of 29 in 0.5 ps, measured), none far from it in energy
+    assert (group(nets).match(back) == np.arange(6)).sum() >= 4
+    assert np.abs(back.energy - nets.energy).max() / nets.n_atoms < 0.005
+    assert np.abs(frames.positions - nets.positions).max() < 1.0  # no atom wrapped or lost
+
+
+def test_thermalize_keeps_positions_continuous_and_repeats_with_its_seed(heldout):
+    nets = heldout.inherent_structures()[:2]
+    shifted = nets.positions.copy()
+    shifted[:, ::3] += nets.frame_cells()[0][0] * 2  # some atoms two cells away along a
+    moved = Trajectory(shifted, nets.cell, nets.numbers, nets.pbc, nets.energy)
+    a = thermalize(moved, 300.0, 0.1, seed=5)
+    assert np.abs(a.positions - shifted).max() < 1.0
+    b = thermalize(moved, 300.0, 0.1, seed=5)
+    c = thermalize(moved, 300.0, 0.1, seed=6)
+    assert np.array_equal(a.positions, b.positions) and not np.allclose(a.positions, c.positions)
+    assert a.info["thermalize"] == {"temperature_K": 300.0, "time_ps": 0.1,
+                                    "potential": "vink", "seed": 5}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": 0.0}, r"^temperature: expected a positive number, got 0.0$"),
+        ({"time_ps": -1.0}, r"^time_ps: expected a positive number, got -1.0$"),
+        ({"potential": "tersoff"}, r"^potential: expected one of"),
+        ({"seed": 0}, r"^seed: expected an integer in \[1, "),
+    ],
+)
+def test_thermalize_refuses_bad_arguments(heldout, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        thermalize(heldout.inherent_structures()[:1], **kwargs)

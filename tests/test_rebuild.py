@@ -180,3 +180,23 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "new.npz.parts").exists()
     assert main(["rebuild", "--out", str(tmp_path / "x.npz"), "--hole", "0"]) == 2
     assert "hole: expected 1 to 63" in capsys.readouterr().err
+
+
+def test_cli_writes_frames_at_a_temperature(tmp_path, capsys):
+    """--temperature 300: each new network as one 300 K frame of it (the same draws as
+    without, then MD), its MD time counted in the cost; bad MD settings refused first."""
+    plain, hot = tmp_path / "plain.npz", tmp_path / "hot.npz"
+    argv = ["rebuild", "-n", "2", "--chunk", "1", "--quiet", "--seed", "7"]
+    assert main([*argv, "--out", str(plain)]) == 0
+    assert main([*argv, "--out", str(hot), "--temperature", "300", "--md-time", "0.2"]) == 0
+    assert "as frames at 300 K" in capsys.readouterr().out
+    a, b = repap.read(plain), repap.read(hot)
+    assert np.abs(b.positions - a.positions).max() < 1.0  # the same atoms, thermally moved
+    rise = (b.energy - a.energy) / a.n_atoms
+    assert ((rise > 0.02) & (rise < 0.06)).all()  # ~3/2 kB T = 0.039 eV/atom
+    assert b.info["rebuild"]["md_seconds"] > 0
+    assert b.info["rebuild"]["seconds"] > b.info["rebuild"]["md_seconds"]
+    assert main([*argv, "--out", str(tmp_path / "x.npz"), "--temperature", "300",
+                 "--md-time", "0"]) == 2  # fmt: skip
+    assert "md_time: expected a positive number, got 0.0" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz.parts").exists()

@@ -12,12 +12,14 @@ def run(args: argparse.Namespace) -> int:
     s = rebuild_file(
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,
         hole=args.hole, regions=args.regions, max_energy=args.max_energy,
-        min_dist=args.min_dist, seed=args.seed,
+        min_dist=args.min_dist, seed=args.seed, temperature=args.temperature,
+        md_time=args.md_time,
     )  # fmt: skip
+    frames = f", as frames at {args.temperature:g} K" if args.temperature is not None else ""
     print(
         f"wrote {s['out']}: {s['kept']} new networks of {s['tried']} tries (energy at most "
-        f"{s['max_energy_eV_per_atom']:.4f} eV/atom), {s['seconds_per_network']:.3f} s per "
-        "network"
+        f"{s['max_energy_eV_per_atom']:.4f} eV/atom){frames}, {s['seconds_per_network']:.3f} "
+        "s per network"
     )
     return 0
 
@@ -51,6 +53,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "networks' mean + one standard deviation)")  # fmt: skip
     p.add_argument("--min-dist", type=float, default=2.0,
                    help="no atom put back closer than this to another, A (default: 2)")  # fmt: skip
+    p.add_argument("--temperature", type=float, default=None,
+                   help="write one frame of each new network at this temperature (K) after "
+                   "--md-time ps of MD (SW, NVT), as a melt-quench's frames, instead of the "
+                   "inherent structures; the MD counts in the cost")  # fmt: skip
+    p.add_argument("--md-time", type=float, default=0.5,
+                   help="ps of MD for --temperature (default: 0.5)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed (chunk c uses seed + c)")
     p.add_argument("--chunk", type=int, default=100, help="networks per chunk (default: 100)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
