@@ -161,8 +161,8 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
 
 def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bool) -> None:
     """Step 2, no model: ``n`` new networks by ``repap rebuild`` from the set's training
-    networks, their quality beside the held-out networks' row (``held``); writes
-    out/rebuilt.extxyz."""
+    networks, their quality beside the held-out networks' row (``held``), and as 300 K frames
+    against the held-out networks' frames; writes out/rebuilt.extxyz and rebuilt-300K.extxyz."""
     from repap.network_eval import quality
     from repap.rebuild import rebuild
 
@@ -179,6 +179,21 @@ def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bo
         "sources: README, 'Rebuilding one region')"
     )
     rebuilt.write(out / "rebuilt.extxyz")
+    from repap.md import thermalize
+    from repap.metrics import err_rdf
+    from repap.radial import rdf
+
+    t0 = time.perf_counter()
+    frames = thermalize(rebuilt, 300.0, 0.5, progress=progress)
+    md = time.perf_counter() - t0
+    _, g_ref = rdf(nset.subset("heldout"), rmax=4.2, nbins=100)  # their 300 K frames
+    warm, cold = (err_rdf(rdf(t, rmax=4.2, nbins=100)[1], g_ref) for t in (frames, rebuilt))
+    print(
+        f"   as 300 K frames (0.5 ps of MD each, {md / n:.3f} s per network; "
+        f"rebuilt-300K.extxyz): Err_RDF {warm:.3f} against the held-out networks' melt-quench "
+        f"frames ({cold:.3f} for the 0 K structures)"
+    )
+    frames.write(out / "rebuilt-300K.extxyz")
 
 
 def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:

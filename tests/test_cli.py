@@ -52,7 +52,7 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
                 "angles.png", "density.png", "small-model.pt", "small-model.loss.png"]  # fmt: skip
     promised += [f"new-networks/{name}" for name in
                  ("report.md", "report.json", "networks.png", "generated.extxyz",
-                  "rebuilt.extxyz")]  # fmt: skip
+                  "rebuilt.extxyz", "rebuilt-300K.extxyz")]  # fmt: skip
     for name in promised:
         assert (tmp_path / name).stat().st_size > 500, name
     report = json.loads((tmp_path / "new-networks" / "report.json").read_text())
@@ -61,6 +61,9 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
     assert "s per new network" in out
     rebuilt = repap.read(tmp_path / "new-networks" / "rebuilt.extxyz")
     assert len(rebuilt) == 2 and "2 new networks from" in out
+    warm = repap.read(tmp_path / "new-networks" / "rebuilt-300K.extxyz")
+    assert len(warm) == 2 and np.abs(warm.positions - rebuilt.positions).max() < 1.0
+    assert "as 300 K frames" in out
     generated = repap.read(tmp_path / "generated.extxyz")
     assert len(generated) == 100
     closest = min(
