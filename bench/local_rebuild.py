@@ -144,8 +144,9 @@ def kept_if_new_and_low(
         done = np.flatnonzero(r.status == "converged")
         s = r.structures[done]
         ok = np.flatnonzero((known.match(s) == -1) & (s.energy / s.n_atoms <= ceiling))
-        kept.append(s[ok])
-        sources.append(pos[done[ok]])
+        if ok.size:  # a round may keep none (hole 16)
+            kept.append(s[ok])
+            sources.append(pos[done[ok]])
         tried += n
         print(f"{method}: kept {sum(map(len, kept))} of {tried}", flush=True)
     pos = np.concatenate([k.positions for k in kept])[:n]
