@@ -250,7 +250,7 @@ def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) ->
     network), at most the ceiling (the training networks' mean + 1 std), distinct."""
     from repap.metrics import close_pairs
     from repap.networks import group
-    from repap.rebuild import defects, fill, holes
+    from repap.rebuild import defects, fill_uniform, holes
     from repap.relaxation import relax
 
     model = Denoiser()
@@ -269,7 +269,7 @@ def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) ->
     for name in ("random", "model"):
         t = time.perf_counter()
         if name == "random":
-            new = fill(pos, hole, centre, radius, cell, 2.0, rng)
+            new = fill_uniform(pos, hole, centre, radius, cell, 2.0, rng)
         else:
             new = inpaint(model, pos, hole, centre, radius, length, levels, start)
         made = time.perf_counter() - t

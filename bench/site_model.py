@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 import repap
@@ -46,124 +45,23 @@ from repap.ensemble import Ensemble
 from repap.md import POTENTIALS, energy
 from repap.network_eval import evaluate_networks, markdown
 from repap.sequences import prepare_networks
+from repap.site_fill import (
+    CENTRES,
+    G,
+    SiteModel,
+    W,
+    context,
+    mic,
+    place,
+    radial_dir,
+    state,
+)
+from repap.site_fill import propose as site_propose
 from repap.trajectory import Trajectory
 
-BOND, NEAR = 2.75, 4.0  # A: a bond; the neighbourhood counted for the anchor
-K, REACH = 12, 5.0  # earlier atoms around the anchor that the offset model sees, within REACH A
-W, G = 4.0, 100  # offset grid per axis: [-W, W) A in G bins (0.08 A)
 SIGMA = 0.1  # A: the axis projections' Gaussian
-CHANNELS, SPACING = 24, 0.25  # per-bin distance histograms: channel m at m * SPACING A
-TRIES, RESTARTS = 50, 20
-CENTRES = -W + (torch.arange(G, dtype=torch.float32) + 0.5) * (2 * W / G)
-
-
-def mic(d: torch.Tensor, length: float) -> torch.Tensor:
-    return d - length * torch.round(d / length)
-
-
-def mlp(i: int, h: int, o: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(i, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, o))
-
-
-def state(pos: torch.Tensor, placed: torch.Tensor, last: torch.Tensor, length: float):
-    """Per-atom features of partly built structures: pos (B, N, 3) A, placed (B, N), last (B,)
-    the atom placed last. Returns (anchor features (B, N, 6), pairwise vectors (B, N, N, 3),
-    distances (B, N, N), bonds so far (B, N), radius (B, N))."""
-    b, n, _ = pos.shape
-    d = mic(pos[:, None, :, :] - pos[:, :, None, :], length)  # d[:, j, k] = pos_k - pos_j
-    dist = d.norm(dim=-1)
-    pair = placed[:, :, None] & placed[:, None, :] & ~torch.eye(n, dtype=torch.bool)
-    cn = ((dist < BOND) & pair).sum(-1).float()
-    near = ((dist < NEAR) & pair).sum(-1).float()
-    radius = torch.remainder(pos, length).norm(dim=-1)
-    rows = torch.arange(b)
-    r_last = radius[rows, last][:, None]
-    progress = placed.float().mean(1, keepdim=True).expand(b, n)
-    feats = torch.stack([(radius - r_last) / 3.0, cn / 4.0, near / 10.0,
-                         dist[rows, :, last] / REACH, progress, (cn == 0).float()], -1)  # fmt: skip
-    return feats, d, dist, cn, radius
-
-
-def context(anchor, placed, d, dist, cn, radius, last, length):
-    """The offset model's view of the anchor's neighbourhood: (flat features (B, 6K + 6),
-    vectors (B, K + 1, 3) of the anchor (0) and its K nearest earlier atoms, their missing
-    bonds (B, K + 1) and validity (B, K + 1))."""
-    b = len(placed)
-    rows = torch.arange(b)
-    v, dd = d[rows, anchor], dist[rows, anchor]  # (B, N, 3), (B, N)
-    ok = placed & (dd < REACH)
-    ok[rows, anchor] = False
-    dd = torch.where(ok, dd, torch.inf)
-    near_d, idx = dd.topk(K, dim=1, largest=False)  # cells of more than K atoms
-    valid = torch.isfinite(near_d)
-    vk = v.gather(1, idx[..., None].expand(b, K, 3)) * valid[..., None]
-    ck = cn.gather(1, idx) * valid
-    per = torch.cat([vk / REACH, torch.where(valid, near_d, 0.0)[..., None] / REACH,
-                     ck[..., None] / 4.0, valid[..., None].float()], -1)  # fmt: skip
-    apos = torch.gather(radius, 1, anchor[:, None])
-    r_last = torch.gather(radius, 1, last[:, None])
-    extra = torch.cat([cn[rows, anchor][:, None] / 4.0, (apos - r_last) / 3.0,
-                       placed.float().mean(1, keepdim=True)], -1)  # fmt: skip
-    vecs = torch.cat([torch.zeros(b, 1, 3), vk], 1)
-    missing = (4.0 - torch.cat([cn[rows, anchor][:, None], ck], 1)).clamp(min=0.0)
-    return (
-        torch.cat([per.flatten(1), extra], -1),
-        vecs,
-        missing,
-        torch.cat([torch.ones(b, 1, dtype=torch.bool), valid], 1),
-    )
-
-
-def radial_dir(pos_anchor: torch.Tensor, length: float) -> torch.Tensor:
-    """Unit vector from the origin to the anchor (wrapped): the direction the order grows."""
-    p = torch.remainder(pos_anchor, length)
-    return p / p.norm(dim=-1, keepdim=True).clamp(min=1e-6)
-
-
-def bin_hist(known: torch.Tensor, axis: int, vecs, missing, valid) -> torch.Tensor:
-    """(B, G, 2C): histograms over the context atoms of the distance, in axes <= axis, from
-    (the offset's drawn axes ``known`` (B, axis), each bin centre of ``axis``) to each atom."""
-    part = torch.zeros(vecs.shape[:2])
-    for a in range(axis):
-        part = part + (known[:, a, None] - vecs[..., a]).square()
-    r2 = part[:, None, :] + (CENTRES[None, :, None] - vecs[:, None, :, axis]).square()
-    u = r2.sqrt() / SPACING  # (B, G, K + 1)
-    i0 = u.floor()
-    w1 = u - i0
-    keep = valid[:, None, :] & (i0 < CHANNELS - 1)
-    i0 = i0.clamp(max=CHANNELS - 2).long()
-    w1 = torch.where(keep, w1, 0.0)
-    w0 = torch.where(keep, 1.0 - w1, 0.0)
-    out = []
-    for w in (torch.ones_like(missing), missing):
-        h = torch.zeros(*u.shape[:2], CHANNELS)
-        w = w[:, None, :]
-        out.append(h.scatter_add(-1, i0, w0 * w).scatter_add(-1, i0 + 1, w1 * w))
-    return torch.log1p(torch.cat(out, -1))
-
-
-class SiteModel(nn.Module):
-    def __init__(self, hidden: int = 256):
-        super().__init__()
-        self.anchor = mlp(6, 64, 1)
-        self.enc = mlp(6 * K + 3 + 3, hidden, hidden)
-        self.emb = nn.Embedding(G, 32)
-        self.heads = nn.ModuleList([mlp(hidden + 32 * a, hidden, G) for a in range(3)])
-        self.proj = nn.ModuleList([nn.Linear(hidden, 16) for _ in range(3)])
-        self.bins = nn.ModuleList([mlp(2 * CHANNELS + 16, 64, 1) for _ in range(3)])
-
-    def anchor_logits(self, feats: torch.Tensor, placed: torch.Tensor) -> torch.Tensor:
-        return self.anchor(feats).squeeze(-1).masked_fill(~placed, -torch.inf)
-
-    def encode(self, flat: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-        return self.enc(torch.cat([flat, direction], -1))
-
-    def axis_logits(self, a: int, h, known_bins, known, vecs, missing, valid) -> torch.Tensor:
-        """Logits (B, G) of the offset's axis a given the axes drawn before it."""
-        x = torch.cat([h, *(self.emb(known_bins[:, i]) for i in range(a))], -1)
-        hist = bin_hist(known, a, vecs, missing, valid)
-        p = self.proj[a](h)[:, None, :].expand(-1, G, -1)
-        return self.heads[a](x) + self.bins[a](torch.cat([hist, p], -1)).squeeze(-1)
+RESTARTS = 20
+# the model and its features live in repap.site_fill (repap rebuild --fill site uses them)
 
 
 def offsets_to_bins(off: torch.Tensor) -> torch.Tensor:
@@ -260,26 +158,10 @@ VARIANTS = {
 
 def propose(model, p, pl, ls, length, inv_t, gen, min_dist, rules):
     """One proposal per row: anchor, then offset; (positions (B, 3), acceptable (B,))."""
-    feats, d, dist, cn, radius = state(p, pl, ls, length)
-    la = model.anchor_logits(feats, pl) * inv_t
-    if rules.open_only:  # anchors with a free bond (fewer than 4 so far), where any is left
-        open_ = pl & (cn < 4)
-        la = torch.where(open_.any(1, keepdim=True) & ~open_, -torch.inf, la)
-    anchor = torch.multinomial(torch.softmax(la, -1), 1, generator=gen).squeeze(1)
-    rows = torch.arange(len(p))
-    flat, vecs, missing, valid = context(anchor, pl, d, dist, cn, radius, ls, length)
-    h = model.encode(flat, radial_dir(p[rows, anchor], length))
-    kb = torch.zeros(len(p), 3, dtype=torch.long)
-    off = torch.zeros(len(p), 3)
-    for a in range(3):
-        logits = model.axis_logits(a, h, kb, off, vecs, missing, valid) * inv_t
-        kb[:, a] = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen).squeeze(1)
-        u = torch.rand(len(p), generator=gen)
-        off[:, a] = -W + (kb[:, a].float() + u) * (2 * W / G)
-    new = torch.remainder(p[rows, anchor] + off, length)
-    r_new = torch.where(pl, mic(p - new[:, None], length).norm(dim=-1), torch.inf)
-    ok = r_new.min(1).values >= min_dist
+    new, ok = site_propose(model, p, pl, ls, length, inv_t, gen, min_dist, rules.open_only)
     if rules.gap and pl.sum(1).max() < rules.gap_until:
+        _, _, _, cn, _ = state(p, pl, ls, length)
+        r_new = torch.where(pl, mic(p - new[:, None], length).norm(dim=-1), torch.inf)
         bonded = r_new < rules.gap[0]
         ok &= ~((r_new >= rules.gap[0]) & (r_new < rules.gap[1])).any(1)
         ok &= (bonded.sum(1) <= 4) & ~(bonded & (cn >= 4)).any(1)
@@ -319,34 +201,10 @@ def sw_insertion(
 def fill(
     propose_fn, pos: torch.Tensor, placed: torch.Tensor, start: int, length: float, guide: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Place atoms start .. N-1 of every row of pos (B, N, 3) A in turn (in place), each by
-    ``propose_fn(rows, pos, placed, last) -> (positions, acceptable)`` (rows: which of the
-    B each proposal is for), redrawn when not acceptable
-    up to TRIES times; with ``guide``, that many proposals per atom of which the lowest SW
-    insertion energy is kept. Returns (rows that placed every atom (B,), redraws (B,))."""
-    b, n_atoms = pos.shape[:2]
-    redrawn = torch.zeros(b, dtype=torch.long)
-    alive = torch.ones(b, dtype=torch.bool)
-    for i in range(start, n_atoms):
-        todo = torch.nonzero(alive).squeeze(1)
-        last = torch.full((b,), i - 1, dtype=torch.long)
-        for attempt in range(TRIES):
-            if not len(todo):
-                break
-            rows = todo.repeat_interleave(guide) if guide else todo
-            p, pl, ls = pos[rows], placed[rows], last[rows]  # `guide` proposals per structure
-            new, ok = propose_fn(rows, p, pl, ls)
-            if guide:
-                e = torch.where(ok, sw_insertion(p, pl, new, length), torch.inf)
-                pick = torch.arange(len(todo)) * guide + e.view(-1, guide).argmin(1)
-                new, ok = new[pick], ok[pick]
-            pos[todo[ok], i] = new[ok]
-            placed[todo[ok], i] = True
-            if attempt:
-                redrawn[todo] += 1
-            todo = todo[~ok]
-        alive[todo] = False  # no place in TRIES draws
-    return alive, redrawn
+    """Place atoms start .. N-1 (``repap.site_fill.place``); with ``guide``, that many
+    proposals per atom of which the lowest SW insertion energy is kept."""
+    return place(propose_fn, pos, placed, start, guide,
+                 lambda p, pl, new: sw_insertion(p, pl, new, length))  # fmt: skip
 
 
 @torch.no_grad()

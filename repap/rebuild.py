@@ -6,7 +6,8 @@ Each try starts from one of the given networks' inherent structures, in turn. Th
 atoms nearest a centre atom are taken out; the centre is an atom that is not four-fold
 (bonds shorter than ``network_eval.CUTOFF``) where the network has any, else any atom. They
 are put back one at a time, uniformly in the hole's sphere (radius: the farthest atom taken
-out), none closer than ``min_dist`` to any atom (a hole that jams is filled again). The
+out), none closer than ``min_dist`` to any atom (a hole that jams is filled again), or with
+``fill="site"`` by the learnt site model (:mod:`repap.site_fill`). The
 whole structure is relaxed (LAMMPS, SW; to a looser force first, as a screen) and kept when
 it is no given network (network identity, ``repap.networks``), its energy is at most
 ``max_energy`` (default: the given networks' mean + one standard deviation) and it matches
@@ -96,8 +97,15 @@ def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.G
     return np.take_along_axis(src, order[..., None], 1), centres, radii
 
 
-def fill(pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
-         cell: np.ndarray, min_dist: float, rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+def fill_uniform(
+    pos: np.ndarray,
+    hole: int,
+    centre: np.ndarray,
+    radius: np.ndarray,
+    cell: np.ndarray,
+    min_dist: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """``pos`` (B, N, 3) with its last ``hole`` atoms drawn again, each uniformly in its
     sphere (``centre`` (B, hole, 3), ``radius`` (B, hole) as :func:`holes` gives them), none
     closer than ``min_dist`` to any atom; NaN rows: no fill in REFILLS tries."""
@@ -128,9 +136,14 @@ def fill(pos: np.ndarray, hole: int, centre: np.ndarray, radius: np.ndarray,
     return out
 
 
+FILLS = ("uniform", "site")
+
+
 def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None, seed: int,
-           regions: int = 1) -> None:  # fmt: skip
+           regions: int = 1, fill: str = "uniform") -> None:  # fmt: skip
     check_positive_int(regions, "regions")
+    if fill not in FILLS:
+        raise InputError(f"fill: expected one of {FILLS}, got {fill!r}")
     if not (isinstance(hole, Integral) and not isinstance(hole, bool) and 1 <= hole < n_atoms):
         raise InputError(f"hole: expected 1 to {n_atoms - 1} atoms, got {hole!r}")
     if hole * regions >= n_atoms:
@@ -155,14 +168,17 @@ def rebuild(
     batch: int = 500,
     fmax: float = 1e-3,
     avoid: Trajectory | np.ndarray | None = None,
+    fill: str = "uniform",
     progress: bool = False,
 ) -> tuple[Trajectory, dict[str, Any]]:
     """``n`` distinct new networks rebuilt from ``networks`` (inherent structures with
     energies, one per network, e.g. ``set.inherent_structures("train")``); see the module
     doc. ``regions``: holes of ``hole`` atoms per try, each around its own defect. A network
     matching one kept before, or one of ``avoid`` (relaxed structures made earlier, or their
-    fingerprints), is not new either. Returns (the relaxed structures kept, with energies; a
-    summary: tries, kept, seconds, ceiling)."""
+    fingerprints), is not new either. ``fill``: how the holes' atoms are put back,
+    ``"uniform"`` (at random in the hole) or ``"site"`` (the learnt site model,
+    :mod:`repap.site_fill`; cubic cells). Returns (the relaxed structures kept, with
+    energies; a summary: tries, kept, seconds, ceiling)."""
     from tqdm.auto import tqdm
 
     from repap.networks import TOLERANCE, distance, fingerprints, group
@@ -170,7 +186,7 @@ def rebuild(
 
     check_positive_int(n, "n")
     check_positive_int(batch, "batch")
-    _check(hole, networks.n_atoms, min_dist, max_energy, seed, regions)
+    _check(hole, networks.n_atoms, min_dist, max_energy, seed, regions, fill)
     if networks.energy is None or not np.isfinite(networks.energy).all():
         raise InputError("networks: need the inherent structures' energies")
     e_net = networks.energy / networks.n_atoms
@@ -184,6 +200,12 @@ def rebuild(
     cell = networks.frame_cells()[0]
     defect = defects(networks)
     rng = np.random.default_rng(seed)
+    model = None
+    if fill == "site":
+        from repap import site_fill
+
+        site_fill.check_cell(cell)
+        model = site_fill.load()
     kept, tried, start = [], 0, time.perf_counter()
     with tqdm(total=n, desc="rebuilding", unit="network", disable=not progress) as bar:
         while sum(map(len, kept)) < n:
@@ -198,7 +220,11 @@ def rebuild(
                 size = min(size, FIRST_BATCH)
             sources = (tried + np.arange(size)) % len(networks)
             pos, centre, radius = holes(networks, sources, hole, rng, defect, regions)
-            new = fill(pos, hole * regions, centre, radius, cell, min_dist, rng)
+            if model is None:
+                new = fill_uniform(pos, hole * regions, centre, radius, cell, min_dist, rng)
+            else:
+                new = site_fill.fill(model, pos, hole * regions, cell, min_dist,
+                                     seed=int(rng.integers(2**62)))  # fmt: skip
             ok = np.flatnonzero(np.isfinite(new).all((1, 2)))
             tried += size
             if not ok.size:
@@ -231,7 +257,7 @@ def rebuild(
     seconds = time.perf_counter() - start
     summary = {"kept": n, "tried": tried, "seconds": seconds, "seconds_per_network": seconds / n,
                "max_energy_eV_per_atom": ceiling, "hole": hole, "regions": regions,
-               "min_dist_A": min_dist}  # fmt: skip
+               "min_dist_A": min_dist, "fill": fill}  # fmt: skip
     out.info["rebuild"] = summary
     out.info["seconds_per_structure"] = seconds / n  # the network report's cost row
     return out, summary
@@ -262,9 +288,9 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     check_positive_int(chunk, "chunk")
     networks = reference_set(atoms=atoms).inherent_structures("train")
     options = {"hole": 8, "regions": 1, "max_energy": None, "min_dist": 2.0, "seed": 0,
-               **options}  # fmt: skip
+               "fill": "uniform", **options}  # fmt: skip
     _check(options["hole"], networks.n_atoms, options["min_dist"], options["max_energy"],
-           options["seed"], options["regions"])  # fmt: skip
+           options["seed"], options["regions"], options["fill"])  # fmt: skip
     if temperature is not None:  # refuse bad MD settings before any rebuilding
         check_md(temperature, md_time, time_name="md_time")
     settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included

@@ -12,7 +12,7 @@ from repap.errors import InputError
 from repap.md import energy
 from repap.network_eval import CUTOFF
 from repap.networks import distance, fingerprints
-from repap.rebuild import fill, holes, rebuild
+from repap.rebuild import fill_uniform, holes, rebuild
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_fill_keeps_the_network_and_no_pair_closer_than_min_dist(networks):
     rng = np.random.default_rng(1)
     sources = np.arange(20) % len(networks)
     pos, centre, radius = holes(networks, sources, 8, rng)
-    new = fill(pos, 8, centre, radius, networks.cell, 2.0, rng)
+    new = fill_uniform(pos, 8, centre, radius, networks.cell, 2.0, rng)
     assert np.isfinite(new).all()
     assert np.array_equal(new[:, :-8], pos[:, :-8])  # the rest of the network untouched
     for k in range(len(new)):
@@ -61,7 +61,7 @@ def test_fill_keeps_the_network_and_no_pair_closer_than_min_dist(networks):
 def test_fill_reports_a_hole_too_small_to_fill(networks):
     rng = np.random.default_rng(2)
     pos, centre, _ = holes(networks, np.arange(2), 8, rng)
-    new = fill(pos, 8, centre, np.full((2, 8), 0.5), networks.cell, 2.0, rng)  # 8 in 0.5 A
+    new = fill_uniform(pos, 8, centre, np.full((2, 8), 0.5), networks.cell, 2.0, rng)  # 8 in 0.5 A
     assert np.isnan(new).all()
 
 
@@ -96,7 +96,7 @@ def test_regions_are_separate_holes_each_around_its_own_centre():
             assert radius[k, 8 * j] == pytest.approx(r[mine].max())
             free[mine] = False
             allowed &= r > 2 * radius[k, 8 * j]
-    new = fill(pos, 24, centre, radius, cell, 2.0, rng)
+    new = fill_uniform(pos, 24, centre, radius, cell, 2.0, rng)
     assert np.isfinite(new).all() and np.array_equal(new[:, :-24], pos[:, :-24])
     for k in range(len(new)):
         d = pair_distances(new[k], cell)

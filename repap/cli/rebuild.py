@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,
         hole=args.hole, regions=args.regions, max_energy=args.max_energy,
         min_dist=args.min_dist, seed=args.seed, temperature=args.temperature,
-        md_time=args.md_time,
+        md_time=args.md_time, fill=args.fill,
     )  # fmt: skip
     frames = f", as frames at {args.temperature:g} K" if args.temperature is not None else ""
     print(
@@ -27,15 +27,16 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "rebuild",
-        help="new networks by rebuilding one region of the training networks (no model)",
+        help="new networks by rebuilding one region of the training networks",
         description="Make N new networks from the built-in set's training networks: each try "
-        "takes HOLE atoms out around a defect of one network, puts them back at random (none "
-        "closer than --min-dist), relaxes (LAMMPS, SW) and keeps the result when it is no "
-        "training network and its energy is at most --max-energy (default: the training "
-        "networks' mean + one standard deviation). Writes the relaxed structures, with "
-        "energies, to OUT (.xyz/.extxyz, .npz or .db); chunks are kept in OUT.parts until the "
-        "end, so a rerun with the same arguments resumes. Judge them with repap evaluate "
-        "against the set's held-out networks.",
+        "takes HOLE atoms out around a defect of one network, puts them back (at random, or "
+        "by the learnt site model with --fill site; none closer than --min-dist), relaxes "
+        "(LAMMPS, SW) and keeps the result when it is no training network and its energy is "
+        "at most --max-energy (default: the training networks' mean + one standard "
+        "deviation). Writes the relaxed structures, with energies (or, with --temperature, one "
+        "frame of each at that temperature), to OUT (.xyz/.extxyz, .npz or .db); chunks are "
+        "kept in OUT.parts until the end, so a rerun with the same arguments resumes. Judge "
+        "them with repap evaluate against the set's held-out networks.",
     )
     p.add_argument("--out", required=True, help="output file (.npz, .xyz/.extxyz or .db)")
     p.add_argument("-n", type=int, default=1000, help="new networks to keep (default: 1000)")
@@ -48,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="holes per try, each of HOLE atoms around its own defect (default: 1)",
     )
+    p.add_argument("--fill", choices=["uniform", "site"], default="uniform",
+                   help="how a hole's atoms are put back: uniform at random (default) or "
+                   "by the learnt site model (fewer tries at larger holes; README)")  # fmt: skip
     p.add_argument("--max-energy", type=float, default=None,
                    help="keep networks at or below this energy, eV/atom (default: the training "
                    "networks' mean + one standard deviation)")  # fmt: skip
