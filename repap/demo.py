@@ -5,7 +5,8 @@
    structures; each is relaxed and grouped into networks, compared with the set's training
    networks (novelty) and, beside random + relax, with its held-out networks (quality), and
    the seconds per new network are set beside a melt-quench's; beside them, new networks
-   rebuilt from the training ones with no model (``repap rebuild``).
+   rebuilt from the training ones (``repap rebuild``, holes put back at random and by the
+   learnt site model), also as 300 K frames.
 3. Generate 2,000 structures with the shipped 30-atom pretrained model and clash rejection at
    2 A; evaluate them against frames of a second melt-quench (the training network again: a
    check of soundness, not of novelty) and both random baselines.
@@ -160,29 +161,35 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
 
 
 def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bool) -> None:
-    """Step 2, no model: ``n`` new networks by ``repap rebuild`` from the set's training
-    networks, their quality beside the held-out networks' row (``held``), and as 300 K frames
-    against the held-out networks' frames; writes out/rebuilt.extxyz and rebuilt-300K.extxyz."""
-    from repap.network_eval import quality
-    from repap.rebuild import rebuild
-
-    rebuilt, s = rebuild(nset.inherent_structures("train"), n, seed=0, progress=progress)
-    row, _ = quality(rebuilt, None, 4.2, 100)
-    print(
-        f"   repap rebuild, no model (8 atoms around a defect of a training network put back at "
-        f"random, relaxed, kept if new and no higher than the training networks' mean + 1 std):"
-        f" {n} new networks from {s['tried']} tries in {s['seconds']:.1f} s, "
-        f"{s['seconds_per_network']:.3f} s per network; four-fold {row['fourfold_fraction']:.3f},"
-        f" angle spread {row['bond_angle_std_deg']:.2f} deg, E_IS {row['energy_mean_eV']:.3f} "
-        f"eV/atom against the held-out networks' {held['fourfold_fraction']:.3f}, "
-        f"{held['bond_angle_std_deg']:.2f}, {held['energy_mean_eV']:.3f} (neighbours of their "
-        "sources: README, 'Rebuilding one region')"
-    )
-    rebuilt.write(out / "rebuilt.extxyz")
+    """Step 2, search: ``n`` new networks by ``repap rebuild`` from the set's training
+    networks, holes put back at random and by the learnt site model, their quality beside the
+    held-out networks' row (``held``), and the site-filled ones as 300 K frames against the
+    held-out networks' frames; writes out/rebuilt.extxyz and rebuilt-300K.extxyz."""
     from repap.md import thermalize
     from repap.metrics import err_rdf
+    from repap.network_eval import quality
     from repap.radial import rdf
+    from repap.rebuild import rebuild
 
+    how = {"uniform": "put back at random", "site": "put back by the learnt site model"}
+    for fill, text in how.items():
+        rebuilt, s = rebuild(nset.inherent_structures("train"), n, seed=0, fill=fill,
+                             progress=progress)  # fmt: skip
+        row, _ = quality(rebuilt, None, 4.2, 100)
+        print(
+            f"   repap rebuild --fill {fill} (8 atoms around a defect of a training network "
+            f"{text}, relaxed, kept if new and no higher than the training networks' mean + 1 "
+            f"std): {n} new networks from {s['tried']} tries in {s['seconds']:.1f} s, "
+            f"{s['seconds_per_network']:.3f} s per network; four-fold "
+            f"{row['fourfold_fraction']:.3f}, angle spread {row['bond_angle_std_deg']:.2f} deg, "
+            f"E_IS {row['energy_mean_eV']:.3f} eV/atom"
+        )
+    print(
+        f"   (held-out networks: {held['fourfold_fraction']:.3f}, "
+        f"{held['bond_angle_std_deg']:.2f}, {held['energy_mean_eV']:.3f}; rebuilt networks are "
+        "neighbours of their sources: README, 'Rebuilding one region')"
+    )
+    rebuilt.write(out / "rebuilt.extxyz")
     t0 = time.perf_counter()
     frames = thermalize(rebuilt, 300.0, 0.5, progress=progress)
     md = time.perf_counter() - t0

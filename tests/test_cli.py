@@ -60,7 +60,8 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
     assert new["structures"] == 10 and new["novel_networks"] >= 1
     assert "s per new network" in out
     rebuilt = repap.read(tmp_path / "new-networks" / "rebuilt.extxyz")
-    assert len(rebuilt) == 2 and "2 new networks from" in out
+    assert len(rebuilt) == 2 and out.count("2 new networks from") == 2  # both fills
+    assert "repap rebuild --fill site" in out
     warm = repap.read(tmp_path / "new-networks" / "rebuilt-300K.extxyz")
     assert len(warm) == 2 and np.abs(warm.positions - rebuilt.positions).max() < 1.0
     assert "as 300 K frames" in out
