@@ -164,7 +164,8 @@ def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bo
     """Step 2, search: ``n`` new networks by ``repap rebuild`` from the set's training
     networks, holes put back at random and by the learnt site model, their quality beside the
     held-out networks' row (``held``), and the site-filled ones as 300 K frames against the
-    held-out networks' frames; writes out/rebuilt.extxyz and rebuilt-300K.extxyz."""
+    held-out networks' frames; writes the site-filled ones to out/rebuilt.extxyz and their
+    frames to rebuilt-300K.extxyz (the uniform fill's are only reported)."""
     from repap.md import thermalize
     from repap.metrics import err_rdf
     from repap.network_eval import quality

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +343,7 @@ def check_md(temperature: float, time_ps: float, timestep: float = 0.001,
     is not a positive number."""
     for name, value in (("temperature", temperature), (time_name, time_ps),
                         ("timestep", timestep)):  # fmt: skip
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, Real) and not isinstance(value, bool)
         if not (ok and math.isfinite(value) and value > 0):
             raise InputError(f"{name}: expected a positive number, got {value!r}")
 
@@ -377,6 +377,7 @@ def thermalize(
         raise InputError(f"seed: expected an integer in [1, {900_000_000 - len(traj)}), "
                          f"got {seed!r}")  # fmt: skip
     steps = max(1, round(time_ps / timestep))
+    temperature, timestep = float(temperature), float(timestep)  # plain floats for LAMMPS
     from tqdm.auto import tqdm
 
     cells = traj.frame_cells()

@@ -7,7 +7,8 @@ atoms nearest a centre atom are taken out; the centre is an atom that is not fou
 (bonds shorter than ``network_eval.CUTOFF``) where the network has any, else any atom. They
 are put back one at a time, uniformly in the hole's sphere (radius: the farthest atom taken
 out), none closer than ``min_dist`` to any atom (a hole that jams is filled again), or with
-``fill="site"`` by the learnt site model (:mod:`repap.site_fill`). The
+``fill="site"`` by the learnt site model (:mod:`repap.site_fill`: each next to an atom with
+a free bond, mostly the hole's rim, not held to the sphere). The
 whole structure is relaxed (LAMMPS, SW; to a looser force first, as a screen) and kept when
 it is no given network (network identity, ``repap.networks``), its energy is at most
 ``max_energy`` (default: the given networks' mean + one standard deviation) and it matches
@@ -264,15 +265,16 @@ def rebuild(
 
 
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
-                 temperature: float | None = None, md_time: float = 0.5,
+                 temperature: float | None = None, md_time: float | None = None,
                  progress: bool = True, **options: Any) -> dict[str, Any]:  # fmt: skip
     """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
     networks into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
     (chunk c seeded by seed + c); a rerun with the same arguments resumes. ``options`` are
     :func:`rebuild`'s. ``temperature`` (K): write, instead of the inherent structures, one
-    frame of each at that temperature after ``md_time`` ps of MD (:func:`repap.md.thermalize`,
-    the set's SW potential), as a melt-quench's frames are; its time is counted in the
-    cost. Returns the summary."""
+    frame of each at that temperature after ``md_time`` ps (default 0.5) of MD
+    (:func:`repap.md.thermalize`, Vink's SW, the potential the built-in sets were made and
+    relaxed with), as a melt-quench's frames are; its time is counted in the cost. Returns
+    the summary."""
     import json
     import shutil
 
@@ -291,8 +293,15 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                "fill": "uniform", **options}  # fmt: skip
     _check(options["hole"], networks.n_atoms, options["min_dist"], options["max_energy"],
            options["seed"], options["regions"], options["fill"])  # fmt: skip
+    if temperature is None and md_time is not None:
+        raise InputError("md_time: only with temperature (the MD that makes the frames)")
     if temperature is not None:  # refuse bad MD settings before any rebuilding
+        md_time = 0.5 if md_time is None else md_time
         check_md(temperature, md_time, time_name="md_time")
+        seed = options.get("seed", 0)
+        if isinstance(seed, Integral) and seed + n + 1 >= 900_000_000:  # LAMMPS's seed range
+            raise InputError(f"seed: expected below {900_000_000 - n - 1} with temperature "
+                             f"(frame k's MD is seeded by seed + 1 + k), got {seed}")  # fmt: skip
     settings = {"n": n, "atoms": atoms, "chunk": chunk, **options}  # defaults included
     if temperature is not None:
         settings |= {"temperature": temperature, "md_time": md_time}

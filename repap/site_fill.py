@@ -8,7 +8,9 @@ projection on a local grid of [-W, W) A in G bins: dx, then dy given dx, then dz
 Each axis's logits are a context term (an MLP over the K nearest earlier atoms around the
 anchor, as vectors) plus a per-bin term that reads histograms of the distances, in the axes
 drawn so far, from the candidate point to those atoms (plain and weighted by their missing
-bonds). A proposal with an atom closer than ``min_dist`` is redrawn.
+bonds). A proposal with an atom closer than ``min_dist`` is redrawn. The anchors are not
+held to the hole: any atom with a free bond may take the next atom, though in a sound
+network with a hole those are mostly the hole's rim.
 
 The shipped weights (``repap/data/models/site-64.pt``) were trained by ``bench/site_model.py
 train build/site 8 10 5`` on the 92 networks that ``repap.pretrained("networks-64")`` was
@@ -18,6 +20,7 @@ Cubic cells only; trained at 64 atoms.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -218,9 +221,13 @@ def load(path: str | Path = WEIGHTS) -> SiteModel:
     if not path.is_file():
         raise InputError(f"{path}: no site-model weights (this repap was installed without its "
                          "pretrained models?)")  # fmt: skip
-    saved = torch.load(path, map_location="cpu", weights_only=True)
     model = SiteModel()
-    model.load_state_dict(saved["state_dict"])
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+    except (RuntimeError, KeyError, TypeError, EOFError, OSError, pickle.UnpicklingError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: not site-model weights ({detail})") from None
     return model.eval()
 
 

@@ -174,3 +174,19 @@ def test_thermalize_keeps_positions_continuous_and_repeats_with_its_seed(heldout
 def test_thermalize_refuses_bad_arguments(heldout, kwargs, message):
     with pytest.raises(ValueError, match=message):
         thermalize(heldout.inherent_structures()[:1], **kwargs)
+
+
+def test_thermalize_in_a_skewed_cell():
+    """Diamond Si in its FCC-primitive (triclinic) cell, 3 x 3 x 3: atoms given a lattice
+    vector away come back continuous (the image flags unwrapped through the tilt), and the
+    potential energy rises by ~3/2 kB T per atom above the crystal's, at a numpy temperature."""
+    atoms = bulk("Si", "diamond", a=5.431) * (3, 3, 3)
+    cell = np.array(atoms.cell)
+    pos = atoms.positions.copy()
+    pos[::2] += cell[0] - cell[2]  # another image of every other atom
+    traj = Trajectory(pos[None], cell, atoms.numbers)
+    base = energy(traj)[0]
+    hot = thermalize(traj, np.float64(300.0), 0.3, seed=3)
+    assert np.abs(hot.positions - pos).max() < 0.8
+    rise = hot.energy[0] / len(atoms) - base
+    assert rise == pytest.approx(1.5 * 8.617333e-5 * 300, rel=0.35)

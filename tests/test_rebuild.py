@@ -200,3 +200,41 @@ def test_cli_writes_frames_at_a_temperature(tmp_path, capsys):
                  "--md-time", "0"]) == 2  # fmt: skip
     assert "md_time: expected a positive number, got 0.0" in capsys.readouterr().err
     assert not (tmp_path / "x.npz.parts").exists()
+
+
+def test_cli_resumes_the_md_and_refuses_other_md_settings(tmp_path, capsys, monkeypatch):
+    import repap.md as md
+
+    out = tmp_path / "hot.npz"
+    real, calls = md.thermalize, []
+
+    def once_then_fail(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # interrupted in the second chunk's MD
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(md, "thermalize", once_then_fail)
+    argv = ["rebuild", "--out", str(out), "-n", "2", "--chunk", "1", "--quiet", "--seed", "7",
+            "--temperature", "300", "--md-time", "0.1"]  # fmt: skip
+    assert main(argv) != 0
+    parts = tmp_path / "hot.npz.parts"
+    assert len(list(parts.glob("chunk-*.md.npz"))) == 1  # the first chunk's frames kept
+    other = [*argv[:-1], "0.2"]
+    assert main(other) == 2  # the parts were made with another --md-time
+    assert "md_time" in capsys.readouterr().err
+    again = []
+    monkeypatch.setattr(md, "thermalize", lambda *a, **k: again.append(k["seed"]) or real(*a, **k))
+    assert main(argv) == 0
+    assert calls == [8, 9] and again == [9]  # seed + 1 + chunk: chunk 0's MD not run again
+    assert len(repap.read(out)) == 2 and not parts.exists()
+
+
+def test_md_settings_are_checked_before_any_rebuilding(tmp_path, capsys):
+    base = ["rebuild", "-n", "2", "--quiet", "--out"]
+    assert main([*base, str(tmp_path / "a.npz"), "--md-time", "0.5"]) == 2
+    assert "md_time: only with temperature" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "b.npz"), "--temperature", "300",
+                 "--seed", "899999998"]) == 2  # fmt: skip
+    assert "seed: expected below 899999997 with temperature" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -39,7 +39,7 @@ def test_site_fill_keeps_the_network_and_the_2_A_rule(networks, filled):
     assert np.array_equal(site[:, :-8], pos[:, :-8])  # the rest of each network untouched
     for k in range(len(site)):
         d = get_distances(site[k], cell=networks.cell, pbc=True)[1]
-        assert d[np.triu_indices(len(d), 1)].min() >= 2.0
+        assert d[np.triu_indices(len(d), 1)].min() >= 2.0 - 1e-5  # the model checks in float32
         assert not np.allclose(site[k, -8:], pos[k, -8:])
 
 
@@ -75,9 +75,13 @@ def test_site_fill_repeats_with_its_seed(networks):
     assert np.array_equal(a, b) and not np.allclose(a, c)
 
 
-def test_rebuild_with_the_site_fill_keeps_new_networks_under_the_ceiling(networks):
+def test_rebuild_with_the_site_fill_keeps_new_networks_under_the_ceiling(networks, monkeypatch):
+    real, filled = site_fill.fill, []
+    monkeypatch.setattr(site_fill, "fill", lambda *a, **k: filled.append(1) or real(*a, **k))
     out, summary = rebuild(networks, 3, seed=3, batch=32, fill="site")
-    assert len(out) == 3 and summary["fill"] == "site"
+    assert len(out) == 3 and summary["fill"] == "site" and filled  # the model filled them
+    uniform, _ = rebuild(networks, 3, seed=3, batch=32)
+    assert not np.allclose(uniform.positions, out.positions)
     e = energy(out)
     per_atom = networks.energy / networks.n_atoms
     assert (e <= per_atom.mean() + per_atom.std() + 1e-9).all()
@@ -96,3 +100,13 @@ def test_bad_fill_and_cell_are_refused(networks):
         site_fill.fill(site_fill.load(), networks.positions[:1], 8, skew, 2.0, seed=0)
     with pytest.raises(InputError, match="no site-model weights"):
         site_fill.load("missing.pt")
+
+
+def test_a_file_that_is_not_site_weights_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match=r"bad.pt: not site-model weights"):
+        site_fill.load(bad)
+    torch.save({"weights": {}}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match=r"other.pt: not site-model weights"):
+        site_fill.load(tmp_path / "other.pt")

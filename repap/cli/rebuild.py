@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write one frame of each new network at this temperature (K) after "
                    "--md-time ps of MD (SW, NVT), as a melt-quench's frames, instead of the "
                    "inherent structures; the MD counts in the cost")  # fmt: skip
-    p.add_argument("--md-time", type=float, default=0.5,
+    p.add_argument("--md-time", type=float, default=None,
                    help="ps of MD for --temperature (default: 0.5)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed (chunk c uses seed + c)")
     p.add_argument("--chunk", type=int, default=100, help="networks per chunk (default: 100)")
