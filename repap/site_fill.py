@@ -52,28 +52,53 @@ def state(pos: torch.Tensor, placed: torch.Tensor, last: torch.Tensor, length: f
     """Per-atom features of partly built structures: pos (B, N, 3) A, placed (B, N), last (B,)
     the atom placed last. Returns (anchor features (B, N, 6), pairwise vectors (B, N, N, 3),
     distances (B, N, N), bonds so far (B, N), radius (B, N))."""
-    b, n, _ = pos.shape
+    b = len(pos)
     d = mic(pos[:, None, :, :] - pos[:, :, None, :], length)  # d[:, j, k] = pos_k - pos_j
     dist = d.norm(dim=-1)
-    pair = placed[:, :, None] & placed[:, None, :] & ~torch.eye(n, dtype=torch.bool)
-    cn = ((dist < BOND) & pair).sum(-1).float()
-    near = ((dist < NEAR) & pair).sum(-1).float()
-    radius = torch.remainder(pos, length).norm(dim=-1)
-    rows = torch.arange(b)
-    r_last = radius[rows, last][:, None]
-    progress = placed.float().mean(1, keepdim=True).expand(b, n)
-    feats = torch.stack([(radius - r_last) / 3.0, cn / 4.0, near / 10.0,
-                         dist[rows, :, last] / REACH, progress, (cn == 0).float()], -1)  # fmt: skip
+    cn, near = _counts(dist, placed)
+    feats, radius = _anchor_features(pos, placed, last, length, cn, near,
+                                     dist[torch.arange(b), :, last])  # fmt: skip
     return feats, d, dist, cn, radius
+
+
+def _counts(dist: torch.Tensor, placed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bonds (< BOND) and neighbours (< NEAR) of each atom among the placed ones: (B, N) each."""
+    n = placed.shape[1]
+    pair = placed[:, :, None] & placed[:, None, :] & ~torch.eye(n, dtype=torch.bool)
+    return ((dist < BOND) & pair).sum(-1).float(), ((dist < NEAR) & pair).sum(-1).float()
+
+
+def _anchor_features(pos, placed, last, length, cn, near, dist_last):
+    """(anchor features (B, N, 6), radius (B, N)) from the bond and neighbour counts and the
+    distances from every atom to the last one placed (B, N)."""
+    b, n, _ = pos.shape
+    radius = torch.remainder(pos, length).norm(dim=-1)
+    r_last = radius[torch.arange(b), last][:, None]
+    progress = placed.float().mean(1, keepdim=True).expand(b, n)
+    feats = torch.stack([(radius - r_last) / 3.0, cn / 4.0, near / 10.0, dist_last / REACH,
+                         progress, (cn == 0).float()], -1)  # fmt: skip
+    return feats, radius
+
+
+def _from(pos: torch.Tensor, atom: torch.Tensor, length: float):
+    """Minimum-image vectors (B, N, 3) from atom ``atom`` (B,) of each row to every atom, and
+    their lengths (B, N): the rows ``atom`` of :func:`state`'s pairwise arrays."""
+    v = mic(pos - pos[torch.arange(len(pos)), atom][:, None, :], length)
+    return v, v.norm(dim=-1)
 
 
 def context(anchor, placed, d, dist, cn, radius, last, length):
     """The offset model's view of the anchor's neighbourhood: (flat features (B, 6K + 6),
     vectors (B, K + 1, 3) of the anchor (0) and its K nearest earlier atoms, their missing
     bonds (B, K + 1) and validity (B, K + 1))."""
+    rows = torch.arange(len(placed))
+    return _context(d[rows, anchor], dist[rows, anchor], anchor, placed, cn, radius, last)
+
+
+def _context(v, dd, anchor, placed, cn, radius, last):
+    """:func:`context` from the anchor's vectors v (B, N, 3) and distances dd (B, N)."""
     b = len(placed)
     rows = torch.arange(b)
-    v, dd = d[rows, anchor], dist[rows, anchor]  # (B, N, 3), (B, N)
     ok = placed & (dd < REACH)
     ok[rows, anchor] = False
     dd = torch.where(ok, dd, torch.inf)
@@ -152,18 +177,29 @@ class SiteModel(nn.Module):
 
 
 def propose(model: SiteModel, p, pl, ls, length: float, inv_t: float, gen: torch.Generator,
-            min_dist: float, open_only: bool = True):  # fmt: skip
+            min_dist: float, open_only: bool = True, counts=None):  # fmt: skip
     """One proposal per row of p (B, N, 3) with placed atoms pl (B, N), the last ls (B,):
     anchor (``open_only``: among atoms with a free bond, where any), then offset. Returns
-    (positions (B, 3), acceptable (B,): no placed atom closer than ``min_dist``)."""
-    feats, d, dist, cn, radius = state(p, pl, ls, length)
+    (positions (B, 3), acceptable (B,): no placed atom closer than ``min_dist``).
+    ``counts``: the rows' bond and neighbour counts (:func:`_counts`), kept up to date by the
+    caller; then only the last atom's and the anchor's distances are computed (O(N) per row
+    instead of every pair), the same features to the bit."""
+    rows = torch.arange(len(p))
+    if counts is None:
+        feats, d, dist, cn, radius = state(p, pl, ls, length)
+    else:
+        cn, near = counts
+        feats, radius = _anchor_features(p, pl, ls, length, cn, near, _from(p, ls, length)[1])
     la = model.anchor_logits(feats, pl) * inv_t
     if open_only:
         open_ = pl & (cn < 4)
         la = torch.where(open_.any(1, keepdim=True) & ~open_, -torch.inf, la)
     anchor = torch.multinomial(torch.softmax(la, -1), 1, generator=gen).squeeze(1)
-    rows = torch.arange(len(p))
-    flat, vecs, missing, valid = context(anchor, pl, d, dist, cn, radius, ls, length)
+    if counts is None:
+        flat, vecs, missing, valid = context(anchor, pl, d, dist, cn, radius, ls, length)
+    else:
+        v, dd = _from(p, anchor, length)
+        flat, vecs, missing, valid = _context(v, dd, anchor, pl, cn, radius, ls)
     h = model.encode(flat, radial_dir(p[rows, anchor], length))
     kb = torch.zeros(len(p), 3, dtype=torch.long)
     off = torch.zeros(len(p), 3)
@@ -239,20 +275,51 @@ def check_cell(cell: np.ndarray) -> float:
     return length
 
 
+def _incremental(model: SiteModel, batch: torch.Tensor, start: int, length: float,
+                 gen: torch.Generator, min_dist: float) -> Callable:  # fmt: skip
+    """A ``propose_fn`` for :func:`place` filling ``batch`` (B, N, 3) from atom ``start`` on,
+    that keeps every row's bond and neighbour counts as atoms are placed (one atom's
+    distances per step) instead of recounting every pair at every proposal."""
+    b, n, _ = batch.shape
+    placed = torch.arange(n).expand(b, -1) < start
+    cn, near = torch.empty(b, n), torch.empty(b, n)
+    for lo in range(0, b, 64):  # every pair once, in blocks of rows (memory)
+        block = batch[lo : lo + 64]
+        dist = mic(block[:, None, :, :] - block[:, :, None, :], length).norm(dim=-1)
+        cn[lo : lo + 64], near[lo : lo + 64] = _counts(dist, placed[lo : lo + 64])
+    counted = [start]  # atoms 0 .. counted - 1 are in the counts
+
+    def proposal(rows: torch.Tensor, p, pl, ls):
+        while counted[0] < int(ls[0]) + 1:  # the atom placed since: add its bonds
+            a = counted[0]
+            _, da = _from(batch, torch.full((b,), a), length)
+            earlier = torch.arange(n) < a
+            bond, nb = (da < BOND) & earlier, (da < NEAR) & earlier
+            cn.add_(bond.float())
+            near.add_(nb.float())
+            cn[:, a], near[:, a] = bond.sum(1).float(), nb.sum(1).float()
+            counted[0] += 1
+        return propose(model, p, pl, ls, length, 1.0, gen, min_dist, counts=(cn[rows], near[rows]))
+
+    return proposal
+
+
 @torch.no_grad()
 def fill(model: SiteModel, pos: np.ndarray, hole: int, cell: np.ndarray, min_dist: float,
-         seed: int, refills: int = 20) -> np.ndarray:  # fmt: skip
+         seed: int, refills: int = 20, incremental: bool = True) -> np.ndarray:  # fmt: skip
     """``pos`` (B, N, 3) with its last ``hole`` atoms placed again by the model, none closer
     than ``min_dist`` to any atom (a structure whose atom finds no place in TRIES draws is
-    filled again, up to ``refills`` times); NaN rows: no fill. The caller's torch state
-    (threads, global generator, grad mode outside this call) is left as it was."""
+    filled again, up to ``refills`` times); NaN rows: no fill. ``incremental=False``
+    recounts every pair at every proposal: the reference the incremental counts match
+    exactly, O(N^2) per proposal instead of O(N). The caller's torch state (threads, global
+    generator, grad mode outside this call) is left as it was."""
     length = check_cell(cell)
     gen = torch.Generator().manual_seed(int(seed))
     start = pos.shape[1] - hole
     out = torch.from_numpy(np.ascontiguousarray(pos)).float()
     done = np.zeros(len(pos), bool)
 
-    def proposal(rows: Any, p, pl, ls):
+    def recount(rows: Any, p, pl, ls):
         return propose(model, p, pl, ls, length, 1.0, gen, min_dist)
 
     todo = torch.arange(len(pos))
@@ -261,6 +328,7 @@ def fill(model: SiteModel, pos: np.ndarray, hole: int, cell: np.ndarray, min_dis
             break
         p = out[todo].clone()
         placed = torch.arange(pos.shape[1]).expand(len(todo), -1) < start
+        proposal = _incremental(model, p, start, length, gen, min_dist) if incremental else recount
         alive, _ = place(proposal, p, placed, start)
         out[todo[alive]] = p[alive]
         done[todo[alive].numpy()] = True

@@ -110,3 +110,13 @@ def test_a_file_that_is_not_site_weights_is_one_clear_error(tmp_path):
     torch.save({"weights": {}}, tmp_path / "other.pt")
     with pytest.raises(InputError, match=r"other.pt: not site-model weights"):
         site_fill.load(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("atoms", [64, 216])
+def test_incremental_counts_give_the_same_fill_as_recounting_every_pair(atoms):
+    nets = repap.reference_set(atoms=atoms).inherent_structures("train")[:4]
+    pos, _, _ = holes(nets, np.arange(8) % 4, 8, np.random.default_rng(4))
+    model = site_fill.load()
+    fast = site_fill.fill(model, pos, 8, nets.cell, 2.0, seed=9)
+    slow = site_fill.fill(model, pos, 8, nets.cell, 2.0, seed=9, incremental=False)
+    assert np.isfinite(fast).all() and np.array_equal(fast, slow)
