@@ -149,6 +149,25 @@ def set_frame(lmp: Any, cell: np.ndarray, positions: np.ndarray, pbc: np.ndarray
     return prism
 
 
+def empty_box(lmp: Any, pbc: np.ndarray, types: list[int]) -> None:
+    """Set up a LAMMPS box of ``len(types)`` atoms (of those LAMMPS types, numbered from 1)
+    for structures put in one at a time by :func:`set_frame`: metal units, a placeholder
+    cell that ``set_frame`` resizes, any tilt allowed."""
+    boundary = " ".join("p" if p else "s" for p in pbc)
+    lmp.commands_string(
+        f"""
+        units metal
+        atom_style atomic
+        boundary {boundary}
+        atom_modify map array sort 0 0.0
+        box tilt large
+        region cell prism 0 1 0 1 0 1 0 0 0 units box
+        create_box {max(types)} cell
+        """
+    )
+    lmp.create_atoms(len(types), None, list(types), np.zeros(3 * len(types)).tolist())
+
+
 def _setup_si(lmp: Any, folder: str, potential: str) -> None:
     lmp.commands_string(
         f"""
@@ -306,32 +325,18 @@ def energy(traj: Trajectory, potential: str = "vink", progress: bool = False) ->
         raise InputError(
             f"energy: the Stillinger-Weber potentials here are for Si only, got Z={species}"
         )
-    from ase.calculators.lammps import Prism
     from tqdm.auto import tqdm
 
     cells = traj.frame_cells()
     n = traj.n_atoms
     out = np.empty(len(traj))
-    boundary = " ".join("p" if p else "s" for p in traj.pbc)
     with tempfile.TemporaryDirectory(prefix="repap-md-") as tmp, lammps_session() as lmp:
-        prism = Prism(_usable_cell(cells[0], traj.positions[0]), pbc=traj.pbc)
-        xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
-        lmp.commands_string(
-            f"""
-            units metal
-            atom_style atomic
-            boundary {boundary}
-            atom_modify map array sort 0 0.0
-            region cell prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box
-            create_box 1 cell
-            """
-        )
-        lmp.create_atoms(n, None, [1] * n, np.zeros(3 * n).tolist())
+        empty_box(lmp, traj.pbc, [1] * n)
         _setup_si(lmp, tmp, potential)
         lmp.command("thermo_modify norm no")
         same_cell = traj.cell.ndim == 2
         for f in tqdm(range(len(traj)), desc="SW energy", disable=not progress):
-            set_frame(lmp, cells[f], traj.positions[f], traj.pbc, resize=f > 0 and not same_cell)
+            set_frame(lmp, cells[f], traj.positions[f], traj.pbc, resize=f == 0 or not same_cell)
             lmp.command("run 0 post no")
             out[f] = lmp.get_thermo("pe") / n
     return out
@@ -383,20 +388,8 @@ def thermalize(
     cells = traj.frame_cells()
     n = traj.n_atoms
     positions, energy = np.empty_like(traj.positions), np.empty(len(traj))
-    boundary = " ".join("p" if p else "s" for p in traj.pbc)
     with tempfile.TemporaryDirectory(prefix="repap-md-") as tmp, lammps_session() as lmp:
-        lmp.commands_string(
-            f"""
-            units metal
-            atom_style atomic
-            boundary {boundary}
-            atom_modify map array sort 0 0.0
-            box tilt large
-            region cell prism 0 1 0 1 0 1 0 0 0 units box
-            create_box 1 cell
-            """
-        )
-        lmp.create_atoms(n, None, [1] * n, np.zeros(3 * n).tolist())
+        empty_box(lmp, traj.pbc, [1] * n)
         _setup_si(lmp, tmp, potential)
         lmp.commands_string(f"timestep {timestep!r}\nthermo 0\nthermo_modify norm no")
         for f in tqdm(range(len(traj)), desc=f"MD at {temperature:g} K", unit="structure",

@@ -27,7 +27,7 @@ import numpy as np
 
 from repap._checks import check_positive_int
 from repap.errors import InputError
-from repap.md import POTENTIALS, SI, lammps_session, set_frame, sw_file
+from repap.md import POTENTIALS, SI, empty_box, lammps_session, set_frame, sw_file
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
 from repap.trajectory import Trajectory
 
@@ -203,22 +203,10 @@ def relax(
     before, after = np.empty(frames), np.empty(frames)
     steps, force = np.zeros(frames, np.int64), np.empty(frames)
     status = np.empty(frames, dtype=object)
-    boundary = " ".join("p" if p else "s" for p in traj.pbc)
     with tempfile.TemporaryDirectory(prefix="repap-relax-") as tmp, lammps_session() as lmp:
         for name, text in pot.files.items():
             Path(tmp, name).write_text(text)
-        lmp.commands_string(
-            f"""
-            units metal
-            atom_style atomic
-            boundary {boundary}
-            atom_modify map array sort 0 0.0
-            box tilt large
-            region cell prism 0 1 0 1 0 1 0 0 0 units box
-            create_box {len(species)} cell
-            """
-        )
-        lmp.create_atoms(n, None, types.tolist(), np.zeros(3 * n).tolist())
+        empty_box(lmp, traj.pbc, types.tolist())
         for t, z in enumerate(species, start=1):
             lmp.command(f"mass {t} {float(atomic_masses[z])!r}")
         lmp.command(f"pair_style {pot.pair_style}")
