@@ -118,7 +118,7 @@ def filtered() -> None:
             if len(keep):
                 a, b = bonds(source[keep], length), bonds(s.positions[keep], length)
                 row["source_bonds_kept"] = float(((a & b).sum((1, 2)) / a.sum((1, 2))).mean())
-                row["bonds_gained_per_atom"] = float(((b & ~a).sum((1, 2)) / 2 / 64).mean())
+                row["bonds_gained_per_atom"] = float(((b & ~a).sum((1, 2)) / 2 / s.n_atoms).mean())
                 ens = s[keep]
                 ens.info["seconds_per_structure"] = row["seconds_per_kept"]
                 report, _ = evaluate_networks(ens, held, train_set, baseline_size=100,

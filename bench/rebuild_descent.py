@@ -94,7 +94,7 @@ def main() -> None:
         cur, accepted = step(cur, tries, hole, rng, site)
         row["seconds"] += time.perf_counter() - t
         four = float((~defects(cur)).mean())
-        row["iterations"].append({"iteration": it + 1, "energy_eV": float(cur.energy.mean() / 64),
+        row["iterations"].append({"iteration": it + 1, "energy_eV": float(cur.energy.mean() / cur.n_atoms),
                                   "fourfold": four, "accepted": accepted,
                                   "seconds_per_structure": row["seconds"] / n})  # fmt: skip
         np.savez(state, positions=cur.positions, energy=cur.energy)
