@@ -93,8 +93,8 @@ def main() -> None:
         t = time.perf_counter()
         cur, accepted = step(cur, tries, hole, rng, site)
         row["seconds"] += time.perf_counter() - t
-        four = float((~defects(cur)).mean())
-        row["iterations"].append({"iteration": it + 1, "energy_eV": float(cur.energy.mean() / cur.n_atoms),
+        four, e = float((~defects(cur)).mean()), float(cur.energy.mean() / cur.n_atoms)
+        row["iterations"].append({"iteration": it + 1, "energy_eV": e,
                                   "fourfold": four, "accepted": accepted,
                                   "seconds_per_structure": row["seconds"] / n})  # fmt: skip
         np.savez(state, positions=cur.positions, energy=cur.energy)
