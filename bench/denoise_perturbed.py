@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from denoiser import SIG_MIN, Denoiser
+from denoiser import SIG_MIN, Denoiser, load
 from perturb_relax import bond_changes, bonds
 
 import repap
@@ -63,12 +63,6 @@ def denoise(model: Denoiser, pos: np.ndarray, length: float, start: float, level
         s = torch.full((b,), float(ladder[-1]))
         out.append(torch.remainder(x - float(ladder[-1]) * model(x, s, length), length).numpy())
     return np.concatenate(out).astype(np.float64)
-
-
-def load(dn: Path) -> Denoiser:
-    model = Denoiser()
-    model.load_state_dict(torch.load(dn / "denoiser.pt", weights_only=False)["state_dict"])
-    return model.eval()
 
 
 def kept_distinct(s: Trajectory, fp: np.ndarray, good: np.ndarray) -> np.ndarray:

@@ -110,6 +110,13 @@ class Denoiser(nn.Module):
         return -(w * unit).sum(2)  # eps points from clean to noised: minus the pull
 
 
+def load(out: Path) -> Denoiser:
+    """The trained model of OUT/denoiser.pt, in eval mode."""
+    model = Denoiser()
+    model.load_state_dict(torch.load(out / "denoiser.pt", weights_only=False)["state_dict"])
+    return model.eval()
+
+
 def noised(x: torch.Tensor, length: float, gen: torch.Generator):
     sigma = SIG_MIN * (SIG_MAX / SIG_MIN) ** torch.rand(len(x), generator=gen)
     eps = torch.randn(x.shape, generator=gen)
@@ -253,9 +260,7 @@ def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) ->
     from repap.rebuild import defects, fill_uniform, holes
     from repap.relaxation import relax
 
-    model = Denoiser()
-    model.load_state_dict(torch.load(out / "denoiser.pt", weights_only=False)["state_dict"])
-    model.eval()
+    model = load(out)
     nset = repap.reference_set()
     train = nset.inherent_structures("train")
     length, cell = float(nset.cell[0, 0]), nset.cell
@@ -294,9 +299,7 @@ def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) ->
 
 
 def judge(out: Path, n: int, per_level: int, levels: int) -> None:
-    model = Denoiser()
-    model.load_state_dict(torch.load(out / "denoiser.pt", weights_only=False)["state_dict"])
-    model.eval()
+    model = load(out)
     nset = repap.reference_set()
     length = float(nset.cell[0, 0])
     t = time.perf_counter()

@@ -30,17 +30,11 @@ import repap
 from repap import site_fill
 from repap.baselines import random_min_distance
 from repap.network_eval import evaluate_networks, markdown
-from repap.rebuild import defects, fill_uniform, holes
+from repap.rebuild import defects, fill_uniform, holes, wrapped
 from repap.relaxation import relax
 from repap.trajectory import Trajectory
 
 SCREEN = 1e-2  # eV/A: every try is relaxed to this (repap rebuild's screen)
-
-
-def wrapped(pos: np.ndarray, like: Trajectory) -> Trajectory:
-    cell = like.frame_cells()[0]
-    frac = pos @ np.linalg.inv(cell)
-    return Trajectory((frac - np.floor(frac)) @ cell, like.cell, like.numbers, like.pbc)
 
 
 def step(cur: Trajectory, tries: int, hole: int, rng: np.random.Generator, site=None) -> tuple:

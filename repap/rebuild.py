@@ -51,6 +51,14 @@ def _mic(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return (f - np.round(f)) @ cell
 
 
+def wrapped(pos: np.ndarray, like: Trajectory) -> Trajectory:
+    """Structures of positions ``pos`` (B, N, 3) wrapped into the cell of ``like`` (its first
+    frame's), with its cell, numbers and pbc."""
+    cell = like.frame_cells()[0]
+    frac = pos @ np.linalg.inv(cell)
+    return Trajectory((frac - np.floor(frac)) @ cell, like.cell, like.numbers, like.pbc)
+
+
 def defects(networks: Trajectory) -> np.ndarray:
     """(F, N) bool: atoms with other than four bonds shorter than network_eval.CUTOFF."""
     from repap.metrics import coordination_and_angles
@@ -231,10 +239,7 @@ def rebuild(
             if not ok.size:
                 raise InputError(f"hole, min_dist: no hole of {hole} atoms could be filled "
                                  f"with atoms {min_dist:g} A apart in {size} tries")  # fmt: skip
-            frac = new[ok] @ np.linalg.inv(cell)  # wrapped into the cell
-            start_pos = Trajectory((frac - np.floor(frac)) @ cell, networks.cell,
-                                   networks.numbers, networks.pbc)  # fmt: skip
-            r = relax(start_pos, fmax=max(fmax, SCREEN_FMAX), progress=False)
+            r = relax(wrapped(new[ok], networks), fmax=max(fmax, SCREEN_FMAX), progress=False)
             near = np.flatnonzero(r.structures.energy / networks.n_atoms <= ceiling + SCREEN_EV)
             if not near.size:
                 continue
