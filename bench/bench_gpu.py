@@ -9,9 +9,12 @@
   exist) with clash rejection at 2 A: ``model.sample`` against bare LSTM stepping of the same
   batch (repap's stepper, and ``nn.LSTM`` stepped one coordinate at a time through cuDNN) and a
   pure-torch sampler (``torch.multinomial``, rejection by redrawing the clashing coordinate);
+- generation as atoms grow: the 64- and 216-atom models trained across networks, structures/s
+  and peak memory;
 - training, sequences/s for the paper and recommended presets: repap's training step (targets
   from the projection kernel on the device) against plain ``nn.LSTM`` with targets precomputed
-  on the device.
+  on the device, and that step's cuDNN LSTM alone (forward and backward, no head or loss): the
+  bound on any training step built on cuDNN's LSTM.
 
 Every timed call ends with ``torch.cuda.synchronize()``; ``extra_info`` holds the derived
 rates. Run: ``make gpu-check`` (or ``pytest bench/bench_gpu.py`` on a CUDA machine).
@@ -107,14 +110,14 @@ def _models():
 
 
 def _load(name):
-    if name in ("paper", "recommended"):
+    if name in ("paper", "recommended", "networks-64", "networks-216"):
         return repap.pretrained(name)
     return repap.load_model(name)
 
 
-def bare_stepper(model: RePAP, n: int):
+def bare_stepper(model: RePAP, n: int, precision: str = "float32"):
     """repap's stepper over the whole sequence with fixed inputs: no drawing, no checks."""
-    stepper = model.stepper(DEV)
+    stepper = model.stepper(DEV, precision)
 
     def run():
         h, c = stepper.zero_state(n, DEV)
@@ -192,40 +195,59 @@ def pure_torch(model: RePAP, n: int, seed: int = 0):
     return run
 
 
-@pytest.mark.parametrize("name", _models())
-@pytest.mark.parametrize(
-    "peer", ["repap", "repap TF32", "bare stepper", "bare stepper TF32", "bare cuDNN", "pure torch"]
-)
-def test_generate(benchmark, name, peer):
+GEN_PEERS = ["repap", "repap FP32", "repap TF32", "bare stepper BF16", "bare stepper TF32",
+             "bare stepper", "bare cuDNN", "pure torch"]  # fmt: skip
+SCALE_PEERS = ["repap", "repap FP32", "bare stepper BF16", "bare stepper TF32"]
+
+
+def _generate_case(benchmark, name, peer, n):
     model = _load(name)
-    benchmark.group = f"generate {name} ({model.n_atoms} atoms), {GEN_N} structures"
-    gpu_model = _load(name).to(DEV)  # the pure-torch peer's log_probs run on the device
-    # "TF32": the matmuls in TensorFloat-32 (torch's process-wide switch, set here by the
-    # benchmark, never by repap): what repap would gain by giving up float32 logits
+    benchmark.group = f"generate {name} ({model.n_atoms} atoms), {n} structures"
+    # "TF32": the float32 path with its matmuls in TensorFloat-32 (torch's process-wide switch,
+    # set here by the benchmark, never by repap); "BF16": repap's bfloat16 products, the
+    # default on GPUs that have them; "FP32": float32 products
     torch.backends.cuda.matmul.allow_tf32 = peer.endswith("TF32")
+    precision = "bfloat16" if peer in ("repap", "bare stepper BF16") else "float32"
     if peer.startswith("repap"):
 
         def fn():
-            ens = model.sample(GEN_N, seed=0, min_dist=MIN_DIST, temperature=TEMPERATURE,
-                               batch_size=GEN_N, device="cuda")  # fmt: skip
+            ens = model.sample(n, seed=0, min_dist=MIN_DIST, temperature=TEMPERATURE,
+                               batch_size=n, device="cuda", precision=precision)  # fmt: skip
             torch.cuda.synchronize()
             return ens
 
     elif peer.startswith("bare stepper"):
-        fn = bare_stepper(model, GEN_N)
+        fn = bare_stepper(model, n, precision)
     elif peer == "bare cuDNN":
-        fn = bare_cudnn(model, GEN_N)
+        fn = bare_cudnn(model, n)
     else:
-        fn = pure_torch(gpu_model, GEN_N)
+        fn = pure_torch(_load(name).to(DEV), n)  # its log_probs run on the device
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
     with torch.no_grad():
         result = benchmark.pedantic(fn, rounds=3, warmup_rounds=1)
-    benchmark.extra_info["structures_per_s"] = round(GEN_N / benchmark.stats.stats.min)
+    benchmark.extra_info["structures_per_s"] = round(n / benchmark.stats.stats.min)
+    benchmark.extra_info["peak_MiB"] = round((torch.cuda.max_memory_allocated() - base) / 2**20)
     torch.backends.cuda.matmul.allow_tf32 = False
     if peer.startswith("repap"):
         summary = result.summary()
         benchmark.extra_info["atoms_redrawn_fraction"] = round(summary["atoms_redrawn_fraction"], 4)
         benchmark.extra_info["failed"] = summary["failed"]
-        assert len(result) + summary["failed"] == GEN_N
+        assert len(result) + summary["failed"] == n
+
+
+@pytest.mark.parametrize("name", _models())
+@pytest.mark.parametrize("peer", GEN_PEERS)
+def test_generate(benchmark, name, peer):
+    _generate_case(benchmark, name, peer, GEN_N)
+
+
+@pytest.mark.parametrize("name", ["networks-64", "networks-216"])
+@pytest.mark.parametrize("peer", SCALE_PEERS)
+def test_generate_scale(benchmark, name, peer):
+    """Structures/s and peak memory as atoms grow (30 -> 64 -> 216), the trained-across-
+    networks models; fewer structures at 216 atoms (648 steps each)."""
+    _generate_case(benchmark, name, peer, GEN_N if name == "networks-64" else GEN_N // 4)
 
 
 # --------------------------------------------------------------------------- training
@@ -247,7 +269,7 @@ def train_frac():
 
 @pytest.mark.parametrize("batch", [128, 2048])
 @pytest.mark.parametrize("preset", ["paper", "recommended"])
-@pytest.mark.parametrize("peer", ["repap", "plain nn.LSTM"])
+@pytest.mark.parametrize("peer", ["repap", "plain nn.LSTM", "cuDNN LSTM alone"])
 def test_train_step(benchmark, train_frac, preset, batch, peer):
     frac_np, length = train_frac
     config = repap.TrainConfig.preset(preset)
@@ -265,7 +287,7 @@ def test_train_step(benchmark, train_frac, preset, batch, peer):
             target = repap.project(frac, g, sigma)[:, 1:]
             return model.loss(model(bins[:, :-1]), target).mean()
 
-    else:
+    else:  # plain nn.LSTM, or its LSTM alone (no head, no loss: the bound of either)
         n_steps = bins.shape[1] - 1
         model = PlainModel(g + n_steps, config.model.hidden, g, config.model.dropout).to(DEV)
         target = functional_torch(frac, g, sigma)[:, 1:]  # precomputed for the data set
@@ -274,6 +296,8 @@ def test_train_step(benchmark, train_frac, preset, batch, peer):
 
         def loss_fn():
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=low):
+                if peer == "cuDNN LSTM alone":
+                    return model.lstm(x)[0].float().mean()
                 logits = model(x).float()
             if config.model.output == "sigmoid":
                 return (torch.sigmoid(logits) - target).square().mean()

@@ -1,6 +1,7 @@
 """Every repap CUDA kernel once, small, for ``compute-sanitizer --tool memcheck`` (run by
 ``make gpu-check``): projection and bin index (periodic or not, float32 and float64, odd
-sizes), and the sampler with and without clash rejection, softmax and sigmoid heads."""
+sizes), and the sampler with and without clash rejection (the rewind kernel), softmax and
+sigmoid heads, float32 and bfloat16 products."""
 
 import torch
 
@@ -17,7 +18,9 @@ for dtype in (torch.float32, torch.float64):
 for name in ("paper", "recommended"):
     model = repap.pretrained(name)
     for min_dist in (None, 2.0):
-        ens = model.sample(37, seed=1, min_dist=min_dist, temperature=0.5, device="cuda")
-        assert len(ens) + ens.summary()["failed"] == 37
+        for precision in ("float32", "bfloat16"):  # the second: bias in the cell kernel
+            ens = model.sample(37, seed=1, min_dist=min_dist, temperature=0.5, device="cuda",
+                               precision=precision)  # fmt: skip
+            assert len(ens) + ens.summary()["failed"] == 37
 torch.cuda.synchronize()
 print("memcheck script: done")

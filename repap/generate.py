@@ -27,7 +27,7 @@ from repap._checks import check_positive_int
 from repap.checkpoint import load_model
 from repap.errors import InputError
 from repap.parts import check_output, claim_parts, file_digest, parts_dir
-from repap.runtime import agree, distributed, resolve_device
+from repap.runtime import agree, distributed, resolve_device, resolve_precision
 from repap.sampling import Ensemble, check_arguments, sample, source_frame
 from repap.trajectory import add_npz_arrays, npz_system
 
@@ -84,9 +84,11 @@ def generate(
     max_retries: int = 10,
     max_restarts: int = 10,
     progress: bool = True,
+    precision: str | None = None,
 ) -> dict[str, Any]:
     """Generate structures 0 .. n-1 from the checkpoint ``model`` into ``out``; returns the
-    summary (structures/s of this run, fraction of atoms redrawn, restarts, failures)."""
+    summary (structures/s of this run, fraction of atoms redrawn, restarts, failures).
+    ``precision``: of the LSTM's products (see :func:`repap.sampling.sample`)."""
     out = Path(out)
     fmt = check_output(out)
     check_positive_int(n, "n")
@@ -98,11 +100,13 @@ def generate(
     net = load_model(model, device)
     # every argument checked before OUT.parts exists: a corrected rerun is never refused
     check_arguments(net, n, seed, min_dist, temperature, max_retries, max_restarts, 0, device)
+    precision = resolve_precision(precision, device)
     _check_space(out, fmt, n, len(net.meta["numbers"]))
     settings = {
         "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,
         "batch_size": batch_size, "max_retries": max_retries, "max_restarts": max_restarts,
+        "precision": precision,
     }  # fmt: skip
     parts = parts_dir(out)
     with contextlib.ExitStack() as held:  # rank 0 locks OUT.parts until OUT is written
@@ -138,7 +142,7 @@ def generate(
             t0 = time.perf_counter()
             ens = sample(net, count, seed=seed, min_dist=min_dist, temperature=temperature,
                          max_retries=max_retries, max_restarts=max_restarts, batch_size=count,
-                         device=device, start=lo)  # fmt: skip
+                         device=device, start=lo, precision=precision)  # fmt: skip
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             _save_chunk(parts / f"chunk-{c:06d}.npz", ens, time.perf_counter() - t0)
@@ -172,6 +176,8 @@ def _assemble(
         raise RuntimeError(f"{parts}: chunks missing after generation: {', '.join(missing[:3])}")
     cell, _, numbers, pbc = source_frame(net.meta)
     info = {"generator": "repap", **{k: settings[k] for k in ("seed", "min_dist", "temperature")}}
+    if settings["precision"] != "float32":
+        info["precision"] = settings["precision"]
     seconds = made = 0.0  # the generation record, so that evaluate can put cost beside quality
     for path in paths:
         with np.load(path) as data:

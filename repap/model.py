@@ -23,6 +23,7 @@ from repap._checks import check_positive_int
 from repap.config import ModelConfig
 from repap.errors import InputError
 from repap.lstm import cpu_matmul_dtype, layered_lstm
+from repap.runtime import resolve_precision
 
 
 class RePAP(nn.Module):
@@ -96,11 +97,13 @@ class RePAP(nn.Module):
 
         return sample(self, n, seed=seed, min_dist=min_dist, **kwargs)
 
-    def stepper(self, device: str | torch.device = "cpu") -> Step:
+    def stepper(self, device: str | torch.device = "cpu", precision: str = "float32") -> Step:
         """This model's recurrence as a step function on ``device`` (a copy of the weights:
         the model keeps its device and mode): ``h, c = step.zero_state(B, device)``, then
-        ``logits = step(bins, steps, h, c)`` per coordinate. Generation runs on it."""
-        return Step(self, torch.device(device))
+        ``logits = step(bins, steps, h, c)`` per coordinate. Generation runs on it.
+        ``precision="bfloat16"`` (CUDA only) runs the matrix products on bfloat16 operands
+        with float32 accumulation and results (tensor cores): ``repap.runtime.PRECISIONS``."""
+        return Step(self, torch.device(device), precision)
 
     def log_probs(self, logits: torch.Tensor) -> torch.Tensor:
         """Log of the categorical distribution over bins that generation draws from: the
@@ -118,7 +121,8 @@ class Step:
     row); the element-wise cell math is one fused kernel (C++ on the CPU, CUDA on GPUs). It
     computes what :meth:`RePAP.forward` computes, step by step (tested)."""
 
-    def __init__(self, model: RePAP, device: torch.device):
+    def __init__(self, model: RePAP, device: torch.device, precision: str = "float32"):
+        self.precision = resolve_precision(precision, device)
         lstm = model.lstm
         g = model.config.n_bins
 
@@ -139,6 +143,12 @@ class Step:
         self.head_b = model.head.bias.detach().to(device, torch.float32)
         self.hidden = lstm.hidden_size
         self.layers = lstm.num_layers
+        if self.precision == "bfloat16":  # the products' weights, cast once
+            bf = torch.bfloat16
+            self.w_hh0_lo = self.w_hh0.to(bf)
+            # layer l's two products as one: [h_(l-1) | h_l] @ [w_ih; w_hh], bias in the cell
+            self.deeper_lo = [(torch.cat([w_ih, w_hh]).to(bf), b) for w_ih, w_hh, b in self.deeper]
+            self.head_w_lo = self.head_w.to(bf)
 
     def zero_state(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (self.layers, batch, self.hidden)
@@ -173,6 +183,8 @@ class Step:
         without it unchanged (their logits are then meaningless), and ``saved`` (h, c) takes
         the new state of rows whose coordinate ended an atom."""
         if bins.device.type == "cuda":
+            if self.precision == "bfloat16":
+                return self._cuda_bf16(bins, steps, h, c, go, saved)
             return self._cuda(bins, steps, h, c, go, saved)
         if go is not None or saved is not None:
             raise InputError("go, saved: the masked step runs on CUDA only")
@@ -205,7 +217,64 @@ class Step:
                 keep = (saved[1][layer].data_ptr(), saved[0][layer].data_ptr())
             else:
                 keep = (0, 0)
-            _C.lstm_cell_step_cuda(gates.data_ptr(), *tables, go_ptr, c[layer].data_ptr(),
+            _C.lstm_cell_step_cuda(gates.data_ptr(), 0, *tables, go_ptr, c[layer].data_ptr(),
                                    h[layer].data_ptr(), top, *keep, batch, self.hidden, dev,
                                    stream)  # fmt: skip
         return torch.addmm(self.head_b, relu, self.head_w)
+
+    def _cuda_bf16(self, bins, steps, h, c, go, saved) -> torch.Tensor:
+        """:meth:`_cuda` with bfloat16 operands: each product reads the state rounded to
+        bfloat16 and accumulates and writes float32 (``out_dtype``); layer l >= 1 makes its
+        two products one, over [h_(l-1) | h_l], and its bias goes into the cell kernel."""
+        batch, hid = bins.shape[0], self.hidden
+        stream = torch.cuda.current_stream(bins.device).cuda_stream
+        dev = bins.device.index
+        go_ptr = go.data_ptr() if go is not None else 0
+        relu = torch.empty_like(h[-1])
+        pair = torch.empty(batch, 2 * hid, dtype=torch.bfloat16, device=bins.device)
+        for layer in range(self.layers):
+            if layer == 0:
+                gates = _mm_f32(h[0].to(torch.bfloat16), self.w_hh0_lo)
+                bias = 0
+                tables = (self.bin_rows.data_ptr(), self.step_rows.data_ptr(),
+                          bins.data_ptr(), steps.data_ptr())  # fmt: skip
+            else:
+                w, b = self.deeper_lo[layer - 1]
+                pair[:, :hid].copy_(h[layer - 1])
+                pair[:, hid:].copy_(h[layer])
+                gates = _mm_f32(pair, w)
+                bias = b.data_ptr()
+                tables = (0, 0, 0, 0)
+            top = relu.data_ptr() if layer == self.layers - 1 else 0
+            if saved is not None:
+                tables = (*tables[:3], steps.data_ptr())
+                keep = (saved[1][layer].data_ptr(), saved[0][layer].data_ptr())
+            else:
+                keep = (0, 0)
+            _C.lstm_cell_step_cuda(gates.data_ptr(), bias, *tables, go_ptr, c[layer].data_ptr(),
+                                   h[layer].data_ptr(), top, *keep, batch, self.hidden, dev,
+                                   stream)  # fmt: skip
+        return _mm_f32(relu.to(torch.bfloat16), self.head_w_lo).add_(self.head_b)
+
+
+def _mm_f32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b of bfloat16 operands, accumulated and returned in float32 (cuBLAS on tensor
+    cores); torch builds without ``out_dtype`` round the result to bfloat16 instead."""
+    if _MM_OUT_DTYPE:
+        try:
+            return torch.mm(a, b, out_dtype=torch.float32)
+        except (TypeError, RuntimeError):
+            _no_out_dtype()
+    return torch.mm(a, b).float()
+
+
+_MM_OUT_DTYPE = True
+
+
+def _no_out_dtype() -> None:
+    global _MM_OUT_DTYPE
+    _MM_OUT_DTYPE = False
+    import warnings
+
+    warnings.warn("torch.mm has no out_dtype here: bfloat16 generation rounds its products' "
+                  "results to bfloat16", RuntimeWarning, stacklevel=3)  # fmt: skip

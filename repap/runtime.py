@@ -91,3 +91,30 @@ def resolve_device(device: Any, local: int = 0) -> Any:
     elif device.type != "cpu":
         raise InputError(f"device: expected cpu, cuda or cuda:N, got {device}")
     return device
+
+
+PRECISIONS = ("float32", "bfloat16")
+"""Generation's matrix-product precisions. ``float32``: full float32 products (the CPU's only
+one; on CUDA it equals the CPU's structures up to rounding). ``bfloat16``: weights cast once,
+the hidden state rounded to bfloat16 as it enters each product, products accumulated and
+returned in float32 on tensor cores; the cell state, the sampler and everything else stay
+float32. It moves logits by about 1e-2 and so an occasional draw across a bin edge: the
+same distribution (tested two-sample on 65,536 structures), not the same structures."""
+
+
+def resolve_precision(precision: str | None, device: Any) -> str:
+    """``None`` / ``"auto"``: bfloat16 on CUDA devices with bfloat16 tensor cores (compute
+    capability 8.0 and up), float32 elsewhere; otherwise checked against :data:`PRECISIONS`."""
+    import torch
+
+    if precision is None or precision == "auto":
+        if device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0):
+            return "bfloat16"
+        return "float32"
+    if precision not in PRECISIONS:
+        raise InputError(
+            f"precision: expected one of {', '.join(PRECISIONS)} or auto, got {precision!r}"
+        )
+    if precision == "bfloat16" and device.type != "cuda":
+        raise InputError("precision: bfloat16 generation runs on CUDA only; use float32")
+    return precision

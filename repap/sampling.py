@@ -32,7 +32,7 @@ from repap._periodic import cell_heights
 from repap.ensemble import Ensemble
 from repap.errors import InputError
 from repap.metadata import ModelMeta
-from repap.runtime import resolve_device
+from repap.runtime import resolve_device, resolve_precision
 
 if TYPE_CHECKING:
     from repap.model import RePAP, Step
@@ -301,9 +301,13 @@ class _CudaBatch:
         restart = clash & (self.tries > max_retries)
         back = clash & ~restart
         torch.where(back, (k // 3) * 3, k, out=k)
-        for state, saved in ((self.h, self.saved_h), (self.c, self.saved_c)):
-            torch.where(back[None, :, None], saved, state, out=state)
-            state.masked_fill_(restart[None, :, None], 0.0)
+        # saved state for rows going back, zeros for restarts: one kernel that touches only
+        # those rows (a torch.where over the whole (L, B, H) state read it all, each step)
+        layers, n, hidden = self.h.shape
+        _C.lstm_rewind_cuda(back.data_ptr(), restart.data_ptr(), self.saved_h.data_ptr(),
+                            self.saved_c.data_ptr(), self.h.data_ptr(), self.c.data_ptr(),
+                            layers, n, hidden, k.device.index,
+                            torch.cuda.current_stream(k.device).cuda_stream)  # fmt: skip
         torch.where(back[:, None], self.saved_logits, self.logits, out=self.logits)
         self.restarts += restart
         self.tries.masked_fill_(restart, 0)
@@ -477,11 +481,16 @@ def sample(
     device: str | torch.device | None = None,
     start: int = 0,
     progress: bool = False,
+    precision: str | None = None,
 ) -> Ensemble:
     """Generate structures ``start .. start + n - 1`` from a trained model; see the module
-    doc for the rules. ``min_dist=None`` turns clash rejection off (the raw model)."""
+    doc for the rules. ``min_dist=None`` turns clash rejection off (the raw model).
+    ``precision``: the LSTM's matrix products, ``"float32"`` or ``"bfloat16"`` (CUDA only);
+    ``None`` / ``"auto"`` picks bfloat16 on GPUs with bfloat16 tensor cores, float32
+    elsewhere (:data:`repap.runtime.PRECISIONS`)."""
     dist, device = check_arguments(model, n, seed, min_dist, temperature, max_retries,
                                    max_restarts, start, device)  # fmt: skip
+    precision = resolve_precision(precision, device)
     if batch_size is None:
         batch_size = 65536 if device.type == "cuda" else 1024
     check_positive_int(batch_size, "batch_size")
@@ -492,7 +501,8 @@ def sample(
 
         bar = tqdm(total=n, unit="structure", desc="generating")
     with torch.no_grad():
-        stepper = model.stepper(device)  # copies: the caller's model keeps its device and mode
+        # copies: the caller's model keeps its device and mode
+        stepper = model.stepper(device, precision)
         for lo in range(start, start + n, batch_size):
             count = min(batch_size, start + n - lo)
             parts.append(
@@ -505,4 +515,7 @@ def sample(
         bar.close()
     if not parts:
         raise InputError("n: expected at least 1 structure")
-    return Ensemble.concat(parts)
+    ens = Ensemble.concat(parts)
+    if precision != "float32":  # float32 files stay as they were
+        ens.info["precision"] = precision
+    return ens

@@ -150,7 +150,7 @@ def test_clash_check_uses_minimum_image_in_skewed_cells(rng):
 @pytest.mark.skipif(not _C.cuda_available(), reason="no CUDA device")
 def test_cuda_sampler_equals_cpu(model):
     cpu = model.sample(200, seed=4, device="cpu")
-    gpu = model.sample(200, seed=4, device="cuda")
+    gpu = model.sample(200, seed=4, device="cuda", precision="float32")
     np.testing.assert_array_equal(gpu.index, cpu.index)
     np.testing.assert_allclose(gpu.positions, cpu.positions, atol=1e-5)
 
@@ -336,3 +336,18 @@ def test_cpu_loop_runs_a_model_that_reads_positions():
     frac = ens.fractional(wrap=False)[:, np.argsort(inverse)].reshape(len(ens), -1)
     step = np.mod(np.diff(np.floor(frac * g).astype(int), axis=1), g)
     assert np.isin(step, [5, 11]).all() and (step == 5).any() and (step == 11).any()
+
+
+def test_precision_is_checked_and_float32_on_the_cpu(model):
+    """bfloat16 products are a CUDA path: asked for on the CPU it is refused in one line;
+    auto is float32 there, and float32 files carry no precision field (as before)."""
+    from repap.errors import InputError
+
+    with pytest.raises(InputError, match="bfloat16 generation runs on CUDA only"):
+        model.sample(2, device="cpu", precision="bfloat16")
+    with pytest.raises(InputError, match="precision: expected one of float32, bfloat16"):
+        model.sample(2, device="cpu", precision="half")
+    auto = model.sample(3, seed=1, device="cpu", precision="auto")
+    full = model.sample(3, seed=1, device="cpu", precision="float32")
+    np.testing.assert_array_equal(auto.positions, full.positions)
+    assert "precision" not in auto.info

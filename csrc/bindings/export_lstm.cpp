@@ -15,26 +15,41 @@ namespace repap {
 namespace {
 
 #ifdef REPAP_WITH_CUDA
-void cell_step_cuda(std::uintptr_t gates, std::uintptr_t bin_rows, std::uintptr_t step_rows,
+void cell_step_cuda(std::uintptr_t gates, std::uintptr_t bias, std::uintptr_t bin_rows, std::uintptr_t step_rows,
                     std::uintptr_t bins, std::uintptr_t steps, std::uintptr_t go, std::uintptr_t c,
                     std::uintptr_t h, std::uintptr_t h_relu, std::uintptr_t saved_c,
                     std::uintptr_t saved_h, int64_t batch, int64_t hidden, int device,
                     std::uintptr_t stream) {
   py::gil_scoped_release release;
-  lstm::cell_step_cuda(ptr<const float>(gates), ptr<const float>(bin_rows),
+  lstm::cell_step_cuda(ptr<const float>(gates), ptr<const float>(bias), ptr<const float>(bin_rows),
                        ptr<const float>(step_rows), ptr<const int64_t>(bins),
                        ptr<const int64_t>(steps), ptr<const bool>(go), ptr<float>(c),
                        ptr<float>(h), ptr<float>(h_relu), ptr<float>(saved_c),
                        ptr<float>(saved_h), batch, hidden, device,
                        reinterpret_cast<void*>(stream));
 }
+void rewind_cuda(std::uintptr_t back, std::uintptr_t restart, std::uintptr_t saved_h,
+                 std::uintptr_t saved_c, std::uintptr_t h, std::uintptr_t c, int64_t layers,
+                 int64_t batch, int64_t hidden, int device, std::uintptr_t stream) {
+  py::gil_scoped_release release;
+  lstm::rewind_cuda(ptr<const bool>(back), ptr<const bool>(restart), ptr<const float>(saved_h),
+                    ptr<const float>(saved_c), ptr<float>(h), ptr<float>(c), layers, batch,
+                    hidden, device, reinterpret_cast<void*>(stream));
+}
 #else
-void cell_step_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
-                    std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
-                    std::uintptr_t, std::uintptr_t, std::uintptr_t, int64_t, int64_t, int,
-                    std::uintptr_t) {
+[[noreturn]] void no_cuda() {
   throw std::runtime_error("repap was built without CUDA: reinstall on a machine with nvcc "
                            "(and without -DREPAP_CUDA=OFF) to use CUDA tensors");
+}
+void cell_step_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                    std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                    std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t, int64_t,
+                    int64_t, int, std::uintptr_t) {
+  no_cuda();
+}
+void rewind_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                 std::uintptr_t, int64_t, int64_t, int64_t, int, std::uintptr_t) {
+  no_cuda();
 }
 #endif
 
@@ -61,6 +76,8 @@ void export_lstm(py::module_& m) {
       "Inverted-dropout mask (0 or 1/(1-p)) of a T x B x H tensor, keyed by (seed, row, t, j).");
   m.def("lstm_cell_step_cuda", &cell_step_cuda,
         "One masked LSTM cell step of generation on device pointers (0 for an absent one).");
+  m.def("lstm_rewind_cuda", &rewind_cuda,
+        "The redraw rule on device pointers: rows back take the saved state, restart rows zero.");
 }
 
 }  // namespace repap

@@ -13,7 +13,8 @@ namespace {
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + __expf(-x)); }
 
-__global__ void cell_step_kernel(const float* __restrict__ gates, const float* __restrict__ bin_rows,
+__global__ void cell_step_kernel(const float* __restrict__ gates, const float* __restrict__ bias,
+                                 const float* __restrict__ bin_rows,
                                  const float* __restrict__ step_rows,
                                  const int64_t* __restrict__ bins,
                                  const int64_t* __restrict__ steps, const bool* __restrict__ go,
@@ -30,6 +31,10 @@ __global__ void cell_step_kernel(const float* __restrict__ gates, const float* _
   float pre[4];
 #pragma unroll
   for (int q = 0; q < 4; ++q) pre[q] = g[q * hidden + u];
+  if (bias != nullptr) {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) pre[q] += bias[q * hidden + u];
+  }
   if (bin_rows != nullptr) {
     const float* br = bin_rows + bins[b] * four;
     const float* sr = step_rows + steps[b] * four;
@@ -48,9 +53,41 @@ __global__ void cell_step_kernel(const float* __restrict__ gates, const float* _
   }
 }
 
+/// Rows that go back (back[b]) take their saved state; rows that restart become zero; the
+/// others are not read or written (a redraw touches only its own rows' memory).
+__global__ void rewind_kernel(const bool* __restrict__ back, const bool* __restrict__ restart,
+                              const float* __restrict__ saved_h,
+                              const float* __restrict__ saved_c, float* __restrict__ h,
+                              float* __restrict__ c, int64_t layers, int64_t batch,
+                              int64_t hidden) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= layers * batch * hidden) return;
+  const int64_t b = (i / hidden) % batch;
+  if (back[b]) {
+    h[i] = saved_h[i];
+    c[i] = saved_c[i];
+  } else if (restart[b]) {
+    h[i] = 0.0f;
+    c[i] = 0.0f;
+  }
+}
+
 }  // namespace
 
-void cell_step_cuda(const float* gates, const float* bin_rows, const float* step_rows,
+void rewind_cuda(const bool* back, const bool* restart, const float* saved_h,
+                 const float* saved_c, float* h, float* c, int64_t layers, int64_t batch,
+                 int64_t hidden, int device, void* stream) {
+  const int64_t n = layers * batch * hidden;
+  if (n == 0) return;
+  const DeviceGuard guard(device);
+  const int threads = 256;
+  rewind_kernel<<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0,
+                  static_cast<cudaStream_t>(stream)>>>(back, restart, saved_h, saved_c, h, c,
+                                                       layers, batch, hidden);
+  REPAP_CUDA_CHECK(cudaGetLastError());
+}
+
+void cell_step_cuda(const float* gates, const float* bias, const float* bin_rows, const float* step_rows,
                     const int64_t* bins, const int64_t* steps, const bool* go, float* c, float* h,
                     float* h_relu, float* saved_c, float* saved_h, int64_t batch, int64_t hidden,
                     int device, void* stream) {
@@ -59,7 +96,7 @@ void cell_step_cuda(const float* gates, const float* bin_rows, const float* step
   const int threads = 256;
   const int64_t blocks = (batch * hidden + threads - 1) / threads;
   cell_step_kernel<<<static_cast<unsigned>(blocks), threads, 0,
-                     static_cast<cudaStream_t>(stream)>>>(gates, bin_rows, step_rows, bins, steps,
+                     static_cast<cudaStream_t>(stream)>>>(gates, bias, bin_rows, step_rows, bins, steps,
                                                           go, c, h, h_relu, saved_c, saved_h, batch,
                                                           static_cast<int>(hidden));
   REPAP_CUDA_CHECK(cudaGetLastError());

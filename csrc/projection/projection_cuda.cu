@@ -41,7 +41,11 @@ __device__ __forceinline__ int offset_of_bin(int k, const RowInfo& r, int n_bins
 
 __device__ __forceinline__ float value(int k, const RowInfo& r, int n_bins) {
   const int j = offset_of_bin(k, r, n_bins);  // outside the window: no exponential at all
-  return (j < -r.w || j > r.w) ? 0.0f : weight(j, r.p, r.c) * r.inv;
+  if (j < -r.w || j > r.w) return 0.0f;
+  // the header's exponent; the exponential on the special-function unit (ex2.approx: a few
+  // ulp, against ~15 instructions of the portable polynomial), zero below the cut as there
+  const float a = weight_exponent(j, r.p, r.c);
+  return a < -kArgCut ? 0.0f : __expf(a) * r.inv;
 }
 
 template <typename T, bool kVector>
@@ -87,23 +91,30 @@ __global__ void __launch_bounds__(kThreads) project_kernel(
   float* tile = out + row0 * n_bins;
   const int n = n_here * n_bins;
   if (kVector) {  // 16-byte stores: the tile starts 16-byte aligned (kRows * 4 bytes per bin)
+    // Each thread walks the tile in strides of 4 * kThreads elements; its (row, bin) advance by
+    // a fixed quotient and remainder, so no division per store (one per thread, here).
     const int n4 = n / 4;
+    constexpr int kStride = 4 * kThreads;
+    const int d_row = kStride / n_bins, d_bin = kStride % n_bins;
+    int row = (4 * threadIdx.x) / n_bins;
+    int bin = 4 * threadIdx.x - row * n_bins;
     for (int v = threadIdx.x; v < n4; v += kThreads) {
-      int e = 4 * v;
-      int row = e / n_bins;
-      int k = e - row * n_bins;
-      RowInfo r = rows[row];  // in registers for the 4 elements (reloaded on a row change)
+      int k = bin, rw = row;
+      RowInfo r = rows[rw];  // in registers for the 4 elements (reloaded on a row change)
       float vals[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         vals[i] = value(k, r, n_bins);
-        if (++k == n_bins && i < 3) k = 0, r = rows[++row];
+        if (++k == n_bins && i < 3) k = 0, r = rows[++rw];
       }
       reinterpret_cast<float4*>(tile)[v] = make_float4(vals[0], vals[1], vals[2], vals[3]);
+      bin += d_bin;
+      row += d_row;
+      if (bin >= n_bins) bin -= n_bins, ++row;
     }
     for (int e = 4 * n4 + threadIdx.x; e < n; e += kThreads) {
-      const int row = e / n_bins;
-      tile[e] = value(e - row * n_bins, rows[row], n_bins);
+      const int rr = e / n_bins;
+      tile[e] = value(e - rr * n_bins, rows[rr], n_bins);
     }
   } else {
     for (int e = threadIdx.x; e < n; e += kThreads) {

@@ -112,12 +112,15 @@ REPAP_HD float exp_nonpositive(float a) {
   return a < -kArgCut ? 0.0f : e * scale;
 }
 
-/// Unnormalised weight of the bin j bins away from the own bin (1 at j = 0).
-REPAP_HD float weight(int j, BinPos p, float c) {
+/// Exponent (<= 0) of the unnormalised weight of the bin j bins away from the own bin.
+REPAP_HD float weight_exponent(int j, BinPos p, float c) {
   const float m = static_cast<float>(j < 0 ? -j : j);
   const float g = j > 0 ? p.above : p.below;
-  return exp_nonpositive(-c * m * ((m - 1.0f) + g));
+  return -c * m * ((m - 1.0f) + g);
 }
+
+/// Unnormalised weight of the bin j bins away from the own bin (1 at j = 0).
+REPAP_HD float weight(int j, BinPos p, float c) { return exp_nonpositive(weight_exponent(j, p, c)); }
 
 /// Range [lo, hi] of offsets j (bin k0 + j, taken modulo n_bins when periodic) that covers each
 /// bin once; when periodic each offset is the minimum image, |j - (f - 1/2)| <= n_bins / 2.

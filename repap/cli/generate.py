@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
         max_restarts=args.max_restarts,
         progress=not args.quiet,
+        precision=args.precision,
     )
     if not summary:  # a torchrun rank other than 0
         return 0
@@ -68,6 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--temperature", type=float, default=1.0, help="(default: 1.0)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 (default: auto)")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="the LSTM's matrix products: bfloat16 (tensor cores, CUDA only) draws "
+                   "from the same distribution as float32 but not the same structures "
+                   "(default: auto, bfloat16 on GPUs that have it, float32 elsewhere)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=None, help="structures per chunk "
                    "(default: 1024 on CPU, 65536 on GPU)")  # fmt: skip
     p.add_argument("--max-retries", type=int, default=10, help="redraws per atom (default: 10)")
