@@ -221,8 +221,15 @@ def _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, don
     failed ones and the work done reported."""
     cell, inverse, numbers, pbc = source_frame(meta)
     ok = done.nonzero().flatten()
-    frac = coords[ok].double().cpu().numpy().reshape(-1, n_atoms, 3)
-    positions = frac[:, inverse] @ cell
+    if coords.is_cuda:  # reorder and to Angstrom on the device, one copy to pinned memory
+        dev = coords.device
+        frac = coords[ok].view(-1, n_atoms, 3)[:, torch.from_numpy(inverse).to(dev)].double()
+        moved = frac @ torch.from_numpy(np.ascontiguousarray(cell)).to(dev)
+        host = torch.empty(moved.shape, dtype=torch.float64, pin_memory=True)
+        positions = host.copy_(moved).numpy()
+    else:
+        frac = coords[ok].double().cpu().numpy().reshape(-1, n_atoms, 3)
+        positions = frac[:, inverse] @ cell
     info = {
         "generator": "repap",
         "seed": seed,
@@ -240,6 +247,9 @@ def _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, don
 
 CHECK_EVERY = 8  # steps of the CUDA loop between host syncs (is anything left? a bad logit?)
 CUDA_GRAPHS = True  # replay the CUDA step as a graph (launch overhead would dominate otherwise)
+# The per-structure rules as three fused CUDA kernels (csrc/sampler/rules_cuda.cu) rather than
+# ~50 torch ops per step; the torch-op version stays as the reference a test holds them to.
+FUSED_RULES = True
 
 
 class _CudaBatch:
@@ -263,7 +273,22 @@ class _CudaBatch:
         self.saved_h, self.saved_c = h.clone(), c.clone()
         self.none = torch.full((n,), -1, **i64)
         self.bins = torch.full((n,), -1, **i64)
+        self._scratch(n, device)
         self.graph = None
+
+    def _scratch(self, n: int, device: torch.device) -> None:
+        """Per-step buffers of the fused rules, and their pointers (tensors are static)."""
+        i64 = {"dtype": torch.int64, "device": device}
+        self.k_first, self.k_rest = torch.full((n,), -1, **i64), torch.full((n,), -1, **i64)
+        self.go = torch.zeros(n, dtype=torch.bool, device=device)
+        rows = _C.RuleRows()
+        rows.n, rows.n_coords, rows.n_bins = n, self.n_coords, self.logits.shape[1]
+        rows.layers, rows.hidden = self.h.shape[0], self.h.shape[2]
+        for name in ("k", "k_first", "k_rest", "bins", "attempt", "tries", "redrawn",
+                     "restarts", "bad", "done", "failed", "go", "h", "c", "logits",
+                     "saved_logits", "saved_h", "saved_c"):  # fmt: skip
+            setattr(rows, name, getattr(self, name).data_ptr())
+        self.rows = rows
 
     ROWS = ("structure", "coords", "k", "attempt", "tries", "redrawn", "restarts", "done",
             "failed", "bad", "logits", "saved_logits")  # fmt: skip
@@ -278,8 +303,25 @@ class _CudaBatch:
         for name in ("h", "c", "saved_h", "saved_c"):
             setattr(new, name, getattr(self, name)[:, keep].contiguous())
         new.none, new.bins = self.none[: len(keep)], self.bins[: len(keep)].clone()
+        new._scratch(len(keep), self.k.device)
         new.graph = None
         return new
+
+    def step_fused(self, args) -> None:
+        """:meth:`step` with its per-structure rules in three CUDA kernels."""
+        seed, cell_flat, min_dist, temperature, mode, max_retries, max_restarts = args
+        dev = self.k.device
+        where = {"device": dev.index, "stream": torch.cuda.current_stream(dev).cuda_stream}
+        _C.rules_before_draw_cuda(self.rows, **where)
+        _sample_step(self.first, SOFTMAX, 1.0, self.coords, self.k_first, self.structure,
+                     self.attempt, seed, cell_flat, 0.0, self.bins)  # fmt: skip
+        _sample_step(self.logits, mode, temperature, self.coords, self.k_rest, self.structure,
+                     self.attempt, seed, cell_flat, min_dist, self.bins)  # fmt: skip
+        _C.rules_after_draw_cuda(self.rows, max_retries, max_restarts, **where)
+        # the cell kernel also saves the state of rows whose coordinate ended an atom
+        logits = self.stepper(self.bins, self.k, self.h, self.c, self.go,
+                              (self.saved_h, self.saved_c))  # fmt: skip
+        _C.rules_after_step_cuda(self.rows, logits.data_ptr(), **where)
 
     def step(self, args) -> None:
         """One step of every row, in place; the rules of :func:`generate_batch`."""
@@ -328,17 +370,25 @@ class _CudaBatch:
 
     def run_step(self, args) -> None:
         """:meth:`step`, the first time eagerly, then captured once and replayed."""
+        step = self.step_fused if FUSED_RULES else self.step
         if not CUDA_GRAPHS:
-            self.step(args)
+            step(args)
         elif self.graph is None:
-            side = torch.cuda.Stream(self.k.device)  # graph capture wants a side stream
-            side.wait_stream(torch.cuda.current_stream(self.k.device))
+            # capture on a side stream; capture_begin/end rather than torch.cuda.graph(),
+            # whose entry also synchronises and empties the caching allocator (every cached
+            # block freed, then allocated again: milliseconds per batch and per compaction)
+            current = torch.cuda.current_stream(self.k.device)
+            side = torch.cuda.Stream(self.k.device)
+            side.wait_stream(current)
             with torch.cuda.stream(side):
-                self.step(args)  # a real step, which also loads every kernel before capture
-            torch.cuda.current_stream(self.k.device).wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.step(args)  # recorded, not run
+                step(args)  # a real step, which also loads every kernel before capture
+                self.graph = torch.cuda.CUDAGraph()
+                self.graph.capture_begin()
+                try:
+                    step(args)  # recorded, not run
+                finally:
+                    self.graph.capture_end()
+            current.wait_stream(side)
         else:
             self.graph.replay()
 
@@ -515,7 +565,7 @@ def sample(
         bar.close()
     if not parts:
         raise InputError("n: expected at least 1 structure")
-    ens = Ensemble.concat(parts)
+    ens = parts[0] if len(parts) == 1 else Ensemble.concat(parts)
     if precision != "float32":  # float32 files stay as they were
         ens.info["precision"] = precision
     return ens

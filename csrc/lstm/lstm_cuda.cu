@@ -54,21 +54,24 @@ __global__ void cell_step_kernel(const float* __restrict__ gates, const float* _
 }
 
 /// Rows that go back (back[b]) take their saved state; rows that restart become zero; the
-/// others are not read or written (a redraw touches only its own rows' memory).
+/// others are not read or written (a redraw touches only its own rows' memory). One warp per
+/// row: the flags are read once per row, not once per element.
 __global__ void rewind_kernel(const bool* __restrict__ back, const bool* __restrict__ restart,
                               const float* __restrict__ saved_h,
                               const float* __restrict__ saved_c, float* __restrict__ h,
                               float* __restrict__ c, int64_t layers, int64_t batch,
                               int64_t hidden) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= layers * batch * hidden) return;
-  const int64_t b = (i / hidden) % batch;
-  if (back[b]) {
-    h[i] = saved_h[i];
-    c[i] = saved_c[i];
-  } else if (restart[b]) {
-    h[i] = 0.0f;
-    c[i] = 0.0f;
+  const int64_t b = blockIdx.x * static_cast<int64_t>(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (b >= batch) return;
+  const bool to_saved = back[b];
+  if (!to_saved && !restart[b]) return;
+  for (int64_t l = 0; l < layers; ++l) {
+    const int64_t off = (l * batch + b) * hidden;
+    for (int64_t u = lane; u < hidden; u += 32) {
+      h[off + u] = to_saved ? saved_h[off + u] : 0.0f;
+      c[off + u] = to_saved ? saved_c[off + u] : 0.0f;
+    }
   }
 }
 
@@ -77,11 +80,10 @@ __global__ void rewind_kernel(const bool* __restrict__ back, const bool* __restr
 void rewind_cuda(const bool* back, const bool* restart, const float* saved_h,
                  const float* saved_c, float* h, float* c, int64_t layers, int64_t batch,
                  int64_t hidden, int device, void* stream) {
-  const int64_t n = layers * batch * hidden;
-  if (n == 0) return;
+  if (layers * batch * hidden == 0) return;
   const DeviceGuard guard(device);
-  const int threads = 256;
-  rewind_kernel<<<static_cast<unsigned>((n + threads - 1) / threads), threads, 0,
+  const int threads = 256;  // 8 rows per block
+  rewind_kernel<<<static_cast<unsigned>((batch + 7) / 8), threads, 0,
                   static_cast<cudaStream_t>(stream)>>>(back, restart, saved_h, saved_c, h, c,
                                                        layers, batch, hidden);
   REPAP_CUDA_CHECK(cudaGetLastError());

@@ -1,10 +1,10 @@
 // CUDA projection, bound by the output's memory traffic. A block takes a tile of kRows rows:
-// first one thread per row locates its coordinate and sums the row's weights over the window
-// where they are non-zero (shared memory keeps the row's position and 1 / sum); then all
-// threads write the tile, which is contiguous in memory, as a flat array in 16-byte stores,
-// consecutive threads on consecutive addresses. Each element's weight is evaluated once for
-// the write (one exponential inside the row's window, none outside); nothing per bin is
-// held, so any n_bins works.
+// first one thread per row locates its coordinate and sets the row up (projection_tile.h:
+// its own bin, window, exponent coefficients and log2 of 1 / sum, in shared memory); then all
+// threads write the tile, which is contiguous in memory, as a flat array of W-float stores
+// (W = 4, 2 or 1, dividing n_bins, so that a store stays in one row), consecutive threads on
+// consecutive addresses. Each element inside its row's window costs two FMAs and one hardware
+// exp2; outside, none. Nothing per bin is held, so any n_bins works.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -16,6 +16,7 @@
 #include "common/cuda_check.h"
 #include "projection/projection.h"
 #include "projection/projection_math.h"
+#include "projection/projection_tile.h"
 
 namespace repap::projection {
 namespace {
@@ -23,104 +24,64 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kRows = kThreads;  // rows per tile: one per thread in the first phase
 
-struct RowInfo {
-  BinPos p;
-  float c;    // exponent coefficient of the row's axis
-  float inv;  // 1 / (sum of the row's weights); 0 for a bad coordinate (row of zeros)
-  int lo;     // first offset of the row's range (minimum image when periodic)
-  int w;      // window: weights beyond |offset| = w are exact zeros (window_half_width)
+template <int W>
+struct Vec;
+template <>
+struct Vec<4> {
+  using type = float4;
+  static __device__ __forceinline__ float4 make(const float* v) {
+    return make_float4(v[0], v[1], v[2], v[3]);
+  }
+};
+template <>
+struct Vec<2> {
+  using type = float2;
+  static __device__ __forceinline__ float2 make(const float* v) { return make_float2(v[0], v[1]); }
+};
+template <>
+struct Vec<1> {
+  using type = float;
+  static __device__ __forceinline__ float make(const float* v) { return v[0]; }
 };
 
-/// Offset of bin k from the row's own bin, inside the row's range [lo, lo + n_bins - 1].
-__device__ __forceinline__ int offset_of_bin(int k, const RowInfo& r, int n_bins) {
-  int j = k - r.p.k0;
-  if (j < r.lo) j += n_bins;
-  else if (j > r.lo + n_bins - 1) j -= n_bins;
-  return j;
-}
-
-__device__ __forceinline__ float value(int k, const RowInfo& r, int n_bins) {
-  const int j = offset_of_bin(k, r, n_bins);  // outside the window: no exponential at all
-  if (j < -r.w || j > r.w) return 0.0f;
-  // the header's exponent; the exponential on the special-function unit (ex2.approx: a few
-  // ulp, against ~15 instructions of the portable polynomial), zero below the cut as there
-  const float a = weight_exponent(j, r.p, r.c);
-  return a < -kArgCut ? 0.0f : __expf(a) * r.inv;
-}
-
-template <typename T, bool kVector>
+/// W: floats per store (4, 2 or 1), chosen so that W divides n_bins: a store never spans two
+/// rows, so each store reads its row's set-up once and the loop has no per-element row check.
+template <typename T, int W>
 __global__ void __launch_bounds__(kThreads) project_kernel(
     const T* __restrict__ x, int64_t n_rows, int n_bins, float3 c, int3 half, float3 norm,
     bool periodic, float* __restrict__ out, int* status) {
-  __shared__ RowInfo rows[kRows];
+  __shared__ TileRow rows[kRows];
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRows;
   const int n_here = static_cast<int>(min(static_cast<int64_t>(kRows), n_rows - row0));
   if (threadIdx.x < n_here) {
     const int64_t r = row0 + threadIdx.x;
-    const T xv = x[r];
-    RowInfo info{};
-    const int s = coordinate_status(xv, periodic);
-    if (s != kOk) {
-      atomicOr(status, s);
-      info.p = BinPos{0, 0.0f, 0.0f};
-      info.lo = 0;
-      info.w = 0;
-      info.inv = 0.0f;
-    } else {
-      const int a = static_cast<int>(r % 3);
-      info.c = a == 0 ? c.x : (a == 1 ? c.y : c.z);
-      const int w = a == 0 ? half.x : (a == 1 ? half.y : half.z);
-      info.p = locate(xv, n_bins, periodic);
-      const OffsetRange range = offset_range(info.p, n_bins, periodic);
-      info.lo = range.lo;
-      info.w = w;
-      const float nrm = a == 0 ? norm.x : (a == 1 ? norm.y : norm.z);
-      if (nrm > 0.0f) {  // the sum in closed form (see project_cuda)
-        const float d0 = 0.5f * info.p.below - 0.5f;  // from the own bin's centre, in bins
-        info.inv = 1.0f / (nrm * expf(info.c * d0 * d0));
-      } else {
-        float sum = 0.0f;  // weights beyond the window are exact zeros
-        for (int j = max(range.lo, -w); j <= min(range.hi, w); ++j)
-          sum += weight(j, info.p, info.c);
-        info.inv = 1.0f / sum;
-      }
-    }
-    rows[threadIdx.x] = info;
+    const int a = static_cast<int>(r % 3);
+    const float ca = a == 0 ? c.x : (a == 1 ? c.y : c.z);
+    const int wa = a == 0 ? half.x : (a == 1 ? half.y : half.z);
+    const float na = a == 0 ? norm.x : (a == 1 ? norm.y : norm.z);
+    int s;
+    rows[threadIdx.x] = tile_row(x[r], n_bins, periodic, ca, wa, na, s);
+    if (s != kOk) atomicOr(status, s);
   }
   __syncthreads();
-  float* tile = out + row0 * n_bins;
-  const int n = n_here * n_bins;
-  if (kVector) {  // 16-byte stores: the tile starts 16-byte aligned (kRows * 4 bytes per bin)
-    // Each thread walks the tile in strides of 4 * kThreads elements; its (row, bin) advance by
-    // a fixed quotient and remainder, so no division per store (one per thread, here).
-    const int n4 = n / 4;
-    constexpr int kStride = 4 * kThreads;
-    const int d_row = kStride / n_bins, d_bin = kStride % n_bins;
-    int row = (4 * threadIdx.x) / n_bins;
-    int bin = 4 * threadIdx.x - row * n_bins;
-    for (int v = threadIdx.x; v < n4; v += kThreads) {
-      int k = bin, rw = row;
-      RowInfo r = rows[rw];  // in registers for the 4 elements (reloaded on a row change)
-      float vals[4];
+  // The tile (n_here rows, contiguous) as vectors of W floats; thread t takes vectors t,
+  // t + kThreads, ...: its (row, first bin) advance by a fixed quotient and remainder.
+  using V = typename Vec<W>::type;
+  V* tile = reinterpret_cast<V*>(out + row0 * n_bins);
+  const int per_row = n_bins / W;
+  const int n_vec = n_here * per_row;
+  const int d_row = kThreads / per_row, d_vec = kThreads % per_row;
+  int row = threadIdx.x / per_row;
+  int vec = threadIdx.x - row * per_row;
+  for (int v = threadIdx.x; v < n_vec; v += kThreads) {
+    const TileRow r = rows[row];
+    float vals[W];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        vals[i] = value(k, r, n_bins);
-        if (++k == n_bins && i < 3) k = 0, r = rows[++rw];
-      }
-      reinterpret_cast<float4*>(tile)[v] = make_float4(vals[0], vals[1], vals[2], vals[3]);
-      bin += d_bin;
-      row += d_row;
-      if (bin >= n_bins) bin -= n_bins, ++row;
-    }
-    for (int e = 4 * n4 + threadIdx.x; e < n; e += kThreads) {
-      const int rr = e / n_bins;
-      tile[e] = value(e - rr * n_bins, rows[rr], n_bins);
-    }
-  } else {
-    for (int e = threadIdx.x; e < n; e += kThreads) {
-      const int row = e / n_bins;
-      tile[e] = value(e - row * n_bins, rows[row], n_bins);
-    }
+    for (int i = 0; i < W; ++i) vals[i] = tile_value(vec * W + i, r, n_bins);
+    tile[v] = Vec<W>::make(vals);
+    vec += d_vec;
+    row += d_row;
+    if (vec >= per_row) vec -= per_row, ++row;
   }
 }
 
@@ -168,18 +129,24 @@ void project_cuda(const void* x, bool x_is_double, int64_t n_rows, int n_bins,
   if (blocks > int64_t{0x7fffffff}) throw std::invalid_argument("project_cuda: too many rows");
   const dim3 grid(static_cast<unsigned>(blocks));
   auto s = static_cast<cudaStream_t>(stream);
-  const bool vector = reinterpret_cast<uintptr_t>(out) % 16 == 0;
   // an int index over one tile's elements: kRows * n_bins must fit
   if (static_cast<int64_t>(kRows) * n_bins > int64_t{0x7fffffff})
     throw std::invalid_argument("project_cuda: n_bins too large");
+  // widest store that divides a row and that the output's alignment allows
+  const auto address = reinterpret_cast<uintptr_t>(out);
+  const int width = (n_bins % 4 == 0 && address % 16 == 0) ? 4
+                    : (n_bins % 2 == 0 && address % 8 == 0) ? 2 : 1;
   auto launch = [&](auto* typed) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(typed)>>;
-    if (vector)
-      project_kernel<T, true><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
-                                                        periodic, out, status);
+    if (width == 4)
+      project_kernel<T, 4><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
+                                                     periodic, out, status);
+    else if (width == 2)
+      project_kernel<T, 2><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
+                                                     periodic, out, status);
     else
-      project_kernel<T, false><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
-                                                         periodic, out, status);
+      project_kernel<T, 1><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
+                                                     periodic, out, status);
   };
   if (x_is_double)
     launch(static_cast<const double*>(x));
