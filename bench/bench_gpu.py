@@ -197,7 +197,7 @@ def pure_torch(model: RePAP, n: int, seed: int = 0):
 
 GEN_PEERS = ["repap", "repap FP32", "repap TF32", "bare stepper BF16", "bare stepper TF32",
              "bare stepper", "bare cuDNN", "pure torch"]  # fmt: skip
-SCALE_PEERS = ["repap", "repap FP32", "bare stepper BF16", "bare stepper TF32"]
+SCALE_PEERS = ["repap", "bare stepper BF16", "bare stepper TF32"]
 
 
 def _generate_case(benchmark, name, peer, n):

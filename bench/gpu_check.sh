@@ -21,10 +21,13 @@ export SKBUILD_CMAKE_DEFINE="REPAP_CUDA_ARCHITECTURES=$arch"
 stage build build.log "$PYTHON" -m pip install --no-build-isolation --no-deps -v -e .
 [ ${#failed[@]} -eq 0 ] || { echo "gpu-check: the build failed (see $OUT/build.log)"; exit 1; }
 "$PYTHON" -m repap info | tee -a "$OUT/device.txt"
-stage tests tests.log "$PYTHON" -m pytest tests/test_cuda.py tests/test_projection_torch.py \
-  tests/test_sampling.py -m "not slow" -p no:randomly -p no:cacheprovider -q -s -rs
+# a short lease can narrow the stages: GPU_CHECK_TESTS (test files), GPU_CHECK_BENCH (-k filter)
+read -ra tests <<<"${GPU_CHECK_TESTS:-tests/test_cuda.py tests/test_projection_torch.py tests/test_sampling.py}"
+stage tests tests.log "$PYTHON" -m pytest "${tests[@]}" -m "not slow" -p no:randomly \
+  -p no:cacheprovider -q -s -rs
 stage bench bench.log "$PYTHON" -m pytest bench/bench_gpu.py -p no:randomly -p no:cacheprovider \
-  --benchmark-json="$OUT/bench.json" --benchmark-columns=min,mean,rounds --benchmark-sort=name
+  -k "${GPU_CHECK_BENCH:-}" --benchmark-json="$OUT/bench.json" --benchmark-columns=min,mean,rounds \
+  --benchmark-sort=name
 "$PYTHON" bench/gpu_table.py "$OUT/bench.json" | tee "$OUT/table.md"
 stage memcheck memcheck.log compute-sanitizer --tool memcheck --error-exitcode 1 \
   "$PYTHON" bench/gpu_memcheck.py

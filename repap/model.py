@@ -194,67 +194,68 @@ class Step:
             self._cell(torch.addmm(b, h[layer - 1], w_ih), h[layer] @ w_hh, c[layer], h[layer])
         return torch.addmm(self.head_b, torch.relu(h[-1]), self.head_w)
 
+    def _cell_cuda(self, layer, gates, bins, steps, h, c, go, saved, **outputs) -> None:
+        """The fused cell kernel of one layer (layer 0 adds its input tables), in place."""
+        a = _C.CellStep()
+        a.batch, a.hidden = bins.shape[0], self.hidden
+        a.gates, a.gates_bf16 = gates.data_ptr(), gates.dtype == torch.bfloat16
+        if layer == 0:
+            a.bin_rows, a.step_rows = self.bin_rows.data_ptr(), self.step_rows.data_ptr()
+            a.bins, a.steps = bins.data_ptr(), steps.data_ptr()
+        if go is not None:
+            a.go = go.data_ptr()
+        if saved is not None:
+            a.steps = steps.data_ptr()
+            a.saved_h, a.saved_c = saved[0][layer].data_ptr(), saved[1][layer].data_ptr()
+        a.c, a.h = c[layer].data_ptr(), h[layer].data_ptr()
+        for name, t in outputs.items():
+            setattr(a, name, t.data_ptr())
+        if "h_lo" in outputs:
+            a.h_lo_stride = outputs["h_lo"].stride(0)
+        dev = bins.device
+        _C.lstm_cell_step_cuda(a, dev.index, torch.cuda.current_stream(dev).cuda_stream)
+
     def _cuda(self, bins, steps, h, c, go, saved) -> torch.Tensor:
         """The CUDA step: per layer the matrix products in cuBLAS, then one fused cell kernel
         (layer 0's input gates gathered from the tables inside it); no host sync."""
-        batch = bins.shape[0]
-        stream = torch.cuda.current_stream(bins.device).cuda_stream
-        dev = bins.device.index
-        go_ptr = go.data_ptr() if go is not None else 0
         relu = torch.empty_like(h[-1])
         for layer in range(self.layers):
             if layer == 0:
                 gates = h[0] @ self.w_hh0
-                tables = (self.bin_rows.data_ptr(), self.step_rows.data_ptr(),
-                          bins.data_ptr(), steps.data_ptr())  # fmt: skip
             else:
                 w_ih, w_hh, b = self.deeper[layer - 1]
                 gates = torch.addmm(b, h[layer - 1], w_ih).addmm_(h[layer], w_hh)
-                tables = (0, 0, 0, 0)
-            top = relu.data_ptr() if layer == self.layers - 1 else 0
-            if saved is not None:
-                tables = (*tables[:3], steps.data_ptr())
-                keep = (saved[1][layer].data_ptr(), saved[0][layer].data_ptr())
-            else:
-                keep = (0, 0)
-            _C.lstm_cell_step_cuda(gates.data_ptr(), 0, *tables, go_ptr, c[layer].data_ptr(),
-                                   h[layer].data_ptr(), top, *keep, batch, self.hidden, dev,
-                                   stream)  # fmt: skip
+            top = {"h_relu": relu} if layer == self.layers - 1 else {}
+            self._cell_cuda(layer, gates, bins, steps, h, c, go, saved, **top)
         return torch.addmm(self.head_b, relu, self.head_w)
 
     def _cuda_bf16(self, bins, steps, h, c, go, saved) -> torch.Tensor:
-        """:meth:`_cuda` with bfloat16 operands: each product reads the state rounded to
-        bfloat16 and accumulates and writes float32 (``out_dtype``); layer l >= 1 makes its
-        two products one, over [h_(l-1) | h_l], and its bias goes into the cell kernel."""
-        batch, hid = bins.shape[0], self.hidden
-        stream = torch.cuda.current_stream(bins.device).cuda_stream
-        dev = bins.device.index
-        go_ptr = go.data_ptr() if go is not None else 0
-        relu = torch.empty_like(h[-1])
-        pair = torch.empty(batch, 2 * hid, dtype=torch.bfloat16, device=bins.device)
+        """:meth:`_cuda` on tensor cores: bfloat16 operands, float32 accumulation, the gates
+        rounded once to bfloat16 (half the bytes the cell kernel reads; biases and the input
+        tables are added in float32 there). Layer l >= 1 makes its two products one, over
+        [h_(l-1) | h_l]: the cell kernel of layer l-1 writes h_(l-1) into the first half as it
+        steps, and the top layer writes the head's bfloat16 input; the head's logits are
+        float32 (``out_dtype``)."""
+        batch, hid, bf = bins.shape[0], self.hidden, torch.bfloat16
+        relu = torch.empty(batch, hid, dtype=bf, device=bins.device)
+        pairs = [torch.empty(batch, 2 * hid, dtype=bf, device=bins.device)
+                 for _ in range(self.layers - 1)]  # fmt: skip
         for layer in range(self.layers):
             if layer == 0:
-                gates = _mm_f32(h[0].to(torch.bfloat16), self.w_hh0_lo)
-                bias = 0
-                tables = (self.bin_rows.data_ptr(), self.step_rows.data_ptr(),
-                          bins.data_ptr(), steps.data_ptr())  # fmt: skip
+                gates = h[0].to(bf) @ self.w_hh0_lo
+                bias = {}
             else:
                 w, b = self.deeper_lo[layer - 1]
-                pair[:, :hid].copy_(h[layer - 1])
-                pair[:, hid:].copy_(h[layer])
-                gates = _mm_f32(pair, w)
-                bias = b.data_ptr()
-                tables = (0, 0, 0, 0)
-            top = relu.data_ptr() if layer == self.layers - 1 else 0
-            if saved is not None:
-                tables = (*tables[:3], steps.data_ptr())
-                keep = (saved[1][layer].data_ptr(), saved[0][layer].data_ptr())
+                pair = pairs[layer - 1]
+                pair[:, hid:].copy_(h[layer])  # its first half: written by the layer below
+                gates = pair @ w
+                bias = {"bias": b}
+            if layer == self.layers - 1:
+                out = {"relu_lo": relu}
             else:
-                keep = (0, 0)
-            _C.lstm_cell_step_cuda(gates.data_ptr(), bias, *tables, go_ptr, c[layer].data_ptr(),
-                                   h[layer].data_ptr(), top, *keep, batch, self.hidden, dev,
-                                   stream)  # fmt: skip
-        return _mm_f32(relu.to(torch.bfloat16), self.head_w_lo).add_(self.head_b)
+                out = {"h_lo": pairs[layer][:, :hid]}
+            self._cell_cuda(layer, gates, bins, steps, h, c, go, saved, **bias, **out)
+        return _mm_f32(relu, self.head_w_lo).add_(self.head_b)
 
 
 def _mm_f32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -250,6 +250,7 @@ CUDA_GRAPHS = True  # replay the CUDA step as a graph (launch overhead would dom
 # The per-structure rules as three fused CUDA kernels (csrc/sampler/rules_cuda.cu) rather than
 # ~50 torch ops per step; the torch-op version stays as the reference a test holds them to.
 FUSED_RULES = True
+COMPACT_MIN_ROWS = 4096
 
 
 class _CudaBatch:
@@ -399,8 +400,8 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
     a host sync per step: every structure steps each time, masked (a structure that redraws
     or has finished keeps its state), as one CUDA graph replayed, and the host looks every
     CHECK_EVERY steps whether any is left. When fewer than half are left, the batch is
-    compacted to the live ones, so a few slow structures do not keep the whole batch
-    stepping."""
+    compacted to the live ones (down to COMPACT_MIN_ROWS rows), so a few slow structures do
+    not keep the whole batch stepping."""
     n_coords = 3 * model.n_atoms
     i64 = {"dtype": torch.int64, "device": device}
     structure = torch.arange(start, start + count, **i64)
@@ -430,7 +431,9 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
                 _raise_for_bad_logits(batch.bad, batch.structure)
             if n_live == 0:
                 break
-            if n_live <= len(rows) // 2:  # compact to the live rows
+            # compact to the live rows: a new graph each time (a capture, milliseconds), so
+            # not below COMPACT_MIN_ROWS, where a step costs about the same at any size
+            if n_live <= len(rows) // 2 and len(rows) > COMPACT_MIN_ROWS:
                 store()
                 keep = live.nonzero().flatten()
                 rows = rows[keep]

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 #include "bindings/exports.h"
 #include "lstm/lstm.h"
@@ -15,18 +17,9 @@ namespace repap {
 namespace {
 
 #ifdef REPAP_WITH_CUDA
-void cell_step_cuda(std::uintptr_t gates, std::uintptr_t bias, std::uintptr_t bin_rows, std::uintptr_t step_rows,
-                    std::uintptr_t bins, std::uintptr_t steps, std::uintptr_t go, std::uintptr_t c,
-                    std::uintptr_t h, std::uintptr_t h_relu, std::uintptr_t saved_c,
-                    std::uintptr_t saved_h, int64_t batch, int64_t hidden, int device,
-                    std::uintptr_t stream) {
+void cell_step_cuda(const lstm::CellStep& args, int device, std::uintptr_t stream) {
   py::gil_scoped_release release;
-  lstm::cell_step_cuda(ptr<const float>(gates), ptr<const float>(bias), ptr<const float>(bin_rows),
-                       ptr<const float>(step_rows), ptr<const int64_t>(bins),
-                       ptr<const int64_t>(steps), ptr<const bool>(go), ptr<float>(c),
-                       ptr<float>(h), ptr<float>(h_relu), ptr<float>(saved_c),
-                       ptr<float>(saved_h), batch, hidden, device,
-                       reinterpret_cast<void*>(stream));
+  lstm::cell_step_cuda(args, device, reinterpret_cast<void*>(stream));
 }
 void rewind_cuda(std::uintptr_t back, std::uintptr_t restart, std::uintptr_t saved_h,
                  std::uintptr_t saved_c, std::uintptr_t h, std::uintptr_t c, int64_t layers,
@@ -41,12 +34,7 @@ void rewind_cuda(std::uintptr_t back, std::uintptr_t restart, std::uintptr_t sav
   throw std::runtime_error("repap was built without CUDA: reinstall on a machine with nvcc "
                            "(and without -DREPAP_CUDA=OFF) to use CUDA tensors");
 }
-void cell_step_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
-                    std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
-                    std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t, int64_t,
-                    int64_t, int, std::uintptr_t) {
-  no_cuda();
-}
+void cell_step_cuda(const lstm::CellStep&, int, std::uintptr_t) { no_cuda(); }
 void rewind_cuda(std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
                  std::uintptr_t, int64_t, int64_t, int64_t, int, std::uintptr_t) {
   no_cuda();
@@ -74,8 +62,36 @@ void export_lstm(py::module_& m) {
         lstm::dropout_mask_cpu(seed, p, steps, batch, hidden, row_offset, ptr<float>(out));
       },
       "Inverted-dropout mask (0 or 1/(1-p)) of a T x B x H tensor, keyed by (seed, row, t, j).");
-  m.def("lstm_cell_step_cuda", &cell_step_cuda,
-        "One masked LSTM cell step of generation on device pointers (0 for an absent one).");
+  using C = lstm::CellStep;
+  py::class_<C> cell(m, "CellStep", "Arguments of lstm_cell_step_cuda: sizes, device pointers.");
+  cell.def(py::init<>())
+      .def_readwrite("gates_bf16", &C::gates_bf16)
+      .def_readwrite("h_lo_stride", &C::h_lo_stride)
+      .def_readwrite("batch", &C::batch)
+      .def_readwrite("hidden", &C::hidden);
+  // pointer fields as Python ints (tensor.data_ptr(); 0: absent)
+  auto field = [&cell](const char* name, auto C::*member) {
+    using P = std::remove_reference_t<decltype(std::declval<C&>().*member)>;
+    cell.def_property(
+        name, [member](const C& a) { return reinterpret_cast<std::uintptr_t>(a.*member); },
+        [member](C& a, std::uintptr_t p) { a.*member = reinterpret_cast<P>(p); });
+  };
+  field("gates", &C::gates);
+  field("bias", &C::bias);
+  field("bin_rows", &C::bin_rows);
+  field("step_rows", &C::step_rows);
+  field("bins", &C::bins);
+  field("steps", &C::steps);
+  field("go", &C::go);
+  field("c", &C::c);
+  field("h", &C::h);
+  field("h_relu", &C::h_relu);
+  field("relu_lo", &C::relu_lo);
+  field("h_lo", &C::h_lo);
+  field("saved_c", &C::saved_c);
+  field("saved_h", &C::saved_h);
+  m.def("lstm_cell_step_cuda", &cell_step_cuda, py::arg("args"), py::arg("device"),
+        py::arg("stream"), "One masked LSTM cell step of generation (CellStep) on the GPU.");
   m.def("lstm_rewind_cuda", &rewind_cuda,
         "The redraw rule on device pointers: rows back take the saved state, restart rows zero.");
 }

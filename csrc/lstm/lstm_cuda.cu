@@ -3,6 +3,7 @@
 // gathered from the bin and step tables, and a per-row mask so that structures that wait
 // (a redraw, or finished) keep their state without the batch being compacted or synced; the
 // state after an atom's last coordinate is saved as it is written.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "common/cuda_check.h"
@@ -12,44 +13,45 @@ namespace repap::lstm {
 namespace {
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + __expf(-x)); }
+__device__ __forceinline__ float load(const float* p) { return *p; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
 
-__global__ void cell_step_kernel(const float* __restrict__ gates, const float* __restrict__ bias,
-                                 const float* __restrict__ bin_rows,
-                                 const float* __restrict__ step_rows,
-                                 const int64_t* __restrict__ bins,
-                                 const int64_t* __restrict__ steps, const bool* __restrict__ go,
-                                 float* __restrict__ c, float* __restrict__ h,
-                                 float* __restrict__ h_relu, float* __restrict__ saved_c,
-                                 float* __restrict__ saved_h, int64_t batch, int hidden) {
+template <typename G>
+__global__ void cell_step_kernel(CellStep a) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= batch * hidden) return;
+  const int hidden = a.hidden;
+  if (i >= a.batch * hidden) return;
   const int64_t b = i / hidden;
   const int u = static_cast<int>(i - b * hidden);
-  if (go != nullptr && !go[b]) return;  // this row waits: state unchanged
+  if (a.go != nullptr && !a.go[b]) return;  // this row waits: state unchanged
   const int64_t four = 4 * static_cast<int64_t>(hidden);
-  const float* g = gates + b * four;
+  const G* g = static_cast<const G*>(a.gates) + b * four;
   float pre[4];
 #pragma unroll
-  for (int q = 0; q < 4; ++q) pre[q] = g[q * hidden + u];
-  if (bias != nullptr) {
+  for (int q = 0; q < 4; ++q) pre[q] = load(g + q * hidden + u);
+  if (a.bias != nullptr) {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) pre[q] += bias[q * hidden + u];
+    for (int q = 0; q < 4; ++q) pre[q] += a.bias[q * hidden + u];
   }
-  if (bin_rows != nullptr) {
-    const float* br = bin_rows + bins[b] * four;
-    const float* sr = step_rows + steps[b] * four;
+  if (a.bin_rows != nullptr) {
+    const float* br = a.bin_rows + a.bins[b] * four;
+    const float* sr = a.step_rows + a.steps[b] * four;
 #pragma unroll
     for (int q = 0; q < 4; ++q) pre[q] += br[q * hidden + u] + sr[q * hidden + u];
   }
   // gate order of torch.nn.LSTM: i, f, g, o
-  const float cn = sigmoid(pre[1]) * c[i] + sigmoid(pre[0]) * tanhf(pre[2]);
+  const float cn = sigmoid(pre[1]) * a.c[i] + sigmoid(pre[0]) * tanhf(pre[2]);
   const float hn = sigmoid(pre[3]) * tanhf(cn);
-  c[i] = cn;
-  h[i] = hn;
-  if (h_relu != nullptr) h_relu[i] = hn > 0.0f ? hn : 0.0f;
-  if (saved_c != nullptr && (steps[b] + 1) % 3 == 0) {  // the state an atom's redraw goes back to
-    saved_c[i] = cn;
-    saved_h[i] = hn;
+  a.c[i] = cn;
+  a.h[i] = hn;
+  const float relu = hn > 0.0f ? hn : 0.0f;
+  if (a.h_relu != nullptr) a.h_relu[i] = relu;
+  if (a.relu_lo != nullptr) static_cast<__nv_bfloat16*>(a.relu_lo)[i] = __float2bfloat16(relu);
+  if (a.h_lo != nullptr)
+    static_cast<__nv_bfloat16*>(a.h_lo)[b * a.h_lo_stride + u] = __float2bfloat16(hn);
+  if (a.saved_c != nullptr && (a.steps[b] + 1) % 3 == 0) {  // the state a redraw goes back to
+    a.saved_c[i] = cn;
+    a.saved_h[i] = hn;
   }
 }
 
@@ -89,18 +91,16 @@ void rewind_cuda(const bool* back, const bool* restart, const float* saved_h,
   REPAP_CUDA_CHECK(cudaGetLastError());
 }
 
-void cell_step_cuda(const float* gates, const float* bias, const float* bin_rows, const float* step_rows,
-                    const int64_t* bins, const int64_t* steps, const bool* go, float* c, float* h,
-                    float* h_relu, float* saved_c, float* saved_h, int64_t batch, int64_t hidden,
-                    int device, void* stream) {
-  if (batch == 0) return;
+void cell_step_cuda(const CellStep& a, int device, void* stream) {
+  if (a.batch == 0) return;
   const DeviceGuard guard(device);
   const int threads = 256;
-  const int64_t blocks = (batch * hidden + threads - 1) / threads;
-  cell_step_kernel<<<static_cast<unsigned>(blocks), threads, 0,
-                     static_cast<cudaStream_t>(stream)>>>(gates, bias, bin_rows, step_rows, bins, steps,
-                                                          go, c, h, h_relu, saved_c, saved_h, batch,
-                                                          static_cast<int>(hidden));
+  const int64_t blocks = (a.batch * a.hidden + threads - 1) / threads;
+  auto s = static_cast<cudaStream_t>(stream);
+  if (a.gates_bf16)
+    cell_step_kernel<__nv_bfloat16><<<static_cast<unsigned>(blocks), threads, 0, s>>>(a);
+  else
+    cell_step_kernel<float><<<static_cast<unsigned>(blocks), threads, 0, s>>>(a);
   REPAP_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -46,7 +46,7 @@ struct Vec<1> {
 
 /// W: floats per store (4, 2 or 1), chosen so that W divides n_bins: a store never spans two
 /// rows, so each store reads its row's set-up once and the loop has no per-element row check.
-template <typename T, int W>
+template <typename T, int W, bool kNarrow>
 __global__ void __launch_bounds__(kThreads) project_kernel(
     const T* __restrict__ x, int64_t n_rows, int n_bins, float3 c, int3 half, float3 norm,
     bool periodic, float* __restrict__ out, int* status) {
@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kThreads) project_kernel(
     const TileRow r = rows[row];
     float vals[W];
 #pragma unroll
-    for (int i = 0; i < W; ++i) vals[i] = tile_value(vec * W + i, r, n_bins);
+    for (int i = 0; i < W; ++i) vals[i] = tile_value<kNarrow>(vec * W + i, r, n_bins);
     tile[v] = Vec<W>::make(vals);
     vec += d_vec;
     row += d_row;
@@ -136,17 +136,23 @@ void project_cuda(const void* x, bool x_is_double, int64_t n_rows, int n_bins,
   const auto address = reinterpret_cast<uintptr_t>(out);
   const int width = (n_bins % 4 == 0 && address % 16 == 0) ? 4
                     : (n_bins % 2 == 0 && address % 8 == 0) ? 2 : 1;
+  // the fast exponent where it is exact to 1e-6 of the value (projection_tile.h)
+  const bool narrow = std::max({c.x, c.y, c.z}) * kLog2e > kMaxWideA;
   auto launch = [&](auto* typed) {
     using T = std::remove_const_t<std::remove_pointer_t<decltype(typed)>>;
+    auto go = [&](auto width, auto narrow_form) {
+      project_kernel<T, decltype(width)::value, decltype(narrow_form)::value>
+          <<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm, periodic, out, status);
+    };
+    using std::integral_constant;
+    using no = std::false_type;
+    using yes = std::true_type;
     if (width == 4)
-      project_kernel<T, 4><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
-                                                     periodic, out, status);
+      narrow ? go(integral_constant<int, 4>{}, yes{}) : go(integral_constant<int, 4>{}, no{});
     else if (width == 2)
-      project_kernel<T, 2><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
-                                                     periodic, out, status);
+      narrow ? go(integral_constant<int, 2>{}, yes{}) : go(integral_constant<int, 2>{}, no{});
     else
-      project_kernel<T, 1><<<grid, kThreads, 0, s>>>(typed, n_rows, n_bins, c, half, norm,
-                                                     periodic, out, status);
+      narrow ? go(integral_constant<int, 1>{}, yes{}) : go(integral_constant<int, 1>{}, no{});
   };
   if (x_is_double)
     launch(static_cast<const double*>(x));
