@@ -263,3 +263,15 @@ def test_a_bug_is_not_shown_as_a_usage_error(monkeypatch, capsys):
     assert capsys.readouterr().err == "repap info: error: n: expected a positive integer, got 0\n"
     with pytest.raises(repap.InputError):
         main(["-T", "info"])
+
+
+def test_generate_refuses_bfloat16_on_the_cpu_in_one_line(tmp_path, capsys):
+    """--precision bfloat16 is a CUDA path: on the CPU one line names the argument, exit
+    status non-zero, nothing written."""
+    shipped = Path(repap.__file__).parent / "data" / "models" / "a-si-30-paper.pt"
+    out = tmp_path / "g.npz"
+    code = main(["generate", str(shipped), "-n", "2", "--device", "cpu", "--precision",
+                 "bfloat16", "--quiet", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and not out.exists()
+    assert len(err) == 1 and "precision: bfloat16 generation runs on CUDA only" in err[0]
