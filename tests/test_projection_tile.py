@@ -30,8 +30,17 @@ def harness(tmp_path_factory):
 @pytest.mark.parametrize("periodic", [True, False])
 @pytest.mark.parametrize(
     ("n_bins", "sigma", "width"),
-    [(50, 0.0237, 2), (50, 0.0237, 1), (200, 0.005, 4), (100, 0.0059, 4), (77, 0.0001, 1),
-     (2, 0.3, 2), (1024, 0.01, 4), (50, 0.004, 2), (100, 0.003, 4)],  # fmt: skip
+    [
+        (50, 0.0237, 2),
+        (50, 0.0237, 1),
+        (200, 0.005, 4),
+        (100, 0.0059, 4),
+        (77, 0.0001, 1),
+        (2, 0.3, 2),
+        (1024, 0.01, 4),
+        (50, 0.004, 2),
+        (100, 0.003, 4),
+    ],
 )
 def test_tile_arithmetic_equals_the_cpu_kernel(harness, n_bins, sigma, width, periodic):
     rng = np.random.default_rng(n_bins)
