@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import repap
-from repap.network_eval import evaluate_networks
+from repap.evaluation.network_report import evaluate_networks
 
 RUNS = Path(__file__).parent.parent / "datasets" / "a-si-64-runs"
 N = 2000

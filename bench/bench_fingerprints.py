@@ -8,7 +8,7 @@ import pytest
 from ase.geometry import get_distances
 
 import repap
-from repap.networks import fingerprints
+from repap.analysis.networks import fingerprints
 
 N = 100
 

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import repap
-from repap.checkpoint import PRETRAINED
+from repap.model.checkpoint import PRETRAINED
 from repap.runtime import keep_freed_memory
 
 THREADS = 2

@@ -31,7 +31,7 @@ import pytest
 import torch
 
 import repap
-from repap.model import RePAP
+from repap.model.recurrent import RePAP
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_projection import best_torch, compiled_torch, functional_torch

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import repap
-from repap.radial import rdf
+from repap.analysis.radial import rdf
 
 FRAMES = int(os.environ.get("REPAP_BENCH_RDF_FRAMES", 40_000))
 THREADS = 2

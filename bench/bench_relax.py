@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import repap
-from repap.md import _preload_mpi
-from repap.relaxation import Potential, relax
+from repap.sim.md import _preload_mpi
+from repap.sim.relaxation import Potential, relax
 
 FMAX = 1e-3
 FRAMES = 20

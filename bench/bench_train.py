@@ -28,8 +28,8 @@ import pytest
 import torch
 
 import repap
-from repap.lstm import cpu_bfloat16_native
-from repap.model import ModelConfig, RePAP
+from repap.model.lstm import cpu_bfloat16_native
+from repap.model.recurrent import ModelConfig, RePAP
 from repap.runtime import keep_freed_memory
 
 THREADS = 2

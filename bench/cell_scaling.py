@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 import repap
-from repap.lstm import cpu_matmul_dtype
-from repap.projection import bin_index, project
+from repap.model.lstm import cpu_matmul_dtype
+from repap.model.projection import bin_index, project
 
 
 def step_seconds(model: repap.RePAP, batch: int = 128, repeats: int = 3) -> float:

@@ -31,11 +31,11 @@ from denoiser import SIG_MIN, Denoiser, load
 from perturb_relax import bond_changes, bonds
 
 import repap
-from repap.baselines import perturbed
-from repap.network_eval import evaluate_networks, markdown
-from repap.networks import TOLERANCE, distance, fingerprints, group
-from repap.relaxation import relax
-from repap.trajectory import Trajectory
+from repap.analysis.networks import TOLERANCE, distance, fingerprints, group
+from repap.data.trajectory import Trajectory
+from repap.evaluation.baselines import perturbed
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.sim.relaxation import relax
 
 
 @torch.no_grad()

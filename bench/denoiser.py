@@ -29,8 +29,8 @@ from torch import nn
 from tqdm import tqdm
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.trajectory import Trajectory
+from repap.data.trajectory import Trajectory
+from repap.evaluation.network_report import evaluate_networks, markdown
 
 SIG_MIN, SIG_MAX = 0.02, 4.0  # A (4 A in the 10.86 A cell: nearly uniform)
 CUT = 5.0  # A: messages between atoms closer than this (the cell is 10.86 A)
@@ -223,7 +223,7 @@ def inpaint(model: Denoiser, pos: np.ndarray, hole: int, centre: np.ndarray, rad
     """The last ``hole`` atoms of each row of ``pos`` (B, N, 3) drawn again by the model, the
     rest kept (RePaint-style: at each level the kept atoms are their known positions noised
     to that level): hole atoms start uniform in their sphere (``centre`` (B, hole, 3),
-    ``radius`` (B, hole), as repap.rebuild.holes gives them) plus noise of ``start`` A, then
+    ``radius`` (B, hole), as rebuild.holes gives them) plus noise of ``start`` A, then
     follow the reverse SDE from ``start`` down to SIG_MIN."""
     gen = torch.Generator().manual_seed(seed)
     ladder = start * (SIG_MIN / start) ** (torch.arange(levels + 1) / levels)
@@ -252,13 +252,13 @@ def inpaint(model: Denoiser, pos: np.ndarray, hole: int, centre: np.ndarray, rad
 
 
 def fill_compare(out: Path, tries: int, hole: int, levels: int, start: float) -> None:
-    """The same holes (repap.rebuild's, at defects of the training networks) filled at random
+    """The same holes (rebuild's, at defects of the training networks) filled at random
     and by the model, relaxed, and counted as repap rebuild counts them: new (no training
     network), at most the ceiling (the training networks' mean + 1 std), distinct."""
-    from repap.metrics import close_pairs
-    from repap.networks import group
-    from repap.rebuild import defects, fill_uniform, holes
-    from repap.relaxation import relax
+    from repap.analysis.metrics import close_pairs
+    from repap.analysis.networks import group
+    from repap.generation.rebuild import defects, fill_uniform, holes
+    from repap.sim.relaxation import relax
 
     model = load(out)
     nset = repap.reference_set()
@@ -309,7 +309,7 @@ def judge(out: Path, n: int, per_level: int, levels: int) -> None:
     ens.info["seconds_per_structure"] = seconds / n
     report, _ = evaluate_networks(ens, nset.inherent_structures("heldout"), nset.subset("train"),
                                   baseline_size=200)  # fmt: skip
-    from repap.dataset import quality
+    from repap.sim.reference_sets import quality
 
     report["before_relaxation"] = quality(ens)  # coordination, four-fold, angles (2.85 A)
     path = out / "denoiser.json"

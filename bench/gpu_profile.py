@@ -10,7 +10,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import repap
-from repap import sampling
+from repap.model import sampling
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 65536
 counts = {"steps": 0, "captures": 0, "ensemble_s": 0.0}

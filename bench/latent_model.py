@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.projection import bin_index, project
-from repap.sampling import SOFTMAX, cpu_loop
-from repap.sequences import prepare_networks
+from repap.data.sequences import prepare_networks
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.model.projection import bin_index, project
+from repap.model.sampling import SOFTMAX, cpu_loop
 
 FREE_BITS = 0.05  # nats per latent dimension not penalised (against posterior collapse)
 

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.projection import bin_index, project
-from repap.sampling import SOFTMAX, cpu_loop
-from repap.sequences import prepare_networks
+from repap.data.sequences import prepare_networks
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.model.projection import bin_index, project
+from repap.model.sampling import SOFTMAX, cpu_loop
 
 BOND = 2.75  # A: neighbours counted for an earlier atom's missing bonds
 SPACING, CHANNELS = 0.3, 16  # histogram: channel m at distance m * SPACING

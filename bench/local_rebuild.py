@@ -43,10 +43,10 @@ from perturb_relax import bonds
 from site_model import VARIANTS, SiteModel, fill, mic, propose
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.networks import group
-from repap.relaxation import relax
-from repap.trajectory import Trajectory
+from repap.analysis.networks import group
+from repap.data.trajectory import Trajectory
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.sim.relaxation import relax
 
 NOISE = 0.7  # A
 MIN_DIST = 2.0

@@ -12,9 +12,9 @@ import numpy as np
 from ase.neighborlist import neighbor_list
 
 import repap
-from repap.baselines import random_min_distance
-from repap.networks import group
-from repap.relaxation import relax
+from repap.analysis.networks import group
+from repap.evaluation.baselines import random_min_distance
+from repap.sim.relaxation import relax
 
 SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 

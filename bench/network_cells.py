@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import repap
-from repap.config import TrainConfig
-from repap.network_eval import evaluate_networks, markdown
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.model.config import TrainConfig
 
 if __name__ == "__main__":
     source, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import repap
-from repap.config import TrainConfig
+from repap.model.config import TrainConfig
 
 # name -> TrainConfig.preset("recommended", **overrides); GPU-sized batches
 VARIANTS = {

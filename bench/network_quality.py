@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
+from repap.evaluation.network_report import evaluate_networks, markdown
 
 if __name__ == "__main__":
     ref, held = repap.reference(), repap.reference(heldout=True)

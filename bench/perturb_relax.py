@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 import repap
-from repap.baselines import perturbed
-from repap.network_eval import CUTOFF, evaluate_networks, markdown
-from repap.networks import group
-from repap.relaxation import relax
+from repap.analysis.networks import group
+from repap.evaluation.baselines import perturbed
+from repap.evaluation.network_report import CUTOFF, evaluate_networks, markdown
+from repap.sim.relaxation import relax
 
 
 def bonds(pos: np.ndarray, length: float) -> np.ndarray:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import repap
-from repap.evaluation import markdown
+from repap.evaluation.snapshots import markdown
 
 RUNS = [  # (label, model, temperature)
     ("paper, T = 1", "paper", 1.0),

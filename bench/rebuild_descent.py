@@ -12,7 +12,7 @@ Run:
 
     .venv/bin/python bench/rebuild_descent.py OUT.json N ITERATIONS TRIES [HOLE [FILL]]
 
-FILL: uniform (default) or site, the learnt site model's fill (repap.site_fill) (resumable:
+FILL: uniform (default) or site, the learnt site model's fill (generation.site_fill) (resumable:
 the structures after each iteration are kept in build/descent-N-TRIES-HOLE-FILL.npz)."""
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from rebuild_lineage import root_bonds_kept
 from tqdm import tqdm
 
 import repap
-from repap import site_fill
-from repap.baselines import random_min_distance
-from repap.network_eval import evaluate_networks, markdown
-from repap.rebuild import defects, fill_uniform, holes, wrapped
-from repap.relaxation import relax
-from repap.trajectory import Trajectory
+from repap.data.trajectory import Trajectory
+from repap.evaluation.baselines import random_min_distance
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.generation import site_fill
+from repap.generation.rebuild import defects, fill_uniform, holes, wrapped
+from repap.sim.relaxation import relax
 
 SCREEN = 1e-2  # eV/A: every try is relaxed to this (repap rebuild's screen)
 

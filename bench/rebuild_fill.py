@@ -19,8 +19,8 @@ from pathlib import Path
 from rebuild_lineage import root_bonds_kept
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.rebuild import rebuild
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.generation.rebuild import rebuild
 
 if __name__ == "__main__":
     path, atoms, n = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

@@ -25,11 +25,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 import repap
-from repap.metrics import diamond_like_fraction
-from repap.network_eval import CUTOFF, quality
-from repap.networks import fingerprints, group
-from repap.radial import rdf
-from repap.rebuild import _mic, rebuild
+from repap.analysis.metrics import diamond_like_fraction
+from repap.analysis.networks import fingerprints, group
+from repap.analysis.radial import rdf
+from repap.evaluation.network_report import CUTOFF, quality
+from repap.generation.rebuild import _mic, rebuild
 
 
 def bonds(pos: np.ndarray, cell: np.ndarray) -> np.ndarray:

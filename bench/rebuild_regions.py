@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.rebuild import rebuild
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.generation.rebuild import rebuild
 
 if __name__ == "__main__":
     args = sys.argv[1:]

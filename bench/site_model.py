@@ -41,11 +41,11 @@ import torch
 from tqdm import tqdm
 
 import repap
-from repap.ensemble import Ensemble
-from repap.md import POTENTIALS, energy
-from repap.network_eval import evaluate_networks, markdown
-from repap.sequences import prepare_networks
-from repap.site_fill import (
+from repap.data.ensemble import Ensemble
+from repap.data.sequences import prepare_networks
+from repap.data.trajectory import Trajectory
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.generation.site_fill import (
     CENTRES,
     G,
     SiteModel,
@@ -56,12 +56,12 @@ from repap.site_fill import (
     radial_dir,
     state,
 )
-from repap.site_fill import propose as site_propose
-from repap.trajectory import Trajectory
+from repap.generation.site_fill import propose as site_propose
+from repap.sim.md import POTENTIALS, energy
 
 SIGMA = 0.1  # A: the axis projections' Gaussian
 RESTARTS = 20
-# the model and its features live in repap.site_fill (repap rebuild --fill site uses them)
+# the model and its features live in generation.site_fill (repap rebuild --fill site uses them)
 
 
 def offsets_to_bins(off: torch.Tensor) -> torch.Tensor:
@@ -201,7 +201,7 @@ def sw_insertion(
 def fill(
     propose_fn, pos: torch.Tensor, placed: torch.Tensor, start: int, length: float, guide: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Place atoms start .. N-1 (``repap.site_fill.place``); with ``guide``, that many
+    """Place atoms start .. N-1 (``repap.generation.site_fill.place``); with ``guide``, that many
     proposals per atom of which the lowest SW insertion energy is kept."""
     return place(propose_fn, pos, placed, start, guide,
                  lambda p, pl, new: sw_insertion(p, pl, new, length))  # fmt: skip

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 import repap
-from repap.model import ModelConfig
-from repap.training import TrainConfig
+from repap.model.recurrent import ModelConfig
+from repap.training.loop import TrainConfig
 
 SOFT = {"output": "softmax", "optimizer": "adam"}
 COSINE = {**SOFT, "schedule": "cosine"}

@@ -210,8 +210,8 @@ def test_import_is_light_and_names_resolve(tmp_path):
     first use."""
     code = (
         "import sys, repap; heavy = [m for m in ('torch', 'numba') if m in sys.modules]; "
-        "assert not heavy, heavy; assert repap.train.__module__ == 'repap.training'; "
-        "import repap.training, repap.relaxation; assert callable(repap.relax); "
+        "assert not heavy, heavy; assert repap.train.__module__ == 'repap.training.loop'; "
+        "import repap.training.loop, repap.sim.relaxation; assert callable(repap.relax); "
         "assert set(repap.__all__) <= set(dir(repap))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)

@@ -9,8 +9,8 @@ import torch
 
 import repap
 from repap.cli import main
-from repap.model import ModelConfig
-from repap.training import TrainConfig
+from repap.model.recurrent import ModelConfig
+from repap.training.loop import TrainConfig
 
 pytestmark = [
     pytest.mark.cuda,
@@ -87,7 +87,7 @@ def test_cuda_graph_replay_equals_eager_steps(monkeypatch, precision):
     op by op does (redraws, restarts, failures and compaction: a clash-heavy tiny model); in
     float32 both also give the CPU loop's structures, whose redraw rule is plain torch
     indexing (an independent check of the rewind kernel)."""
-    from repap import sampling
+    from repap.model import sampling
 
     monkeypatch.setattr(sampling, "COMPACT_MIN_ROWS", 0)  # compact this small batch too
     cell = np.eye(3) * 6.0
@@ -126,7 +126,7 @@ def test_cuda_step_equals_the_forward_pass(output, precision):
     biases; with a mask, the rows left out keep their state and the others step as usual.
     bfloat16 operands (8-bit mantissa, 2^-9 relative rounding) move these logits, of order 1,
     by up to a few 1e-2 over 11 steps; a wrong bias, gate or layer moves them by order 1."""
-    from repap.model import RePAP
+    from repap.model.recurrent import RePAP
 
     torch.manual_seed(4)
     config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import repap
-from repap import generate as gen
 from repap.cli import main
-from repap.model import ModelConfig
-from repap.training import TrainConfig
+from repap.generation import chunked as gen
+from repap.model.recurrent import ModelConfig
+from repap.training.loop import TrainConfig
 
 N = 45
 BATCH = 16  # 3 chunks
@@ -74,7 +74,9 @@ def test_interrupted_run_resumes_to_the_same_file(model_path, tmp_path, monkeypa
     monkeypatch.setattr(gen, "_save_chunk", save)
     made = []
     monkeypatch.setattr(
-        gen, "sample", lambda *a, **k: made.append(k["start"]) or repap.sampling.sample(*a, **k)
+        gen,
+        "sample",
+        lambda *a, **k: made.append(k["start"]) or repap.model.sampling.sample(*a, **k),
     )
     assert run_cli(model_path, tmp_path / "resumed.xyz") == 0
     assert made == [32]  # only the missing chunk was generated

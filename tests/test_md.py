@@ -6,8 +6,8 @@ import pytest
 from ase.build import bulk
 
 import repap
-from repap.md import MeltQuench, energy, simulate, thermalize
-from repap.trajectory import Trajectory
+from repap.data.trajectory import Trajectory
+from repap.sim.md import MeltQuench, energy, simulate, thermalize
 
 SHORT = dict(melt_time=1.0, quench_time=2.0, equilibrate_time=1.0, frames=20, stride=5)
 
@@ -127,8 +127,8 @@ def test_thermalized_networks_look_like_their_melt_quench_frames(heldout):
     """Six held-out networks' inherent structures, 0.5 ps at 300 K: the potential energy rises
     by equipartition's 3/2 kB T per atom (a harmonic solid), the RDF becomes that of the
     networks' own 300 K melt-quench frames, and the frames relax back into their networks."""
-    from repap.metrics import err_rdf
-    from repap.networks import group
+    from repap.analysis.metrics import err_rdf
+    from repap.analysis.networks import group
 
     nets = heldout.inherent_structures()[:6]
     frames = thermalize(nets, 300.0, 0.5)

@@ -8,10 +8,11 @@ from ase.build import bulk
 from reference import bond_angles_cubic, coordination_cubic
 
 import repap
-from repap import baselines, metrics
+from repap.analysis import metrics
+from repap.analysis.radial import rdf
 from repap.cli import main
-from repap.evaluation import describe
-from repap.radial import rdf
+from repap.evaluation import baselines
+from repap.evaluation.snapshots import describe
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,7 @@ def test_energy_row_left_empty_says_why():
 def test_evaluate_takes_the_training_block_of_a_split():
     # the README's lines: seqs = repap.prepare(ref); train, val, test = split(seqs, ...)
     ref = repap.reference(heldout=True)[::50]
-    train, _, _ = repap.sequences.split(repap.prepare(ref), val=0.1, test=0.1)
+    train, _, _ = repap.data.sequences.split(repap.prepare(ref), val=0.1, test=0.1)
     report = repap.evaluate(ref[-10:], ref, training=train, networks=False, energy=False)
     assert report["ensembles"]["generated"]["novelty_rmsd_min_A"] >= 0.0
     with pytest.raises(TypeError, match=r"^training: expected a repap.Trajectory or Sequences"):

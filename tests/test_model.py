@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import repap
-import repap.lstm
-import repap.model
-from repap.lstm import layered_lstm
-from repap.model import ModelConfig, RePAP
-from repap.training import TrainConfig
+import repap.model.lstm
+import repap.model.recurrent
+from repap.model.lstm import layered_lstm
+from repap.model.recurrent import ModelConfig, RePAP
+from repap.training.loop import TrainConfig
 
 
 def still_atoms(rng, frames=64, n_atoms=4, noise=0.01, length=6.0):
@@ -139,7 +139,7 @@ def test_training_loss_decreases_in_a_few_steps(rng):
 
 
 NATIVE_BF16 = pytest.mark.skipif(
-    not repap.lstm.cpu_bfloat16_native(),
+    not repap.model.lstm.cpu_bfloat16_native(),
     reason="this CPU has no native bfloat16 (AVX512-BF16/AMX): oneDNN's bf16 LSTM cannot run; "
     "the float32 fallback is tested instead",
 )
@@ -148,15 +148,15 @@ NATIVE_BF16 = pytest.mark.skipif(
 @pytest.fixture
 def forced_fallback(monkeypatch):
     """Behave as on a CPU without native bfloat16, whatever this one has."""
-    monkeypatch.setattr(repap.lstm, "cpu_bfloat16_native", lambda: False)
-    monkeypatch.setattr(repap.lstm, "_fallback_warned", False)
+    monkeypatch.setattr(repap.model.lstm, "cpu_bfloat16_native", lambda: False)
+    monkeypatch.setattr(repap.model.lstm, "_fallback_warned", False)
 
 
 def test_bfloat16_probe_matches_what_onednn_does(rng):
     """The probe's answer is what the real layered bf16 LSTM does on this CPU."""
     lstm = torch.nn.LSTM(20 + 17, 32, 2)
     x = torch.from_numpy(rng.normal(size=(4, 17, 37)).astype(np.float32))
-    if repap.lstm.cpu_bfloat16_native():
+    if repap.model.lstm.cpu_bfloat16_native():
         out = layered_lstm(lstm, x, matmul_dtype=torch.bfloat16)
         assert out.shape == (4, 17, 32) and torch.isfinite(out).all()
     else:
@@ -168,7 +168,7 @@ def test_bfloat16_probe_matches_what_onednn_does(rng):
 def test_bfloat16_matmuls_stay_close_to_float32(rng, monkeypatch):
     """The bfloat16 LSTM itself (oneDNN's, where the CPU has native bfloat16), so the policy
     is bypassed."""
-    monkeypatch.setattr(repap.model, "cpu_matmul_dtype", lambda dtype: dtype)
+    monkeypatch.setattr(repap.model.recurrent, "cpu_matmul_dtype", lambda dtype: dtype)
     torch.manual_seed(1)
     model = RePAP(ModelConfig(n_bins=20, hidden=64, dropout=0.0), n_atoms=6)
     bins = torch.from_numpy(rng.integers(0, 20, (16, 17)))
@@ -245,7 +245,7 @@ def test_checkpoint_metadata_is_checked_field_by_field(tmp_path, edit, message):
     file is refused with one line naming the field, never generated from."""
     import json
 
-    from repap import checkpoint
+    from repap.model import checkpoint
 
     src = Path(repap.__file__).parent / "data" / "models" / "a-si-30-paper.pt"
     payload = torch.load(src, map_location="cpu", weights_only=True)
@@ -260,13 +260,13 @@ def test_checkpoint_metadata_is_checked_field_by_field(tmp_path, edit, message):
 
 def test_model_metadata_round_trip(tmp_path):
     """What a trained model saves is what the typed contract reads back."""
-    from repap.metadata import ModelMeta
+    from repap.model.metadata import ModelMeta
 
     model = repap.pretrained("paper")
     m = ModelMeta.from_dict(model.meta, model.n_atoms, model.config.n_bins)
     np.testing.assert_array_equal(m.order[m.inverse], np.arange(model.n_atoms))
     assert m.first_counts.sum() == model.meta["data"]["train_frames"]
-    path = repap.checkpoint.save(tmp_path / "again.pt", model)
+    path = repap.model.checkpoint.save(tmp_path / "again.pt", model)
     assert repap.load_model(path).meta["meta_version"] == 1
 
 

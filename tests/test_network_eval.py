@@ -9,11 +9,11 @@ import pytest
 from ase.build import bulk
 
 import repap
-from repap.network_eval import evaluate_networks, markdown
-from repap.networks import group
-from repap.relaxation import relax
-from repap.rings import ring_counts, rings_per_atom
-from repap.structure_factor import structure_factor
+from repap.analysis.networks import group
+from repap.analysis.rings import ring_counts, rings_per_atom
+from repap.analysis.structure_factor import structure_factor
+from repap.evaluation.network_report import evaluate_networks, markdown
+from repap.sim.relaxation import relax
 
 
 def diamond(repeat=(1, 1, 1)):
@@ -123,7 +123,7 @@ HAS_CHGNET = importlib.util.find_spec("chgnet") is not None
 
 @pytest.mark.skipif(not HAS_CHGNET, reason="CHGNet not installed: pip install 'repap[judge]'")
 def test_judge_puts_diamond_at_zero_and_a_si_above_it():
-    from repap.judge import diamond_energy, energy_above_diamond
+    from repap.evaluation.judge import diamond_energy, energy_above_diamond
 
     assert diamond_energy() == pytest.approx(-5.312, abs=0.005)
     assert energy_above_diamond(diamond())[0] == pytest.approx(0.0, abs=1e-3)  # cubic cell
@@ -134,7 +134,7 @@ def test_judge_puts_diamond_at_zero_and_a_si_above_it():
 def test_judge_without_chgnet_says_how_to_install(monkeypatch):
     import sys
 
-    from repap import judge
+    from repap.evaluation import judge
 
     judge._model.cache_clear()
     monkeypatch.setitem(sys.modules, "chgnet", None)  # import chgnet raises ImportError

@@ -6,11 +6,11 @@ import pytest
 from ase import Atoms
 
 import repap
-from repap.augment import lattice_symmetries, transform
-from repap.config import ModelConfig, TrainConfig
-from repap.dataset import NetworkSet
-from repap.sequences import prepare_networks
-from repap.training import _split_networks
+from repap.data.augment import lattice_symmetries, transform
+from repap.data.sequences import prepare_networks
+from repap.model.config import ModelConfig, TrainConfig
+from repap.sim.reference_sets import NetworkSet
+from repap.training.loop import _split_networks
 
 
 def mic_distances(frac, cell):
@@ -139,9 +139,9 @@ def test_shipped_network_model_never_saw_a_heldout_network(atoms):
 def test_shipped_network_model_makes_new_networks(atoms):
     """Its structures relax into networks that none of the set's training networks is (the
     grouping's own tolerance), all distinct, with no pair closer than 2 A."""
-    from repap.network_eval import networks_of
-    from repap.networks import group
-    from repap.relaxation import relax
+    from repap.analysis.networks import group
+    from repap.evaluation.network_report import networks_of
+    from repap.sim.relaxation import relax
 
     model = repap.pretrained(f"networks-{atoms}")
     nset = repap.reference_set(atoms=atoms)

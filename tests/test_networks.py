@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import repap
-from repap.dataset import NetworkSet, assemble, build_runs
-from repap.networks import TOLERANCE, distance, fingerprints, group, same_network
-from repap.relaxation import relax
+from repap.analysis.networks import TOLERANCE, distance, fingerprints, group, same_network
+from repap.sim.reference_sets import NetworkSet, assemble, build_runs
+from repap.sim.relaxation import relax
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
     known = group(train.inherent_structures())
     assert (known.match(held.inherent_structures()) == -1).all()
     # judged against a set: its training networks for novelty, its held-out ones as reference
-    from repap.network_eval import evaluate_networks
+    from repap.evaluation.network_report import evaluate_networks
 
     for which, novelty in (("heldout", 1.0), ("train", 0.0)):
         frames = back.subset(which)[::10]

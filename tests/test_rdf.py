@@ -8,8 +8,8 @@ from ase import Atoms
 from ase.geometry.rdf import get_rdf
 
 import repap
-from repap import radial as rdf_module
-from repap.radial import rdf
+from repap.analysis import radial as rdf_module
+from repap.analysis.radial import rdf
 
 CUBIC = np.eye(3) * 9.0
 TRICLINIC = np.array([[9.0, 0.0, 0.0], [2.0, 8.5, 0.0], [-1.0, 1.5, 10.0]])

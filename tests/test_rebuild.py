@@ -7,12 +7,12 @@ import pytest
 from ase.geometry import get_distances
 
 import repap
+from repap.analysis.networks import distance, fingerprints
 from repap.cli import main
 from repap.errors import InputError
-from repap.md import energy
-from repap.network_eval import CUTOFF
-from repap.networks import distance, fingerprints
-from repap.rebuild import fill_uniform, holes, rebuild
+from repap.evaluation.network_report import CUTOFF
+from repap.generation.rebuild import fill_uniform, holes, rebuild
+from repap.sim.md import energy
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_bad_arguments_are_refused(networks):
 
 def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "new.npz"
-    import repap.rebuild as rb
+    import repap.generation.rebuild as rb
 
     calls = []
     real = rb.rebuild
@@ -203,7 +203,7 @@ def test_cli_writes_frames_at_a_temperature(tmp_path, capsys):
 
 
 def test_cli_resumes_the_md_and_refuses_other_md_settings(tmp_path, capsys, monkeypatch):
-    import repap.md as md
+    import repap.sim.md as md
 
     out = tmp_path / "hot.npz"
     real, calls = md.thermalize, []

@@ -58,8 +58,8 @@ def test_shipped_network_set_is_split_by_network(atoms, train_min, heldout_min):
     """Every network distinct, training and held-out networks disjoint (independent check:
     sorted pair distances of the inherent structures), a-Si quality, the frames of each
     network relax back to its inherent structure."""
-    from repap.networks import TOLERANCE, distance, fingerprints
-    from repap.relaxation import relax
+    from repap.analysis.networks import TOLERANCE, distance, fingerprints
+    from repap.sim.relaxation import relax
 
     nets = repap.reference_set(atoms=atoms)
     assert nets.n_atoms == atoms
@@ -71,7 +71,7 @@ def test_shipped_network_set_is_split_by_network(atoms, train_min, heldout_min):
     assert gaps.min() > 5 * TOLERANCE  # distinct, hence train and held-out disjoint
     assert np.bincount(nets.network).min() == 200
     assert -3.2 < nets.inherent_energy.mean() < -3.0
-    from repap.metrics import diamond_like_fraction
+    from repap.analysis.metrics import diamond_like_fraction
 
     assert diamond_like_fraction(nets.inherent, nets.cell).max() <= 0.05  # no crystal grain
     for k in (0, nets.n_networks - 1):  # its frames relax into its inherent structure (one

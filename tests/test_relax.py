@@ -8,8 +8,8 @@ import pytest
 
 import repap
 from repap.cli import main
-from repap.md import _preload_mpi
-from repap.relaxation import Potential, Relaxed, relax
+from repap.sim.md import _preload_mpi
+from repap.sim.relaxation import Potential, Relaxed, relax
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_bad_arguments_are_refused(frames, kwargs, message):
 
 
 def test_cli_writes_resumes_and_refuses_other_arguments(frames, tmp_path, capsys, monkeypatch):
-    module = sys.modules["repap.relaxation"]
+    module = sys.modules["repap.sim.relaxation"]
 
     src = tmp_path / "in.npz"
     frames.write(src)
@@ -158,12 +158,12 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp
     import subprocess
     import time
 
-    from repap.parts import claim_parts
+    from repap.jobs import claim_parts
 
     parts = tmp_path / "out.npz.parts"
     holder = subprocess.Popen(  # another process holds the claim for a while
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from repap.parts import claim_parts; "
+         "from repap.jobs import claim_parts; "
          "lock = claim_parts(Path(sys.argv[1]), {'a': 1}); print('held', flush=True); "
          "time.sleep(30)", str(parts)],
         stdout=subprocess.PIPE, text=True, cwd=tmp_path,

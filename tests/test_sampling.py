@@ -10,9 +10,9 @@ from scipy import stats
 
 import repap
 from repap import _C
-from repap.model import ModelConfig
-from repap.sampling import SIGMOID, SOFTMAX, _sample_step
-from repap.training import TrainConfig
+from repap.model.recurrent import ModelConfig
+from repap.model.sampling import SIGMOID, SOFTMAX, _sample_step
+from repap.training.loop import TrainConfig
 
 CUBIC = np.eye(3) * 7.0
 TRICLINIC = np.array([[7.0, 0.0, 0.0], [2.5, 6.8, 0.0], [1.5, -2.0, 6.6]])
@@ -275,7 +275,7 @@ def test_generation_steps_the_function_training_fits(output):
     # random weights (and biases, so that a gate-order or bias slip shows), several layers: the
     # sampler's one-step recurrence gives, coordinate by coordinate, the logits of the full
     # teacher-forced forward pass for the same bins
-    from repap.model import RePAP
+    from repap.model.recurrent import RePAP
 
     torch.manual_seed(3)
     config = ModelConfig(n_bins=12, hidden=16, layers=3, dropout=0.0, output=output)
@@ -308,12 +308,12 @@ def test_a_slice_of_an_ensemble_keeps_its_statistics(model):
 
 
 def test_cpu_loop_runs_a_model_that_reads_positions():
-    """repap.sampling.cpu_loop with a hand-written model (bench/local_head.py's extension
+    """repap.model.sampling.cpu_loop with a hand-written model (bench/local_head.py's extension
     point): the next bin is the current one + 5 or + 11 (mod G), read from the row's own
     coordinates, and its state counts the coordinates consumed. Every finished structure
     follows that rule exactly, through redraws and restarts (rows then step apart, so the hook
     sees subsets of rows, and states are saved and restored), and stays clash-free."""
-    from repap.sampling import cpu_loop, source_frame
+    from repap.model.sampling import cpu_loop, source_frame
 
     model = tiny_model(CUBIC)
     g, seen = model.config.n_bins, []

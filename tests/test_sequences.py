@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from repap.sequences import atom_order, prepare, split, unwrap
-from repap.trajectory import Trajectory
+from repap.data.sequences import atom_order, prepare, split, unwrap
+from repap.data.trajectory import Trajectory
 
 L = 10.0
 

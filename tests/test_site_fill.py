@@ -9,11 +9,11 @@ import torch
 from ase.geometry import get_distances
 
 import repap
-from repap import site_fill
+from repap.analysis.networks import distance, fingerprints
 from repap.errors import InputError
-from repap.md import energy
-from repap.networks import distance, fingerprints
-from repap.rebuild import fill_uniform, holes, rebuild
+from repap.generation import site_fill
+from repap.generation.rebuild import fill_uniform, holes, rebuild
+from repap.sim.md import energy
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import repap
-from repap import checkpoint
 from repap.cli import main
-from repap.model import ModelConfig
-from repap.training import TrainConfig, checkpoint_paths
+from repap.model import checkpoint
+from repap.model.recurrent import ModelConfig
+from repap.training.loop import TrainConfig, checkpoint_paths
 
 
 def small_run(rng, frames=30, n_atoms=3):
@@ -218,7 +218,7 @@ def test_train_leaves_the_global_generator_and_plot_backend_alone(rng, tmp_path)
     without pyplot, so the caller's matplotlib backend stays what it was."""
     script = f"""
 import matplotlib, sys, numpy as np, torch, repap
-from repap.config import TrainConfig, ModelConfig
+from repap.model.config import TrainConfig, ModelConfig
 matplotlib.use("svg")
 torch.manual_seed(123)
 state = torch.random.get_rng_state()
@@ -239,7 +239,7 @@ assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_di
 
 
 def test_validated_projection_equals_the_checked_op(rng):
-    from repap.ops import project_validated
+    from repap.model.projection_ops import project_validated
 
     frac = torch.from_numpy(rng.random((5, 4, 3)))
     sigma = [0.02, 0.03, 0.04]

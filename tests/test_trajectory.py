@@ -8,7 +8,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 import repap
-from repap.trajectory import Trajectory, read
+from repap.data.trajectory import Trajectory, read
 
 TRICLINIC = np.array([[8.4, 0.0, 0.0], [1.3, 7.9, 0.0], [-0.7, 0.9, 8.8]])
 

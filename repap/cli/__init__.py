@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repap", description="Ensembles of atomic structures with RePAP."
     )
-    from repap import __version__
+    from repap._version import __version__
 
     parser.add_argument("--version", action="version", version=f"repap {__version__}")
     parser.add_argument(

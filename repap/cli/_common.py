@@ -37,7 +37,7 @@ PROTOCOL_HELP = {  # MeltQuench field -> help (units), for simulate and dataset
 
 
 def add_protocol_options(p: argparse.ArgumentParser) -> None:
-    from repap.md import MeltQuench
+    from repap.sim.md import MeltQuench
 
     d = MeltQuench()
     for name, text in PROTOCOL_HELP.items():
@@ -54,7 +54,7 @@ def protocol_of(args: argparse.Namespace) -> dict:
 
 
 def check_same_run(path: os.PathLike, wanted: dict) -> None:
-    from repap.trajectory import read
+    from repap.data.trajectory import read
 
     have = read(path, index=0).info.get("simulate", {})
     differ = [f"{k} {have.get(k)!r} (asked {v!r})" for k, v in wanted.items() if have.get(k) != v]

@@ -10,7 +10,7 @@ from repap.cli._common import add_overwrite, add_protocol_options, protocol_of, 
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from repap.dataset import assemble, build_runs
+    from repap.sim.reference_sets import assemble, build_runs
 
     if args.out and not args.overwrite:
         refuse_existing(args.out)

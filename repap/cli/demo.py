@@ -8,7 +8,7 @@ from repap.runtime import keep_freed_memory
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.demo import run_demo
+    from repap.workflows.demo import run_demo
 
     keep_freed_memory()
 

@@ -8,9 +8,9 @@ from repap.errors import InputError
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.evaluation import evaluate, markdown
-    from repap.references import reference
-    from repap.trajectory import read
+    from repap.data.references import reference
+    from repap.data.trajectory import read
+    from repap.evaluation.snapshots import evaluate, markdown
 
     if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
         raise InputError(f"--nbins: expected 1 to 100000, got {args.nbins}")

@@ -9,7 +9,7 @@ from repap.runtime import keep_freed_memory
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.generate import generate
+    from repap.generation.chunked import generate
 
     keep_freed_memory()
 

@@ -6,9 +6,9 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    import repap
+    from repap._C import build_info
 
-    for key, value in repap.build_info().items():
+    for key, value in build_info().items():
         print(f"{key:22s} {value}")
     return 0
 

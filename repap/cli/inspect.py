@@ -10,7 +10,7 @@ from repap.cli._common import add_overwrite, refuse_existing
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from repap.trajectory import read
+    from repap.data.trajectory import read
 
     if args.write and not args.overwrite:
         refuse_existing(args.write, flag="--write")

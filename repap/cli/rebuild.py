@@ -7,7 +7,7 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.rebuild import rebuild_file
+    from repap.generation.rebuild import rebuild_file
 
     s = rebuild_file(
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,

@@ -8,7 +8,7 @@ from repap.errors import InputError
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.relaxation import relax_file
+    from repap.sim.relaxation import relax_file
 
     if args.pair_style or args.pair_coeff:
         if not (args.pair_style and args.pair_coeff):

@@ -17,7 +17,7 @@ from repap.errors import InputError
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from repap.md import simulate
+    from repap.sim.md import simulate
 
     protocol = protocol_of(args)
     if args.runs < 1:

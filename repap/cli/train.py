@@ -9,7 +9,7 @@ from typing import Any
 from repap.cli._common import add_overwrite, refuse_existing
 from repap.runtime import keep_freed_memory
 
-# Options mirror the fields of TrainConfig and ModelConfig (repap.config): name, type and
+# Options mirror the fields of TrainConfig and ModelConfig (repap.model.config): name, type and
 # choices come from the dataclasses; here only what a help line says and a shorter name.
 _NAMES = {"n_bins": "bins"}
 _HELP = {
@@ -28,7 +28,7 @@ _HELP = {
 
 def _config_fields() -> list[tuple[str, Any, str]]:
     """(field, its default, group) of every option the configs define."""
-    from repap.config import ModelConfig, TrainConfig
+    from repap.model.config import ModelConfig, TrainConfig
 
     train = [(f.name, getattr(TrainConfig(), f.name), "training") for f in fields(TrainConfig)
              if f.name != "model"]  # fmt: skip
@@ -37,8 +37,8 @@ def _config_fields() -> list[tuple[str, Any, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.config import TrainConfig
-    from repap.training import checkpoint_paths, train
+    from repap.model.config import TrainConfig
+    from repap.training.loop import checkpoint_paths, train
 
     keep_freed_memory()
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from repap.config import OPTIMIZERS, OUTPUTS, PRECISIONS, PRESETS, SCHEDULES
+    from repap.model.config import OPTIMIZERS, OUTPUTS, PRECISIONS, PRESETS, SCHEDULES
 
     p = sub.add_parser(
         "train",

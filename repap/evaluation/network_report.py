@@ -1,0 +1,295 @@
+"""Judge ensembles as networks: relax, group, then novelty, uniqueness and relaxed quality.
+
+A generated structure is worth something when it relaxes into a sound network that is not
+already in the training data. So every ensemble (generated, held-out networks, and the
+AIRSS-style baseline: random with a minimum distance, then relaxed) is relaxed to its
+inherent structures (:func:`repap.relax`), grouped into networks
+(:mod:`repap.analysis.networks`), and
+described by:
+
+- novelty: the fraction of relaxed structures whose network matches no training network;
+  and how far new they are: the median distance to the nearest training network (the
+  fingerprint distance of :mod:`repap.analysis.networks`), and the fraction at least as
+  far from every training network as the closest held-out network is (a one-bond-switch
+  neighbour of a training network is new by the first, not by the second);
+- uniqueness: distinct networks among them, as a fraction;
+- beside them, with training data, the "training set plus noise" bar: the training networks
+  perturbed by ``perturbed`` A (0.45 by default) and relaxed, which with nothing learnt
+  scores novelty ~0.7 at near held-out quality, by networks a few bond switches from their
+  sources (README, "The bar short of learning"); a model should beat it;
+- inherent-structure energy per atom (mean, spread, histogram), coordination, four-fold
+  fraction, bond-angle mean and spread (standard deviation, as experiments report it), rings
+  per atom by size (:mod:`repap.analysis.rings`), Err_RDF of the relaxed structures against the
+  held-out networks', and S(Q) (:mod:`repap.analysis.structure_factor`);
+- optionally an independent energy judge (CHGNet, ``repap[judge]``): energy per atom above
+  diamond Si under the same model, so a quality claim does not rest on the potential the
+  data came from.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from repap.analysis import metrics
+from repap.analysis.metrics import CUTOFF
+from repap.analysis.radial import rdf
+from repap.data.trajectory import Trajectory
+from repap.errors import InputError
+from repap.evaluation import baselines
+
+MAX_TRAINING_FRAMES = 50  # frames of the training data relaxed to find its networks
+
+
+def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory, dict[str, Any]]:
+    from repap.sim.relaxation import relax
+
+    r = relax(traj, fmax=fmax, progress=progress)
+    ok = r.status == "converged"
+    stats = {"relaxed": int(ok.sum()), "not_converged": int((~ok).sum())}
+    return r.structures[np.flatnonzero(ok)], stats
+
+
+def networks_of(traj: Trajectory, fmax: float = 1e-3, limit: int = MAX_TRAINING_FRAMES):
+    """The distinct networks of training data: a NetworkSet's training networks (its own
+    inherent structures), else up to ``limit`` evenly spaced frames relaxed and grouped (one
+    MD run is one network at 300 K, so a few frames find it). Many networks' structures in a
+    plain Trajectory would be thinned to ``limit``: pass the NetworkSet
+    (``set.subset("train")``) instead."""
+    return _training_networks(traj, fmax, limit)[0]
+
+
+def _training_networks(traj: Trajectory, fmax: float, limit: int = MAX_TRAINING_FRAMES):
+    """(networks_of's Networks, one inherent structure per network)."""
+    from repap.analysis.networks import group
+
+    if hasattr(traj, "inherent_structures"):
+        relaxed = traj.inherent_structures("train")
+    else:
+        every = max(1, len(traj) // limit)
+        relaxed, _ = _relaxed(traj[::every][:limit], fmax, progress=False)
+    nets = group(relaxed)
+    return nets, relaxed[nets.representatives]
+
+
+def quality(
+    relaxed: Trajectory, g_ref: np.ndarray | None, rmax: float, nbins: int
+) -> tuple[dict, np.ndarray]:
+    """Relaxed quality of an ensemble of inherent structures (see the module doc), and its
+    bond angles (degrees) for the plots."""
+    from repap.analysis.rings import rings_per_atom
+
+    counts, angles = metrics.coordination_and_angles(relaxed, cutoff=CUTOFF)
+    e = relaxed.energy / relaxed.n_atoms
+    _, g = rdf(relaxed, rmax=rmax, nbins=nbins)
+    return {
+        "energy_mean_eV": float(e.mean()),
+        "energy_std_eV": float(e.std()),
+        "coordination_mean": float(counts.mean()),
+        "fourfold_fraction": float((counts == 4).mean()),
+        "bond_angle_mean_deg": float(angles.mean()) if angles.size else None,
+        "bond_angle_std_deg": float(angles.std()) if angles.size else None,
+        "rings_per_atom": rings_per_atom(relaxed, cutoff=CUTOFF),
+        "err_rdf_relaxed": metrics.err_rdf(g, g_ref) if g_ref is not None else 0.0,
+    }, angles
+
+
+def evaluate_networks(
+    ensemble: Trajectory,
+    heldout: Trajectory,
+    training: Trajectory | None = None,
+    *,
+    fmax: float = 1e-3,
+    min_dist: float = 2.0,
+    baseline_size: int = 200,
+    perturbed: float | None = 0.45,
+    judge: bool = False,
+    judge_sample: int = 50,
+    rmax: float = 4.2,
+    nbins: int = 100,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Network-level report of ``ensemble`` against the ``heldout`` networks (frames or
+    inherent structures of melt-quench runs never trained on) and the networks of
+    ``training``, beside ``baseline_size`` random structures relaxed and, with ``training``,
+    as many of its networks perturbed by ``perturbed`` A and relaxed (None: not). Returns
+    (report, curves for the plots)."""
+    from repap.analysis.networks import group
+    from repap.analysis.structure_factor import structure_factor
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    generated, stats = _relaxed(ensemble, fmax, progress)
+    timings["relax"] = time.perf_counter() - t
+    if not len(generated):
+        raise InputError("ensemble: no structure converged in relaxation")
+    t = time.perf_counter()
+    nets = group(generated)
+    train_nets, train_structures = (
+        (None, None) if training is None else _training_networks(training, fmax)
+    )
+    held_structures = _heldout_structures(heldout, fmax)
+    timings["identity"] = time.perf_counter() - t
+    cell = ensemble.frame_cells()[0]
+    t = time.perf_counter()
+    random_start = baselines.random_min_distance(
+        baseline_size, cell, ensemble.numbers, min_dist=min_dist, seed=seed
+    )
+    random_relaxed, random_stats = _relaxed(random_start, fmax, progress=False)
+    near = None  # the training + noise bar
+    if perturbed is not None and train_structures is not None:
+        start = baselines.perturbed(train_structures, baseline_size, perturbed, seed=seed)
+        near = _relaxed(start, fmax, progress=False)
+    timings["baseline"] = time.perf_counter() - t
+
+    _, g_ref = rdf(held_structures, rmax=rmax, nbins=nbins)
+    ensembles = {
+        "generated": (generated, stats),
+        "held-out networks": (held_structures, {}),
+        f"random, min {min_dist:g} A, relaxed": (random_relaxed, random_stats),
+    }
+    if near is not None:
+        ensembles[f"training + {perturbed:g} A noise, relaxed"] = near
+    rows: dict[str, dict[str, Any]] = {}
+    curves: dict[str, dict[str, np.ndarray]] = {}
+    far: dict[str, np.ndarray] = {}  # distance of each structure to the nearest training network
+    t = time.perf_counter()
+    for name, (traj, extra) in ensembles.items():
+        row, angles = quality(traj, g_ref, rmax, nbins)
+        own = nets if name == "generated" else group(traj)
+        row.update(structures=len(traj), networks=len(own), uniqueness=len(own) / len(traj))
+        if train_nets is not None:
+            _, far[name] = train_nets.nearest(traj)
+            row["novelty"] = float(np.mean(far[name] > train_nets.tolerance))
+            row["nearest_training_A"] = float(np.median(far[name]))
+        row.update(extra)
+        rows[name] = row
+        curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
+                        "rings": row["rings_per_atom"]}  # fmt: skip
+    held_far = far.get("held-out networks")
+    if held_far is not None and held_far.min() > train_nets.tolerance:  # none is a training one
+        for name, d in far.items():  # as new as a melt-quench network: no nearer to training
+            rows[name]["novel_as_heldout"] = float(np.mean(d >= held_far.min()))
+    timings["quality"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for name, (traj, _) in ensembles.items():
+        q, s = structure_factor(traj)
+        curves[name]["q"], curves[name]["s"] = q, s
+    timings["structure_factor"] = time.perf_counter() - t
+    if judge:
+        t = time.perf_counter()
+        from repap.evaluation.judge import energy_above_diamond
+
+        for name, (traj, _) in ensembles.items():
+            every = max(1, len(traj) // judge_sample)
+            e = energy_above_diamond(traj[::every][:judge_sample])
+            rows[name]["judge_energy_above_diamond_eV"] = float(e.mean())
+            rows[name]["judge_energy_std_eV"] = float(e.std())
+        timings["judge"] = time.perf_counter() - t
+    report = {
+        "settings": {"fmax_eV_per_A": fmax, "cutoff_A": CUTOFF, "min_dist_A": min_dist,
+                     "baseline_size": baseline_size, "perturbed_A": perturbed, "rmax_A": rmax,
+                     "nbins": nbins},
+        "networks": rows,
+        "training_networks": None if train_nets is None else len(train_nets),
+        "seconds": timings,
+    }  # fmt: skip
+    report["cost"] = cost = _cost(ensemble, heldout)
+    if train_nets is not None:  # distinct networks of the ensemble that no training one matches
+        novel = int(np.sum(far["generated"][nets.representatives] > train_nets.tolerance))
+        rows["generated"]["novel_networks"] = novel
+        if cost["generation_s_per_structure"] and novel:  # make and relax, per new network
+            total = cost["generation_s_per_structure"] * len(ensemble) + timings["relax"]
+            cost["model_s_per_new_network"] = total / novel
+    return report, curves
+
+
+def _heldout_structures(traj: Trajectory, fmax: float, limit: int = 200) -> Trajectory:
+    """One inherent structure per held-out network: a NetworkSet's own, else up to ``limit``
+    evenly spaced frames relaxed and grouped."""
+    from repap.analysis.networks import group
+
+    if hasattr(traj, "inherent_structures"):  # its held-out networks, or all when none is
+        return traj.inherent_structures("heldout" if traj.heldout.any() else "all")
+    every = max(1, len(traj) // limit)
+    relaxed, _ = _relaxed(traj[::every][:limit], fmax, progress=False)
+    return relaxed[group(relaxed).representatives]
+
+
+def _cost(ensemble: Trajectory, heldout: Trajectory) -> dict[str, Any]:
+    """Seconds per structure of the ensemble (where its file says) beside a melt-quench's
+    cost per network (where the held-out set says)."""
+    out: dict[str, Any] = {"generation_s_per_structure": None, "melt_quench_s_per_network": None}
+    if ensemble.info.get("seconds_per_structure"):  # repap generate's record (.npz keeps it)
+        out["generation_s_per_structure"] = float(ensemble.info["seconds_per_structure"])
+    net = heldout.info.get("networks", {})
+    if "core_seconds_per_network" in net:
+        out["melt_quench_s_per_network"] = float(net["core_seconds_per_network"])
+    return out
+
+
+ROWS = [  # (key, label, format)
+    ("structures", "relaxed structures", "{:d}"),
+    ("networks", "distinct networks", "{:d}"),
+    ("uniqueness", "uniqueness", "{:.3f}"),
+    ("novelty", "novelty (not a training network)", "{:.3f}"),
+    ("novel_networks", "distinct new networks", "{:d}"),
+    ("nearest_training_A", "distance to nearest training network, median (A)", "{:.3f}"),
+    ("novel_as_heldout", "as far from training as the nearest held-out network", "{:.3f}"),
+    ("energy_mean_eV", "E_IS (eV/atom)", "{:.4f}"),
+    ("energy_std_eV", "E_IS spread (eV/atom)", "{:.4f}"),
+    ("judge_energy_above_diamond_eV", "judge: E - E_diamond (eV/atom)", "{:.4f}"),
+    ("coordination_mean", "coordination", "{:.3f}"),
+    ("fourfold_fraction", "four-fold", "{:.3f}"),
+    ("bond_angle_mean_deg", "bond angle (deg)", "{:.2f}"),
+    ("bond_angle_std_deg", "bond-angle spread (deg)", "{:.2f}"),
+    ("err_rdf_relaxed", "Err_RDF relaxed vs held-out", "{:.4f}"),
+]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    names = list(report["networks"])
+    lines = ["| relaxed, as networks | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]  # fmt: skip
+    for key, label, fmt in ROWS:
+        cells = []
+        for name in names:
+            value = report["networks"][name].get(key)
+            cells.append("-" if value is None else fmt.format(value))
+        if any(c != "-" for c in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for size in (4, 5, 6, 7, 8):
+        cells = [f"{report['networks'][n]['rings_per_atom'].get(size, 0.0):.3f}" for n in names]
+        lines.append(f"| {size}-rings per atom | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict[str, dict[str, Any]], out) -> None:
+    """networks.png: inherent-structure energies, bond angles, rings and S(Q), side by side."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
+
+    fig = Figure(figsize=(12, 8))
+    (ax_e, ax_a), (ax_r, ax_s) = fig.subplots(2, 2)
+    every_energy = np.concatenate([c["energy"] for c in curves.values()])
+    edges = np.histogram_bin_edges(every_energy, 40)  # shared bins; one network is one spike
+    width = 0.8 / len(curves)
+    for i, (name, c) in enumerate(curves.items()):
+        color = f"C{i}"
+        ax_e.hist(c["energy"], edges, weights=np.full(len(c["energy"]), 1 / len(c["energy"])),
+                  histtype="step", color=color, label=name, lw=1.5)  # fmt: skip
+        ax_a.hist(c["angles"], np.linspace(50, 180, 66), density=True, histtype="step",
+                  color=color, label=name)  # fmt: skip
+        sizes = np.array(sorted(c["rings"]))
+        ax_r.bar(sizes + (i - (len(curves) - 1) / 2) * width, [c["rings"][s] for s in sizes],
+                 width, color=color, label=name)  # fmt: skip
+        ax_s.plot(c["q"], c["s"], color=color, label=name)
+    ax_e.set(xlabel="inherent-structure energy (eV/atom)", ylabel="fraction of structures")
+    ax_a.set(xlabel="bond angle (deg), relaxed", ylabel="density")
+    ax_r.set(xlabel="ring size", ylabel="rings per atom")
+    ax_s.set(xlabel="Q (1/A)", ylabel="S(Q), relaxed")
+    ax_e.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "networks.png", dpi=110)

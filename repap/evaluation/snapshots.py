@@ -1,0 +1,280 @@
+"""``repap evaluate``: an ensemble side by side with the reference and two random baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repap.analysis import metrics
+from repap.analysis.radial import rdf
+from repap.data.trajectory import Trajectory
+from repap.evaluation import baselines
+
+SI = 14
+ENERGY_FRAMES = 5000  # at most this many structures per ensemble get a LAMMPS energy
+
+
+def describe(
+    traj: Trajectory,
+    g_ref: np.ndarray | None,
+    *,
+    rmax: float,
+    nbins: int,
+    cutoff: float,
+    min_dist: float,
+    energy: bool,
+    training: Trajectory | None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every metric of one ensemble, plus the curves the plots need."""
+    r, g = rdf(traj, rmax=rmax, nbins=nbins)
+    counts, angles = metrics.coordination_and_angles(traj, cutoff=cutoff)
+    coord = metrics.coordination_summary(counts)
+    close = metrics.close_pairs(traj, threshold=min_dist)
+    first = r <= cutoff
+    row: dict[str, Any] = {
+        "structures": len(traj),
+        "err_rdf": metrics.err_rdf(g, g_ref) if g_ref is not None else 0.0,
+        "first_peak_A": float(r[first][np.argmax(g[first])]) if first.any() else None,
+        "coordination_mean": coord["mean"],
+        "fourfold_fraction": coord["fourfold"],
+        "coordination_histogram": coord["histogram"],
+        "bond_angle_mean_deg": float(angles.mean()) if angles.size else None,
+        "bond_angle_std_deg": float(angles.std()) if angles.size else None,
+        "min_distance_A": float(close["min_distance"].min()),
+        "pairs_below_min_dist": close["fraction_pairs"],
+        "structures_below_min_dist": close["fraction_structures"],
+        "energy_mean_eV": None,
+        "energy_std_eV": None,
+        "novelty_rmsd_mean_A": None,
+        "novelty_rmsd_min_A": None,
+    }
+    if energy and not (traj.numbers == SI).all():
+        found = sorted({int(z) for z in np.unique(traj.numbers)})
+        warnings.warn(
+            f"energy row left empty for a structure set with atomic numbers {found}: the SW "
+            "potential is for silicon only (a LAMMPS dump read without species= gives "
+            "hydrogen for type 1)",
+            stacklevel=2,
+        )
+    elif energy:
+        from repap.sim.md import energy as sw_energy
+
+        every = max(1, len(traj) // ENERGY_FRAMES)  # evenly spaced: LAMMPS costs ~0.2 ms each
+        e = sw_energy(traj[::every])
+        row["energy_mean_eV"], row["energy_std_eV"] = float(e.mean()), float(e.std())
+    if training is not None:
+        nov = metrics.novelty(traj, training, stride=max(1, len(training) // 4000))
+        row["novelty_rmsd_mean_A"], row["novelty_rmsd_min_A"] = float(nov.mean()), float(nov.min())
+    return row, {"r": r, "g": g, "counts": counts.ravel(), "angles": angles}
+
+
+def _as_trajectory(data: Any, name: str) -> Trajectory:
+    """A Trajectory, or Sequences (repap.prepare / sequences.split) turned back into one."""
+    from repap.data.sequences import Sequences
+
+    if isinstance(data, Sequences):
+        return data.to_trajectory()
+    if not isinstance(data, Trajectory):
+        raise TypeError(
+            f"{name}: expected a repap.Trajectory or Sequences, got {type(data).__name__}"
+        )
+    return data
+
+
+def evaluate(
+    ensemble: Trajectory,
+    reference: Trajectory,
+    *,
+    training: Trajectory | None = None,
+    out: str | os.PathLike | None = None,
+    rmax: float = 4.2,
+    nbins: int = 100,
+    cutoff: float = 2.85,
+    min_dist: float = 2.0,
+    energy: bool = True,
+    seed: int = 0,
+    networks: bool = True,
+    judge: bool = False,
+    baseline_size: int = 200,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Compare ``ensemble`` with ``reference`` and the two random baselines (same cell, atom
+    count and number of structures as the ensemble). Energies are per atom with Vink's
+    Stillinger-Weber (Si only, unrelaxed; at most 5,000 evenly spaced structures each). With
+    ``training``, novelty: each structure's smallest RMSD to a training frame. With ``out``,
+    writes report.json, report.md and PNG plots (rdf.png, coordination.png, angles.png)
+    there. Returns the report as a dict.
+
+    ``networks=True`` (the default) also judges at the network level
+    (:func:`.network_report.evaluate_networks`): relaxed, grouped, novelty against the
+    networks of ``training``, uniqueness, relaxed quality and rings, S(Q), beside the held-out
+    networks of ``reference`` and ``baseline_size`` random structures relaxed; ``judge=True``
+    adds CHGNet energies above diamond (``repap[judge]``). Written as ``networks.png`` and a
+    second table.
+    """
+    ensemble = _as_trajectory(ensemble, "ensemble")
+    reference = _as_trajectory(reference, "reference")
+    training = None if training is None else _as_trajectory(training, "training")
+    settings = {
+        "rmax_A": rmax,
+        "nbins": nbins,
+        "cutoff_A": cutoff,
+        "min_dist_A": min_dist,
+        "seed": seed,
+    }
+    cell = ensemble.frame_cells()[0]
+    n = len(ensemble)
+    ensembles = {
+        "generated": ensemble,
+        "reference": reference,
+        "uniform random": baselines.uniform(n, cell, ensemble.numbers, seed=seed),
+        f"random, min {min_dist:g} A": baselines.random_min_distance(
+            n, cell, ensemble.numbers, min_dist=min_dist, seed=seed
+        ),
+    }
+    _, g_ref = rdf(reference, rmax=rmax, nbins=nbins)
+    rows, curves = {}, {}
+    for name, traj in ensembles.items():
+        rows[name], curves[name] = describe(
+            traj,
+            g_ref,
+            rmax=rmax,
+            nbins=nbins,
+            cutoff=cutoff,
+            min_dist=min_dist,
+            energy=energy,
+            training=training if name == "generated" else None,
+        )
+    report: dict[str, Any] = {"settings": settings, "ensembles": rows}
+    net_curves = None
+    if networks:
+        from repap.evaluation.network_report import evaluate_networks
+
+        report["networks"], net_curves = evaluate_networks(
+            ensemble, reference, training, min_dist=min_dist, judge=judge, rmax=rmax,
+            nbins=nbins, seed=seed, baseline_size=baseline_size, progress=progress,
+        )  # fmt: skip
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "report.md").write_text(markdown(report) + "\n")
+        plot(curves, out, settings)
+        if net_curves is not None:
+            from repap.evaluation.network_report import plot as plot_networks
+
+            plot_networks(net_curves, out)
+    return report
+
+
+ROWS = [  # (key, label, format)
+    ("structures", "structures", "{:d}"),
+    ("err_rdf", "Err_RDF vs reference", "{:.4f}"),
+    ("first_peak_A", "first RDF peak (A)", "{:.3f}"),
+    ("coordination_mean", "mean coordination", "{:.3f}"),
+    ("fourfold_fraction", "four-fold fraction", "{:.3f}"),
+    ("bond_angle_mean_deg", "mean bond angle (deg)", "{:.2f}"),
+    ("bond_angle_std_deg", "bond angle std (deg)", "{:.2f}"),
+    ("min_distance_A", "closest pair (A)", "{:.3f}"),
+    ("pairs_below_min_dist", "pairs below min_dist", "{:.3%}"),
+    ("structures_below_min_dist", "structures with such a pair", "{:.1%}"),
+    ("energy_mean_eV", "energy (eV/atom)", "{:.4f}"),
+    ("energy_std_eV", "energy std (eV/atom)", "{:.4f}"),
+    ("novelty_rmsd_mean_A", "novelty: mean min RMSD to training (A)", "{:.3f}"),
+    ("novelty_rmsd_min_A", "novelty: smallest min RMSD (A)", "{:.3f}"),
+]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables: the network-level one first (when judged), then the
+    300 K snapshot metrics; metrics down, ensembles across."""
+    if "networks" in report:
+        from repap.evaluation.network_report import markdown as network_markdown
+
+        return network_markdown(report["networks"]) + "\n\n" + _snapshot_markdown(report)
+    return _snapshot_markdown(report)
+
+
+def _snapshot_markdown(report: dict[str, Any]) -> str:
+    names = list(report["ensembles"])
+    s = report["settings"]
+    lines = [
+        f"RDF: rmax {s['rmax_A']} A, {s['nbins']} bins; coordination and angles: cutoff "
+        f"{s['cutoff_A']} A; close pairs: below {s['min_dist_A']} A.",
+        "",
+        "| metric | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for key, label, fmt in ROWS:
+        cells = []
+        for name in names:
+            value = report["ensembles"][name][key]
+            cells.append("-" if value is None else fmt.format(value))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(curves: dict[str, dict[str, np.ndarray]], out: Path, settings: dict[str, Any]) -> None:
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
+
+    styles = {"generated": "C0", "reference": "k"}
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(
+            c["r"],
+            c["g"],
+            color=styles.get(name, f"C{i + 1}"),
+            label=name,
+            lw=2.0 if name in styles else 1.2,
+            ls="-" if name in styles else "--",
+        )
+    ax.set(xlabel="r (Angstrom)", ylabel="g(r)", title="Radial distribution function")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "rdf.png", dpi=120)
+
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    width = 0.8 / len(curves)
+    for i, (name, c) in enumerate(curves.items()):
+        values, freq = np.unique(c["counts"], return_counts=True)
+        ax.bar(
+            values + (i - (len(curves) - 1) / 2) * width,
+            freq / freq.sum(),
+            width,
+            label=name,
+            color=styles.get(name, f"C{i + 1}"),
+        )
+    ax.set(
+        xlabel=f"neighbours within {settings['cutoff_A']} A",
+        ylabel="fraction of atoms",
+        title="Coordination",
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "coordination.png", dpi=120)
+
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    edges = np.linspace(0, 180, 91)
+    for i, (name, c) in enumerate(curves.items()):
+        if not c["angles"].size:
+            continue
+        if name == "reference":  # filled underneath, so the generated line stays visible
+            ax.hist(c["angles"], edges, density=True, histtype="stepfilled", color="0.75",
+                    label=name, zorder=1)  # fmt: skip
+        else:
+            mine = name in styles
+            ax.hist(c["angles"], edges, density=True, histtype="step", label=name,
+                    color=styles.get(name, f"C{i + 1}"), lw=2.2 if mine else 1.2,
+                    ls="-" if mine else "--", zorder=3 if mine else 2)  # fmt: skip
+    ax.set(xlabel="bond angle (degrees)", ylabel="density", title="Bond-angle distribution")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "angles.png", dpi=120)

@@ -1,0 +1,156 @@
+"""Model checkpoints: one file, safe to load.
+
+A checkpoint is a ``torch.save`` of plain containers only: ``{"format", "version",
+"metadata" (a JSON string), "state_dict" (tensors), and for resuming "optimizer",
+"scheduler"}``. It is read with ``torch.load(weights_only=True)``, which never unpickles
+arbitrary objects. The metadata holds everything needed to generate from the model without
+the training data: model and training config, grid, sigma in Angstrom and per axis, cell,
+pbc, atomic numbers, atom order, the distribution of the first coordinate, the SHA-256 of the
+training sequences, the loss history, repap/torch versions, and the SHA-256 of the weights,
+checked on load so that a damaged or edited file is refused; the generation contract among
+them is versioned and checked field by field (:class:`repap.model.metadata.ModelMeta`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from repap.data import DATA_DIR
+from repap.errors import InputError
+from repap.model.metadata import META_VERSION, ModelMeta
+from repap.model.recurrent import ModelConfig, RePAP
+
+FORMAT = "repap-model"
+VERSION = 1
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the names, shapes and float32 bytes of the weights, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{name}{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def save(path: str | os.PathLike, model: RePAP, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (weights + ``model.meta``) and optional resume state to ``path``
+    atomically: a crash while writing leaves the previous file intact."""
+    path = Path(path)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    meta = dict(model.meta)
+    if "first_coordinate" in meta:  # a trained model: its contract must hold before it is saved
+        ModelMeta.from_dict(meta, model.n_atoms, model.config.n_bins)
+        meta["meta_version"] = META_VERSION
+    meta.update(
+        config=model.config.to_dict(), n_atoms=model.n_atoms, weights_sha256=weights_digest(state)
+    )
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "metadata": json.dumps(meta),
+        "state_dict": state,
+    }
+    payload.update(extra or {})
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's contents, checked: one-line ValueError for a missing, truncated,
+    foreign, tampered or incompatible file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL (\S+)", str(exc))
+        if found:  # a pickled object, which weights_only loading never builds
+            raise InputError(f"{path}: refused, it holds more than weights ({found[1]})") from None
+        raise InputError(f"{path}: not a readable checkpoint (truncated or damaged?)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable checkpoint (truncated or damaged?)") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path}: not a repap model checkpoint")
+    if payload.get("version") != VERSION:
+        raise InputError(
+            f"{path}: checkpoint format version {payload.get('version')!r}, this repap reads "
+            f"version {VERSION}"
+        )
+    try:
+        meta = json.loads(payload["metadata"])
+        state = payload["state_dict"]
+        config = ModelConfig.from_dict(meta["config"])
+        n_atoms = int(meta["n_atoms"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: damaged metadata ({exc})") from None
+    if not isinstance(state, dict) or weights_digest(state) != meta.get("weights_sha256"):
+        raise InputError(
+            f"{path}: the weights do not match their recorded SHA-256 (damaged or edited)"
+        )
+    if "first_coordinate" in meta:  # trained: the generation contract, field by field
+        try:
+            ModelMeta.from_dict(meta, n_atoms, config.n_bins)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    payload.update(meta=meta, config=config, n_atoms=n_atoms)
+    return payload
+
+
+def build(payload: dict[str, Any], path: str | os.PathLike = "checkpoint") -> RePAP:
+    """The model of a checked checkpoint payload (from :func:`read`)."""
+    meta = {
+        k: v for k, v in payload["meta"].items() if k not in ("config", "n_atoms", "weights_sha256")
+    }
+    model = RePAP(payload["config"], payload["n_atoms"], meta)
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as exc:
+        detail = str(exc).strip().splitlines()[-1].strip()
+        raise InputError(f"{path}: weights do not fit the recorded config ({detail})") from None
+    return model
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> RePAP:
+    """The trained model of a checkpoint, in eval mode on ``device``, with its ``meta``
+    (cell, numbers, atom order, first-coordinate distribution, ...) ready for generation."""
+    model = build(read(path), path)
+    return model.to(device).eval()
+
+
+# name -> file in repap/data/models; the README gives the command that trained each
+PRETRAINED = {
+    "paper": "a-si-30-paper.pt",
+    "recommended": "a-si-30-recommended.pt",
+    "networks-64": "a-si-64-networks.pt",
+    "networks-216": "a-si-216-networks.pt",
+}
+
+
+def pretrained(name: str = "recommended", device: str | torch.device = "cpu") -> RePAP:
+    """A model shipped with repap, trained by ``repap train`` (the README gives the commands):
+    ``"paper"`` (the poster's configuration) and ``"recommended"`` (the best configuration we
+    measured), both on the shipped 30-atom reference, one network; ``"networks-64"``, the
+    recommended configuration on the training networks of the shipped 64-atom network set
+    (``repap.reference_set()``) with 24 extra orderings each; it makes new networks;
+    ``"networks-216"``, the same on the 216-atom set (``repap.reference_set(atoms=216)``) with
+    8 extra orderings of the first 50 frames of each network."""
+    if name not in PRETRAINED:
+        raise InputError(f"name: expected one of {tuple(PRETRAINED)}, got {name!r}")
+    path = DATA_DIR / "models" / PRETRAINED[name]
+    if not path.is_file():
+        raise InputError(f"{path}: this repap was installed without its pretrained models")
+    return load_model(path, device)

@@ -1,0 +1,1 @@
+"""Stage 8, workflows: the end-to-end demo on the built-in data."""

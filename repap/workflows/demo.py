@@ -1,0 +1,240 @@
+"""The main job, ``repap demo``: the whole pipeline on the built-in a-Si data, no other input.
+
+1. Train a small model briefly on the shipped reference (progress bar, loss curve).
+2. New networks: the pretrained model trained across the shipped 64-atom network set makes
+   structures; each is relaxed and grouped into networks, compared with the set's training
+   networks (novelty) and, beside random + relax, with its held-out networks (quality), and
+   the seconds per new network are set beside a melt-quench's; beside them, new networks
+   rebuilt from the training ones (``repap rebuild``, holes put back at random and by the
+   learnt site model), also as 300 K frames.
+3. Generate 2,000 structures with the shipped 30-atom pretrained model and clash rejection at
+   2 A; evaluate them against frames of a second melt-quench (the training network again: a
+   check of soundness, not of novelty) and both random baselines.
+4. Print the side-by-side tables; write the reports, the plots and the structures to ``out``.
+
+``quick=True`` shrinks every step (for the test suite): a tiny model, 100 structures of 30
+atoms and 10 of 64, no energies.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from repap.data.references import reference, reference_set
+from repap.data.sequences import prepare
+from repap.evaluation.snapshots import evaluate, markdown
+from repap.generation.chunked import write_extxyz
+from repap.model.checkpoint import pretrained
+from repap.training.loop import TrainConfig, train
+
+# Sampling below temperature 1 keeps free-running samples on the learned network (README,
+# "Model options, measured": Err_RDF 0.30 at 1.0, 0.057 at 0.5 for the recommended setup).
+TEMPERATURE = 0.5
+
+
+def run_demo(
+    out: str | Path = "repap-demo", quick: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    ref = reference()
+    heldout = reference(heldout=True)
+    print(
+        f"reference: {len(ref)} frames of {ref.n_atoms} Si atoms (a-Si, 2.33 g/cm3, 300 K); "
+        f"second run: {len(heldout)} frames of another melt-quench (the same network)"
+    )
+
+    print("\n1. training a small model briefly (the shipped one trained for hours)")
+    config = TrainConfig.preset("recommended", frames=4000, epochs=2, patience=0)
+    if quick:
+        config = TrainConfig.preset("recommended", frames=200, epochs=1, hidden=32, patience=0)
+    small = train(ref, config, out=out / "small-model.pt", progress=progress)
+    h = small.meta["history"][-1]
+    print(f"   validation NLL {h['val_nll']:.3f} nats/coordinate; loss curve: small-model.loss.png")
+
+    new_networks(out / "new-networks", 10 if quick else 200, 5 if quick else 100, progress)
+
+    n = 100 if quick else 2000
+    print(
+        f"\n3. generating {n} structures with the 30-atom pretrained model (temperature "
+        f"{TEMPERATURE}), "
+        "no pair closer than 2 A"
+    )
+    model = pretrained("recommended")
+    t0 = time.perf_counter()
+    ens = model.sample(n, seed=0, min_dist=2.0, temperature=TEMPERATURE, progress=progress)
+    seconds = time.perf_counter() - t0
+    s = ens.summary()
+    print(
+        f"   {s['structures']} structures in {seconds:.1f} s ({n / seconds:,.0f}/s), "
+        f"{100 * s['atoms_redrawn_fraction']:.1f} % of atoms redrawn, {s['restarts']} restarts, "
+        f"{s['failed']} failed"
+    )
+    write_extxyz(out / "generated.extxyz", [ens])
+    plot_model_density(model, ref, out / "density.png", frame=len(ref) - 1)
+
+    print("\n   evaluating: relaxed and compared as networks with the training network, and as")
+    print("   300 K snapshots against the second run and the random baselines")
+    report = evaluate(ens, heldout, training=ref, out=out, energy=not quick,
+                      baseline_size=20 if quick else 200)  # fmt: skip
+    print()
+    print(markdown(report))
+    print(
+        f"\nwrote {out}/: generated.extxyz, report.md, report.json, rdf.png, coordination.png, "
+        f"angles.png, networks.png, density.png, small-model.pt, small-model.loss.png, and "
+        f"new-networks/ ({time.perf_counter() - t_start:.0f} s)"
+    )
+    return report
+
+
+def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, Any]:
+    """Step 2: ``n`` structures of the pretrained ``networks-64`` model (temperature 1, no pair
+    closer than 2 A) relaxed and judged as networks against the shipped 64-atom set: novelty
+    against its training networks, quality beside its held-out networks (never trained on)
+    and ``baseline`` random structures relaxed, then ``rebuilt_networks``. Writes
+    out/report.{md,json}, networks.png, generated.extxyz and rebuilt.extxyz."""
+    from repap.evaluation.network_report import evaluate_networks, markdown, plot
+
+    out.mkdir(parents=True, exist_ok=True)
+    nset = reference_set()
+    model = pretrained("networks-64")
+    fit = model.meta["data"]
+    print(
+        f"\n2. new networks: the pretrained model trained on {len(fit['networks_fit'])} of the "
+        f"{nset.n_networks} melt-quench networks of {nset.n_atoms} atoms (24 extra orderings "
+        f"each; {int(nset.heldout.sum())} held-out networks never seen) makes {n} structures, "
+        "each relaxed (Stillinger-Weber) and compared as networks"
+    )
+    t0 = time.perf_counter()
+    ens = model.sample(n, seed=0, min_dist=2.0, temperature=1.0, progress=progress)
+    made = time.perf_counter() - t0
+    ens.info["seconds_per_structure"] = made / n
+    report, curves = evaluate_networks(
+        ens, nset, nset.subset("train"), baseline_size=baseline, progress=progress
+    )
+    g = report["networks"]["generated"]
+    held = report["networks"]["held-out networks"]
+    cost = report["cost"]
+    print(markdown(report))
+    if g.get("novel_networks"):
+        print(
+            f"   {g['novel_networks']} new networks of {g['structures']} relaxed structures; "
+            f"{cost['model_s_per_new_network']:.3f} s per new network (made and relaxed, "
+            f"{made:.1f} s to make them) against {cost['melt_quench_s_per_network']:.0f} s per "
+            "network for a melt-quench (the set's build)"
+        )
+    rand = next(v for k, v in report["networks"].items() if k.startswith("random"))
+    nearer = (
+        "random + relax"
+        if abs(g["energy_mean_eV"] - rand["energy_mean_eV"])
+        < abs(g["energy_mean_eV"] - held["energy_mean_eV"])
+        else "the held-out networks"
+    )
+    print(
+        f"   quality: four-fold {g['fourfold_fraction']:.3f}, E_IS {g['energy_mean_eV']:.3f} "
+        f"eV/atom; held-out networks {held['fourfold_fraction']:.3f}, "
+        f"{held['energy_mean_eV']:.3f}; random + relax {rand['fourfold_fraction']:.3f}, "
+        f"{rand['energy_mean_eV']:.3f}: nearer {nearer} (README, 'Across networks')"
+    )
+    bar = next((v for k, v in report["networks"].items() if k.startswith("training +")), None)
+    if bar is not None:
+        sigma = report["settings"]["perturbed_A"]
+        print(
+            f"   the bar with nothing learnt, training networks + {sigma:g} A noise, relaxed:"
+            f" novelty {bar['novelty']:.3f}, four-fold "
+            f"{bar['fourfold_fraction']:.3f}, E_IS {bar['energy_mean_eV']:.3f} eV/atom (a model "
+            "should beat it; README, 'The bar short of learning')"
+        )
+    rebuilt_networks(out, nset, held, max(2, n // 4), progress)
+    (out / "report.md").write_text(markdown(report) + "\n")
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    plot(curves, out)
+    write_extxyz(out / "generated.extxyz", [ens])
+    return report
+
+
+def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bool) -> None:
+    """Step 2, search: ``n`` new networks by ``repap rebuild`` from the set's training
+    networks, holes put back at random and by the learnt site model, their quality beside the
+    held-out networks' row (``held``), and the site-filled ones as 300 K frames against the
+    held-out networks' frames; writes the site-filled ones to out/rebuilt.extxyz and their
+    frames to rebuilt-300K.extxyz (the uniform fill's are only reported)."""
+    from repap.analysis.metrics import err_rdf
+    from repap.analysis.radial import rdf
+    from repap.evaluation.network_report import quality
+    from repap.generation.rebuild import rebuild
+    from repap.sim.md import thermalize
+
+    how = {"uniform": "put back at random", "site": "put back by the learnt site model"}
+    for fill, text in how.items():
+        rebuilt, s = rebuild(nset.inherent_structures("train"), n, seed=0, fill=fill,
+                             progress=progress)  # fmt: skip
+        row, _ = quality(rebuilt, None, 4.2, 100)
+        print(
+            f"   repap rebuild --fill {fill} (8 atoms around a defect of a training network "
+            f"{text}, relaxed, kept if new and no higher than the training networks' mean + 1 "
+            f"std): {n} new networks from {s['tried']} tries in {s['seconds']:.1f} s, "
+            f"{s['seconds_per_network']:.3f} s per network; four-fold "
+            f"{row['fourfold_fraction']:.3f}, angle spread {row['bond_angle_std_deg']:.2f} deg, "
+            f"E_IS {row['energy_mean_eV']:.3f} eV/atom"
+        )
+    print(
+        f"   (held-out networks: {held['fourfold_fraction']:.3f}, "
+        f"{held['bond_angle_std_deg']:.2f}, {held['energy_mean_eV']:.3f}; rebuilt networks are "
+        "neighbours of their sources: README, 'Rebuilding one region')"
+    )
+    rebuilt.write(out / "rebuilt.extxyz")
+    t0 = time.perf_counter()
+    frames = thermalize(rebuilt, 300.0, 0.5, progress=progress)
+    md = time.perf_counter() - t0
+    _, g_ref = rdf(nset.subset("heldout"), rmax=4.2, nbins=100)  # their 300 K frames
+    warm, cold = (err_rdf(rdf(t, rmax=4.2, nbins=100)[1], g_ref) for t in (frames, rebuilt))
+    print(
+        f"   as 300 K frames (0.5 ps of MD each, {md / n:.3f} s per network; "
+        f"rebuilt-300K.extxyz): Err_RDF {warm:.3f} against the held-out networks' melt-quench "
+        f"frames ({cold:.3f} for the 0 K structures)"
+    )
+    frames.write(out / "rebuilt-300K.extxyz")
+
+
+def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:
+    """Target axis projections of one frame beside the model's predicted distributions for
+    each next coordinate (teacher-forced on that frame). The demo shows the last frame of the
+    training run, which lies in the validation split: the model learned that network."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
+
+    from repap.model.projection import bin_index, project
+
+    g = model.config.n_bins
+    frame = frame % len(traj)
+    seqs = prepare(traj[frame : frame + 1], order=np.asarray(model.meta["order"]))
+    target = project(seqs.frac, g, model.meta["sigma_frac"])[0]
+    bins = torch.from_numpy(bin_index(seqs.frac, g))
+    with torch.no_grad():
+        predicted = model.log_probs(model(bins[:, :-1])).exp()[0].numpy()
+    length = float(np.linalg.norm(np.asarray(traj.frame_cells()[frame])[0]))  # cubic: one edge
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    vmax = max(float(target[1:].max()), float(predicted.max()))
+    for ax, image, title in (
+        (axes[0], target[1:], "target: Gaussian of coordinate t+1"),
+        (axes[1], predicted, "model: distribution of coordinate t+1"),
+    ):
+        shown = ax.imshow(image, aspect="auto", interpolation="nearest", cmap="viridis",
+                          vmin=0.0, vmax=vmax)  # fmt: skip
+        ax.set(title=title, xlabel=f"bin (of {g})")
+        top = ax.secondary_xaxis(
+            "top", functions=(lambda b: (b + 0.5) * length / g, lambda x: x * g / length - 0.5)
+        )
+        top.set_xlabel("position along the axis (A)")
+    axes[0].set_ylabel("step t (coordinates y0, z0, x1, ...)")
+    fig.colorbar(shown, ax=axes, label="probability per bin", shrink=0.9)
+    fig.suptitle(f"Axis projections of frame {frame} (validation split)")
+    fig.savefig(path, dpi=110)
