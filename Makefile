@@ -25,12 +25,12 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/repap demo --out repap-demo
 
 test: $(VENV)/.installed
-	$(VENV)/bin/ruff check repap tests bench
+	$(VENV)/bin/ruff check repap tests bench research
 	$(VENV)/bin/pytest tests -m "not slow"
 
 # everything, the slow end-to-end tests too (the README's snippets run as written: ~6 min)
 test-all: $(VENV)/.installed
-	$(VENV)/bin/ruff check repap tests bench
+	$(VENV)/bin/ruff check repap tests bench research
 	$(VENV)/bin/pytest tests
 
 bench: $(VENV)/.installed $(NATIVE_PKG)/.built
@@ -52,8 +52,8 @@ gpu-check:
 	PYTHON=$(PYTHON) bash bench/gpu_check.sh
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check repap tests bench
-	$(VENV)/bin/ruff format --check repap tests bench
+	$(VENV)/bin/ruff check repap tests bench research
+	$(VENV)/bin/ruff format --check repap tests bench research
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

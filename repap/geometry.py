@@ -16,6 +16,14 @@ def cell_heights(cell: np.ndarray) -> np.ndarray:
     return 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=-2)
 
 
+def minimum_image_vectors(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Cartesian separations d (..., 3) folded to the minimum image of the periodic cell
+    (rows of lattice vectors) by rounding their fractional components: the nearest image in
+    any cell for separations under half the smallest height (:func:`cell_heights`)."""
+    f = d @ np.linalg.inv(cell)
+    return (f - np.round(f)) @ cell
+
+
 def image_reach(cell: np.ndarray, periodic: np.ndarray, cutoff: float) -> np.ndarray:
     """Periodic images to enumerate on each side, per axis, around the minimum image of a
     pair so that every image within ``cutoff`` is seen (0 on open axes)."""

@@ -75,8 +75,8 @@ def test_interrupted_run_resumes_to_the_same_file(model_path, tmp_path, monkeypa
     made = []
     monkeypatch.setattr(
         gen,
-        "sample",
-        lambda *a, **k: made.append(k["start"]) or repap.model.sampling.sample(*a, **k),
+        "sample_checked",
+        lambda *a, **k: made.append(k["start"]) or repap.model.sampling.sample_checked(*a, **k),
     )
     assert run_cli(model_path, tmp_path / "resumed.xyz") == 0
     assert made == [32]  # only the missing chunk was generated

@@ -1,15 +1,17 @@
-"""The README's Python snippets, run as written, in order, in one namespace (a fresh folder)."""
+"""The Python snippets of the README and the user guide (docs/guide.md), run as written, in
+order, in one namespace (a fresh folder)."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", ROOT / "docs" / "guide.md"]  # in this order
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    return [b for page in PAGES for b in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)]
 
 
 @pytest.mark.slow

@@ -308,12 +308,12 @@ def test_a_slice_of_an_ensemble_keeps_its_statistics(model):
 
 
 def test_cpu_loop_runs_a_model_that_reads_positions():
-    """repap.model.sampling.cpu_loop with a hand-written model (bench/local_head.py's extension
-    point): the next bin is the current one + 5 or + 11 (mod G), read from the row's own
+    """repap.model.sampling.cpu_loop with a hand-written model (research/local-head/local_head.py's
+    extension point): the next bin is the current one + 5 or + 11 (mod G), read from the row's own
     coordinates, and its state counts the coordinates consumed. Every finished structure
     follows that rule exactly, through redraws and restarts (rows then step apart, so the hook
     sees subsets of rows, and states are saved and restored), and stays clash-free."""
-    from repap.model.sampling import cpu_loop, source_frame
+    from repap.model.sampling import SamplingOptions, cpu_loop, source_frame
 
     model = tiny_model(CUBIC)
     g, seen = model.config.n_bins, []
@@ -328,8 +328,8 @@ def test_cpu_loop_runs_a_model_that_reads_positions():
         return out
 
     state = (torch.zeros(1, 64, 4), torch.zeros(1, 64, 4))
-    ens = cpu_loop(model.meta, model.n_atoms, g, SOFTMAX, state, next_logits, 0, 64, 0, 1.5,
-                   1.0, 3, 3)  # fmt: skip
+    options, _ = SamplingOptions(0, 1.5, 1.0, 3, 3).check(model, "cpu")
+    ens = cpu_loop(model.meta, model.n_atoms, g, SOFTMAX, state, next_logits, 0, 64, options)
     assert all(seen) and len(ens) > 32 and ens.redrawn.sum() > 0 and ens.restarts.sum() > 0
     assert min_pair_distance(ens).min() >= 1.5
     inverse = source_frame(model.meta)[1]
@@ -351,3 +351,4 @@ def test_precision_is_checked_and_float32_on_the_cpu(model):
     full = model.sample(3, seed=1, device="cpu", precision="float32")
     np.testing.assert_array_equal(auto.positions, full.positions)
     assert "precision" not in auto.info
+

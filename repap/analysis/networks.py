@@ -10,7 +10,7 @@ one network and grows with any change of the network's geometry; comparing by it
 alignment, so it cannot be fooled by arbitrary labels or origin (atom-i-to-atom-i RMSD
 calls one network 4 A away from itself).
 
-The tolerance ``TOLERANCE`` (0.01 A) sits between what was measured (README, "Network
+The tolerance ``TOLERANCE`` (0.01 A) sits between what was measured (docs/guide.md, "Network
 identity"): the 5,000 thermal frames of one 30-atom run relaxed to fmax 1e-3 eV/A lie within
 5.3e-4 A of each other; distinct networks lie 0.15 A (30 atoms) and 0.25 A (64 atoms) or more
 apart. A looser ``fmax`` widens the first gap: relax to 1e-3 eV/A or below before comparing.

@@ -49,9 +49,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="holes per try, each of HOLE atoms around its own defect (default: 1)",
     )
-    p.add_argument("--fill", choices=["uniform", "site"], default="uniform",
-                   help="how a hole's atoms are put back: uniform at random (default) or "
-                   "by the learnt site model (cubic cells; fewer tries; README)")  # fmt: skip
+    p.add_argument(
+        "--fill",
+        choices=["uniform", "site"],
+        default="uniform",
+        help="how a hole's atoms are put back: uniform at random (default) or "
+        "by the learnt site model (cubic cells; fewer tries; docs/results.md)",
+    )
     p.add_argument("--max-energy", type=float, default=None,
                    help="keep networks at or below this energy, eV/atom (default: the training "
                    "networks' mean + one standard deviation)")  # fmt: skip

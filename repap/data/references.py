@@ -1,6 +1,6 @@
 """The built-in amorphous-silicon reference data, shipped with the package (no LAMMPS needed).
 
-Both files were made by ``repap simulate`` (the exact commands are in the README), stored with
+Both files were made by ``repap simulate`` (the exact commands are in docs/guide.md), stored with
 ``--precision 0.001``: positions to 0.001 A, far below the thermal motion (~0.1 A) and the grid
 spacing (~0.17 A at G = 50). Energies are the MD ones, in full precision.
 """
@@ -21,7 +21,7 @@ def reference(heldout: bool = False) -> Trajectory:
 
     ``heldout=False``: the training run (seed 1), 40,000 frames 10 fs apart.
     ``heldout=True``: a second melt-quench (seed 2), 5,000 frames. It ends in the SAME network
-    as the training run (relaxed, the two match: README), so it tells whether structures are
+    as the training run (relaxed, the two match: docs/guide.md), so it tells whether structures are
     sound a-Si, not whether a model generalises to unseen networks.
     """
     return read(DATA / FILES[bool(heldout)])
@@ -31,12 +31,14 @@ def reference_set(which: str = "all", atoms: int = 64) -> Trajectory:
     """A shipped multi-network set (a :class:`repap.sim.reference_sets.NetworkSet`) of a-Si, one
     melt-quench (1 ns) per distinct network, 200 frames at 300 K each, every network's
     inherent structure; ``which``: "all", "train" or "heldout" (every fifth seed held out);
-    ``atoms``: 64 (131 networks) or 216 (38 networks). Built by ``repap dataset`` (README,
+    ``atoms``: 64 (131 networks) or 216 (38 networks). Built by ``repap dataset`` (docs/guide.md,
     "Sets of many networks")."""
     if atoms not in NETWORK_SETS:
         raise InputError(f"atoms: expected one of {tuple(NETWORK_SETS)}, got {atoms!r}")
     path = DATA / NETWORK_SETS[atoms]
     if not path.is_file():
-        raise OSError(f"{path}: not shipped with this build; make it with repap dataset (README)")
+        raise OSError(
+            f"{path}: not shipped with this build; make it with repap dataset (docs/guide.md)"
+        )
     nets = read(path)
     return nets if which == "all" else nets.subset(which)  # "all": no copy

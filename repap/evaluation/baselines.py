@@ -6,7 +6,8 @@ StartGenerator build random starts: each atom is drawn uniformly until it is at 
 ``min_dist`` (minimum image) from the atoms already placed.
 ``perturbed``: known structures (training networks) with Gaussian noise on every coordinate,
 the "training set plus noise" bar of generative-model benchmarks: relaxed, it makes networks
-near the training ones (``bench/perturb_relax.py`` maps novelty against quality by sigma).
+near the training ones (``research/perturbation/perturb_relax.py`` maps novelty against
+quality by sigma).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ described by:
 - beside them, with training data, the "training set plus noise" bar: the training networks
   perturbed by ``perturbed`` A (0.45 by default) and relaxed, which with nothing learnt
   scores novelty ~0.7 at near held-out quality, by networks a few bond switches from their
-  sources (README, "The bar short of learning"); a model should beat it;
+  sources (docs/results.md, "The bar short of learning"); a model should beat it;
 - inherent-structure energy per atom (mean, spread, histogram), coordination, four-fold
   fraction, bond-angle mean and spread (standard deviation, as experiments report it), rings
   per atom by size (:mod:`repap.analysis.rings`), Err_RDF of the relaxed structures against the

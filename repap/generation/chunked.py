@@ -28,8 +28,14 @@ from repap.data.trajectory import add_npz_arrays, npz_system
 from repap.errors import InputError
 from repap.jobs import check_output, claim_parts, file_digest, parts_dir
 from repap.model.checkpoint import load_model
-from repap.model.sampling import Ensemble, check_arguments, sample, source_frame
-from repap.runtime import agree, distributed, resolve_device, resolve_precision
+from repap.model.sampling import (
+    Ensemble,
+    SamplingOptions,
+    default_batch_size,
+    sample_checked,
+    source_frame,
+)
+from repap.runtime import agree, distributed, resolve_device
 
 
 def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
@@ -95,12 +101,13 @@ def generate(
     rank, world, local = distributed()
     device = resolve_device(device, local)
     if batch_size is None:
-        batch_size = 65536 if device.type == "cuda" else 1024
+        batch_size = default_batch_size(device)
     check_positive_int(batch_size, "batch_size")
     net = load_model(model, device)
-    # every argument checked before OUT.parts exists: a corrected rerun is never refused
-    check_arguments(net, n, seed, min_dist, temperature, max_retries, max_restarts, 0, device)
-    precision = resolve_precision(precision, device)
+    # every argument checked once, before OUT.parts exists: a corrected rerun is never refused
+    options = SamplingOptions(seed, min_dist, temperature, max_retries, max_restarts, precision)
+    options, device = options.check(net, device)
+    precision = options.precision
     _check_space(out, fmt, n, len(net.meta["numbers"]))
     settings = {
         "model_sha256": file_digest(Path(model)),
@@ -140,9 +147,7 @@ def generate(
             lo = c * batch_size
             count = min(batch_size, n - lo)
             t0 = time.perf_counter()
-            ens = sample(net, count, seed=seed, min_dist=min_dist, temperature=temperature,
-                         max_retries=max_retries, max_restarts=max_restarts, batch_size=count,
-                         device=device, start=lo, precision=precision)  # fmt: skip
+            ens = sample_checked(net, count, options, device, start=lo, batch_size=count)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             _save_chunk(parts / f"chunk-{c:06d}.npz", ens, time.perf_counter() - t0)

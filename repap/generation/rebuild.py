@@ -1,6 +1,6 @@
 """New networks next to known ones: rebuild one region of a network, relax, keep what is new
 and sound (``repap rebuild``). No model is learnt; this is the search that, measured
-(README, "Rebuilding one region"), gives new networks of held-out melt-quench quality.
+(docs/results.md, "Rebuilding one region"), gives new networks of held-out melt-quench quality.
 
 Each try starts from one of the given networks' inherent structures, in turn. The ``hole``
 atoms nearest a centre atom are taken out; the centre is an atom that is not four-fold
@@ -15,7 +15,7 @@ it is no given network (network identity, ``repap.analysis.networks``), its ener
 none kept before: ``n`` distinct networks. Tries go in batches until ``n`` are kept; the
 energy ceiling selects, so the kept ones' energy spread is narrower than the networks'.
 ``regions`` > 1 makes as many holes per try, each around its own defect away from the
-others: networks a little farther from their sources at a few times the cost (README).
+others: networks a little farther from their sources at a few times the cost (docs/results.md).
 
 What the kept networks are: new inherent structures, but neighbours of their sources (they
 keep about 95 % of a source's bonds: a few bond switches), not networks as independent of
@@ -35,6 +35,7 @@ import numpy as np
 from repap._checks import check_positive_int
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
+from repap.geometry import minimum_image_vectors
 
 TRIES = 200  # draws for one atom before the hole is filled again
 REFILLS = 20  # fills of one hole before the try is given up
@@ -43,12 +44,6 @@ MAX_TRIES = 100  # per network asked for (about 7 are needed at the defaults) be
 # Relaxed to SCREEN_FMAX first, only those within SCREEN_EV of the ceiling go on to fmax: a
 # quarter of the relaxation time, none lost (of 86 kept in 400 tries, measured).
 SCREEN_FMAX, SCREEN_EV = 1e-2, 0.02  # eV/A, eV/atom
-
-
-def _mic(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Cartesian separations (..., 3) folded to the minimum image (fractional rounding)."""
-    f = d @ np.linalg.inv(cell)
-    return (f - np.round(f)) @ cell
 
 
 def wrapped(pos: np.ndarray, like: Trajectory) -> Trajectory:
@@ -82,7 +77,7 @@ def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.G
     cum = np.cumsum(weight, 1)
     pick = (cum < rng.random((len(src), 1)) * cum[:, -1:]).sum(1)
     centre = src[np.arange(len(src)), pick]
-    r = np.linalg.norm(_mic(src - centre[:, None], cell), axis=-1)
+    r = np.linalg.norm(minimum_image_vectors(src - centre[:, None], cell), axis=-1)
     order = np.argsort(-r, axis=1, kind="stable")  # the first hole last, its centre at the end
     radius = np.take_along_axis(r, order, 1)[:, -hole]
     centres = np.repeat(centre[:, None], regions * hole, 1)
@@ -94,7 +89,7 @@ def holes(networks: Trajectory, sources: np.ndarray, hole: int, rng: np.random.G
             ok = far[free]
             pool = free[ok & defect[k, free]] if (ok & defect[k, free]).any() else free[ok]
             c = rng.choice(pool if pool.size else free)
-            rc = np.linalg.norm(_mic(src[k] - src[k, c], cell), axis=-1)
+            rc = np.linalg.norm(minimum_image_vectors(src[k] - src[k, c], cell), axis=-1)
             near = np.argsort(rc[free], kind="stable")[:hole][::-1]  # its centre last
             taken.append(free[near])
             centres[k, j * hole : (j + 1) * hole] = src[k, c]
@@ -130,7 +125,9 @@ def fill_uniform(
                 v = rng.normal(size=(waiting.size, 3))
                 scale = radius[waiting, j] * rng.random(waiting.size) ** (1 / 3)
                 trial = centre[waiting, j] + v * (scale / np.linalg.norm(v, axis=1))[:, None]
-                d = np.linalg.norm(_mic(out[waiting, :i] - trial[:, None], cell), axis=-1)
+                d = np.linalg.norm(
+                    minimum_image_vectors(out[waiting, :i] - trial[:, None], cell), axis=-1
+                )
                 ok = d.min(1) >= min_dist
                 out[waiting[ok], i] = trial[ok]
                 waiting = waiting[~ok]

@@ -1,5 +1,6 @@
 """A learnt fill for ``repap rebuild``'s holes: the site model places each missing atom relative
-to an atom already there (README, "Across networks": the site model; "Rebuilding one region").
+to an atom already there (docs/results.md: "Across networks", the site model; "Rebuilding
+one region").
 
 For each atom to place the model picks an *anchor* among the atoms placed so far (trained to
 pick the nearest earlier atom; here only among atoms with fewer than four bonds, where there
@@ -12,9 +13,10 @@ bonds). A proposal with an atom closer than ``min_dist`` is redrawn. The anchors
 held to the hole: any atom with a free bond may take the next atom, though in a sound
 network with a hole those are mostly the hole's rim.
 
-The shipped weights (``repap/data/models/site-64.pt``) were trained by ``bench/site_model.py
-train build/site 8 10 5`` on the 92 networks that ``repap.pretrained("networks-64")`` was
-fitted on (never a held-out network): 8 orderings of the first 10 frames of each, 5 epochs.
+The shipped weights (``repap/data/models/site-64.pt``) were trained by
+``research/site-model/site_model.py train build/site 8 10 5`` on the 92 networks that
+``repap.pretrained("networks-64")`` was fitted on (never a held-out network): 8 orderings of
+the first 10 frames of each, 5 epochs.
 Cubic cells only; trained at 64 atoms.
 """
 

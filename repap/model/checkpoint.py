@@ -131,7 +131,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> R
     return model.to(device).eval()
 
 
-# name -> file in repap/data/models; the README gives the command that trained each
+# name -> file in repap/data/models; docs/results.md gives the command that trained each
 PRETRAINED = {
     "paper": "a-si-30-paper.pt",
     "recommended": "a-si-30-recommended.pt",
@@ -141,7 +141,7 @@ PRETRAINED = {
 
 
 def pretrained(name: str = "recommended", device: str | torch.device = "cpu") -> RePAP:
-    """A model shipped with repap, trained by ``repap train`` (the README gives the commands):
+    """A model shipped with repap, trained by ``repap train`` (docs/results.md gives the commands):
     ``"paper"`` (the poster's configuration) and ``"recommended"`` (the best configuration we
     measured), both on the shipped 30-atom reference, one network; ``"networks-64"``, the
     recommended configuration on the training networks of the shipped 64-atom network set

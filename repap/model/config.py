@@ -69,7 +69,8 @@ PRESETS = ("paper", "recommended")
 @dataclass
 class TrainConfig:
     """How to train. ``TrainConfig.preset("paper")`` is the poster's setup (RMSprop 1e-3,
-    sigmoid + MSE, G = 50); ``"recommended"`` is the best setup we measured (see README)."""
+    sigmoid + MSE, G = 50); ``"recommended"`` is the best setup we
+    measured (see docs/results.md)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 20
@@ -108,7 +109,9 @@ class TrainConfig:
     def preset(cls, name: str, **overrides: Any) -> TrainConfig:
         if name == "paper":
             base = cls()
-        elif name == "recommended":  # measured: bench/train_options.py, README
+        elif (
+            name == "recommended"
+        ):  # measured: research/model-options/train_options.py, docs/results.md
             base = cls(
                 model=ModelConfig(n_bins=100, sigma=0.05, output="softmax"),
                 optimizer="adam", precision="bfloat16",

@@ -21,6 +21,7 @@ reported as failed: it is never dropped silently, and never kept with a clash.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,6 +86,71 @@ def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
     return float(min_dist)
 
 
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How structures are drawn (the rules of the module doc), one object carried from the
+    command line to the kernels and checked once, against the model and device, by
+    :meth:`check`. ``min_dist=None`` turns clash rejection off; ``precision`` is that of the
+    LSTM's products (``None``/``"auto"``, ``"float32"`` or ``"bfloat16"``: see
+    :data:`repap.runtime.PRECISIONS`)."""
+
+    seed: int = 0
+    min_dist: float | None = 2.0
+    temperature: float = 1.0
+    max_retries: int = 10
+    max_restarts: int = 10
+    precision: str | None = None
+
+    @property
+    def kernel_min_dist(self) -> float:
+        """min_dist as the kernels take it: 0 turns the check off."""
+        return self.min_dist or 0.0
+
+    def check(
+        self, model: Any, device: str | torch.device | None = None
+    ) -> tuple[SamplingOptions, torch.device]:
+        """Every option checked, before anything is generated or written (``repap generate``
+        checks before it creates OUT.parts); returns the options resolved (numbers as the
+        kernels take them, the precision for the device) and the device."""
+        counts = (("max_retries", self.max_retries), ("max_restarts", self.max_restarts))
+        for name, value in counts:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise InputError(f"{name}: expected an integer >= 0, got {value!r}")
+        seed = self.seed
+        if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
+            raise InputError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+        t = self.temperature
+        if not (np.isfinite(t) and t >= MIN_TEMPERATURE):
+            raise InputError(
+                f"temperature: expected a number >= {MIN_TEMPERATURE:g} (the kernel takes 1/T "
+                f"in float32), got {t!r}"
+            )
+        if "first_coordinate" not in model.meta:
+            raise InputError("model: has no training metadata (train it or load a checkpoint)")
+        dist = check_min_dist(self.min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
+        auto = device is None or str(device) == "auto"
+        cuda = torch.cuda.is_available() if auto else str(device).startswith("cuda")
+        if cuda and model.config.n_bins > _C.sampler_max_cuda_bins:  # before checking for CUDA
+            if not auto:  # the CPU sampler has no such limit
+                raise InputError(
+                    f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
+                    f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"
+                )
+            resolved = torch.device("cpu")
+        else:
+            resolved = resolve_device(device)
+        checked = replace(self, seed=int(seed), min_dist=dist or None, temperature=float(t),
+                          max_retries=int(self.max_retries),
+                          max_restarts=int(self.max_restarts),
+                          precision=resolve_precision(self.precision, resolved))  # fmt: skip
+        return checked, resolved
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Structures per batch (and per chunk of ``repap generate``) when none is given."""
+    return 65536 if device.type == "cuda" else 1024
+
+
 def source_frame(meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cell, inverse permutation, atomic numbers, pbc) of a model's structures in the source's
     atom order: sequence position ``inverse[a]`` holds source atom a."""
@@ -97,28 +163,24 @@ def generate_batch(
     stepper: Step,
     start: int,
     count: int,
-    seed: int,
-    min_dist: float,
-    temperature: float,
-    max_retries: int,
-    max_restarts: int,
+    options: SamplingOptions,
     device: torch.device,
 ) -> Ensemble:
-    """Structures ``start .. start + count - 1`` (their indices key the random numbers)."""
+    """Structures ``start .. start + count - 1`` (their indices key the random numbers), with
+    checked ``options``."""
     g = model.config.n_bins
     mode = SOFTMAX if model.config.output == "softmax" else SIGMOID
     if device.type == "cuda":
         first, cell_flat = _first_and_cell(model.meta, g, count, device)
-        return _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperature,
-                                    max_retries, max_restarts, device, first, cell_flat,
-                                    mode)  # fmt: skip
+        return _generate_batch_cuda(model, stepper, start, count, options, device, first,
+                                    cell_flat, mode)  # fmt: skip
 
     def next_logits(rows, bins, steps, h, c, coords):
         return stepper(bins, steps, h, c)
 
     state = stepper.zero_state(count, device)
-    return cpu_loop(model.meta, model.n_atoms, g, mode, state, next_logits, start, count, seed,
-                    min_dist, temperature, max_retries, max_restarts)  # fmt: skip
+    return cpu_loop(model.meta, model.n_atoms, g, mode, state, next_logits, start, count,
+                    options)  # fmt: skip
 
 
 def _first_and_cell(meta, n_bins, count, device) -> tuple[torch.Tensor, list[float]]:
@@ -143,18 +205,17 @@ def cpu_loop(
     next_logits: NextLogits,
     start: int,
     count: int,
-    seed: int,
-    min_dist: float,
-    temperature: float,
-    max_retries: int,
-    max_restarts: int,
+    options: SamplingOptions,
 ) -> Ensemble:
     """The CPU generation loop of structures ``start .. start + count - 1``, open to any
     recurrent model: ``state`` is its zero (h, c), each (L, count, H); ``next_logits(rows,
     bins, steps, h, c, coords)`` consumes coordinate ``steps`` (drawn in ``bins``) of the
     batch rows ``rows``, updates their state ``h, c`` (L, len(rows), H) in place and returns
     the logits (len(rows), G) of their next coordinates; ``coords`` (count, 3N) holds every
-    row's fractional coordinates drawn so far (a model that looks at positions reads it)."""
+    row's fractional coordinates drawn so far (a model that looks at positions reads it).
+    ``options`` as :meth:`SamplingOptions.check` returns them."""
+    seed, min_dist, temperature = options.seed, options.kernel_min_dist, options.temperature
+    max_retries, max_restarts = options.max_retries, options.max_restarts
     device = state[0].device
     n_coords = 3 * n_atoms
     first, cell_flat = _first_and_cell(meta, n_bins, count, device)
@@ -211,12 +272,11 @@ def cpu_loop(
             saved_logits[atom_start] = logits[atom_start]
             tries[atom_start] = 0
 
-    return _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, done,
-                     failed, redrawn, restarts)  # fmt: skip
+    return _ensemble(meta, n_atoms, options, coords, structure, done, failed, redrawn, restarts)
 
 
-def _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, done, failed,
-              redrawn, restarts) -> Ensemble:  # fmt: skip
+def _ensemble(meta, n_atoms, options, coords, structure, done, failed, redrawn,
+              restarts) -> Ensemble:  # fmt: skip
     """The finished structures of a batch in the source's atom order and cell, with the
     failed ones and the work done reported."""
     cell, inverse, numbers, pbc = source_frame(meta)
@@ -232,9 +292,9 @@ def _ensemble(meta, n_atoms, seed, min_dist, temperature, coords, structure, don
         positions = frac[:, inverse] @ cell
     info = {
         "generator": "repap",
-        "seed": seed,
-        "min_dist": min_dist or None,
-        "temperature": temperature,
+        "seed": options.seed,
+        "min_dist": options.min_dist,
+        "temperature": options.temperature,
     }
     return Ensemble(
         positions, cell, numbers, pbc, None, info,
@@ -394,8 +454,8 @@ class _CudaBatch:
             self.graph.replay()
 
 
-def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperature, max_retries,
-                         max_restarts, device, first, cell_flat, mode) -> Ensemble:  # fmt: skip
+def _generate_batch_cuda(model, stepper, start, count, options, device, first, cell_flat,
+                         mode) -> Ensemble:  # fmt: skip
     """The loop of :func:`generate_batch` on CUDA, the same rules and random numbers without
     a host sync per step: every structure steps each time, masked (a structure that redraws
     or has finished keeps its state), as one CUDA graph replayed, and the host looks every
@@ -416,7 +476,9 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
     h, c = stepper.zero_state(count, device)
     batch = _CudaBatch(stepper, count, n_coords, model.config.n_bins, first, structure.clone(),
                        h, c, device)  # fmt: skip
-    args = (seed, cell_flat, min_dist, temperature, mode, max_retries, max_restarts)
+    o = options
+    args = (o.seed, cell_flat, o.kernel_min_dist, o.temperature, mode, o.max_retries,
+            o.max_restarts)  # fmt: skip
 
     def store() -> None:  # the working rows' results into the batch's
         for name, t in out.items():
@@ -441,9 +503,8 @@ def _generate_batch_cuda(model, stepper, start, count, seed, min_dist, temperatu
         step += 1
         batch.run_step(args)
     store()
-    return _ensemble(model.meta, model.n_atoms, seed, min_dist, temperature, out["coords"],
-                     structure, out["done"], out["failed"], out["redrawn"],
-                     out["restarts"])  # fmt: skip
+    return _ensemble(model.meta, model.n_atoms, options, out["coords"], structure, out["done"],
+                     out["failed"], out["redrawn"], out["restarts"])  # fmt: skip
 
 
 def _raise_for_bad_logits(coordinate: torch.Tensor, structure: torch.Tensor) -> None:
@@ -482,46 +543,6 @@ def _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
         failed |= restart & (restarts > max_restarts)
 
 
-def check_arguments(
-    model: RePAP,
-    n: int,
-    seed: int,
-    min_dist: float | None,
-    temperature: float,
-    max_retries: int,
-    max_restarts: int,
-    start: int,
-    device: str | torch.device | None,
-) -> tuple[float, torch.device]:
-    """Every argument of :func:`sample` checked, before anything is generated or written
-    (``repap generate`` calls it before it creates OUT.parts). Returns (the kernel's
-    min_dist, the device)."""
-    for name, value, low in (("n", n, 1), ("max_retries", max_retries, 0),
-                             ("max_restarts", max_restarts, 0), ("start", start, 0)):  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
-    if not (isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64):
-        raise InputError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
-    if not (np.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
-        raise InputError(
-            f"temperature: expected a number >= {MIN_TEMPERATURE:g} (the kernel takes 1/T in "
-            f"float32), got {temperature!r}"
-        )
-    if "first_coordinate" not in model.meta:
-        raise InputError("model: has no training metadata (train it or load a checkpoint)")
-    dist = check_min_dist(min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
-    auto = device is None or str(device) == "auto"
-    cuda = torch.cuda.is_available() if auto else str(device).startswith("cuda")
-    if cuda and model.config.n_bins > _C.sampler_max_cuda_bins:  # before checking for CUDA
-        if auto:  # the CPU sampler has no such limit
-            return dist, torch.device("cpu")
-        raise InputError(
-            f"model: {model.config.n_bins} bins, but the CUDA sampler handles at most "
-            f"{_C.sampler_max_cuda_bins}; generate with device='cpu'"
-        )
-    return dist, resolve_device(device)
-
-
 def sample(
     model: RePAP,
     n: int,
@@ -535,17 +556,38 @@ def sample(
     start: int = 0,
     progress: bool = False,
     precision: str | None = None,
+    options: SamplingOptions | None = None,
 ) -> Ensemble:
     """Generate structures ``start .. start + n - 1`` from a trained model; see the module
     doc for the rules. ``min_dist=None`` turns clash rejection off (the raw model).
     ``precision``: the LSTM's matrix products, ``"float32"`` or ``"bfloat16"`` (CUDA only);
     ``None`` / ``"auto"`` picks bfloat16 on GPUs with bfloat16 tensor cores, float32
-    elsewhere (:data:`repap.runtime.PRECISIONS`)."""
-    dist, device = check_arguments(model, n, seed, min_dist, temperature, max_retries,
-                                   max_restarts, start, device)  # fmt: skip
-    precision = resolve_precision(precision, device)
+    elsewhere (:data:`repap.runtime.PRECISIONS`). ``options``, when given, replaces the six
+    drawing arguments (seed ... precision) with one :class:`SamplingOptions`."""
+    if options is None:
+        options = SamplingOptions(seed, min_dist, temperature, max_retries, max_restarts,
+                                  precision)  # fmt: skip
+    for name, value, low in (("n", n, 1), ("start", start, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name}: expected an integer >= {low}, got {value!r}")
+    options, device = options.check(model, device)
+    return sample_checked(model, n, options, device, start, batch_size, progress)
+
+
+def sample_checked(
+    model: RePAP,
+    n: int,
+    options: SamplingOptions,
+    device: torch.device,
+    start: int = 0,
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> Ensemble:
+    """:func:`sample` with ``options`` and ``device`` already checked (as
+    :meth:`SamplingOptions.check` returns them): ``repap generate`` checks once and calls
+    this per chunk."""
     if batch_size is None:
-        batch_size = 65536 if device.type == "cuda" else 1024
+        batch_size = default_batch_size(device)
     check_positive_int(batch_size, "batch_size")
     parts = []
     bar = None
@@ -555,13 +597,10 @@ def sample(
         bar = tqdm(total=n, unit="structure", desc="generating")
     with torch.no_grad():
         # copies: the caller's model keeps its device and mode
-        stepper = model.stepper(device, precision)
+        stepper = model.stepper(device, options.precision)
         for lo in range(start, start + n, batch_size):
             count = min(batch_size, start + n - lo)
-            parts.append(
-                generate_batch(model, stepper, lo, count, int(seed), dist, float(temperature),
-                               max_retries, max_restarts, device)
-            )  # fmt: skip
+            parts.append(generate_batch(model, stepper, lo, count, options, device))
             if bar is not None:
                 bar.update(count)
     if bar is not None:
@@ -569,6 +608,6 @@ def sample(
     if not parts:
         raise InputError("n: expected at least 1 structure")
     ens = parts[0] if len(parts) == 1 else Ensemble.concat(parts)
-    if precision != "float32":  # float32 files stay as they were
-        ens.info["precision"] = precision
+    if options.precision != "float32":  # float32 files stay as they were
+        ens.info["precision"] = options.precision
     return ens

@@ -33,7 +33,7 @@ from repap.generation.chunked import write_extxyz
 from repap.model.checkpoint import pretrained
 from repap.training.loop import TrainConfig, train
 
-# Sampling below temperature 1 keeps free-running samples on the learned network (README,
+# Sampling below temperature 1 keeps free-running samples on the learned network (docs/results.md,
 # "Model options, measured": Err_RDF 0.30 at 1.0, 0.057 at 0.5 for the recommended setup).
 TEMPERATURE = 0.5
 
@@ -141,7 +141,7 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
         f"   quality: four-fold {g['fourfold_fraction']:.3f}, E_IS {g['energy_mean_eV']:.3f} "
         f"eV/atom; held-out networks {held['fourfold_fraction']:.3f}, "
         f"{held['energy_mean_eV']:.3f}; random + relax {rand['fourfold_fraction']:.3f}, "
-        f"{rand['energy_mean_eV']:.3f}: nearer {nearer} (README, 'Across networks')"
+        f"{rand['energy_mean_eV']:.3f}: nearer {nearer} (docs/results.md, 'Across networks')"
     )
     bar = next((v for k, v in report["networks"].items() if k.startswith("training +")), None)
     if bar is not None:
@@ -150,7 +150,7 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
             f"   the bar with nothing learnt, training networks + {sigma:g} A noise, relaxed:"
             f" novelty {bar['novelty']:.3f}, four-fold "
             f"{bar['fourfold_fraction']:.3f}, E_IS {bar['energy_mean_eV']:.3f} eV/atom (a model "
-            "should beat it; README, 'The bar short of learning')"
+            "should beat it; docs/results.md, 'The bar short of learning')"
         )
     rebuilt_networks(out, nset, held, max(2, n // 4), progress)
     (out / "report.md").write_text(markdown(report) + "\n")
@@ -188,7 +188,7 @@ def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bo
     print(
         f"   (held-out networks: {held['fourfold_fraction']:.3f}, "
         f"{held['bond_angle_std_deg']:.2f}, {held['energy_mean_eV']:.3f}; rebuilt networks are "
-        "neighbours of their sources: README, 'Rebuilding one region')"
+        "neighbours of their sources: docs/results.md, 'Rebuilding one region')"
     )
     rebuilt.write(out / "rebuilt.extxyz")
     t0 = time.perf_counter()

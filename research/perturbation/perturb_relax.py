@@ -10,7 +10,7 @@ training ones. Here each structure has a source, atom for atom, so how new a new
 can be told bond by bond too: the fraction of the source's bonds (within the report's 2.85 A)
 that the relaxed structure keeps, and the bonds it gained, per atom. Run:
 
-    .venv/bin/python bench/perturb_relax.py OUT.json [N SIGMA ...]
+    .venv/bin/python research/perturbation/perturb_relax.py OUT.json [N SIGMA ...]
 
 (resumable: sigmas already in OUT.json are kept)."""
 

@@ -1,9 +1,10 @@
 """Models trained across the shipped 64-atom network set (issue: generate new networks), one
-variant per option; run where training is fast (a GPU: ``python bench/network_models.py OUT``)
-and judged where LAMMPS is (``bench/network_judge.py``). Each variant is ``repap.train`` on
-``repap.reference_set()``: its training networks only (10 % of them kept whole for
-validation), the held-out networks never seen. Writes OUT/NAME.pt (the best-validation model)
-and OUT/train.json (validation NLL per epoch, seconds)."""
+variant per option; run where training is fast (a GPU: ``python
+research/network-models/network_models.py OUT``) and judged where LAMMPS is
+(``research/network-models/network_judge.py``). Each variant is ``repap.train`` on
+``repap.reference_set()``: its training networks only (10 % of them kept whole for validation),
+the held-out networks never seen. Writes OUT/NAME.pt (the best-validation model) and
+OUT/train.json (validation NLL per epoch, seconds)."""
 
 import json
 import shutil

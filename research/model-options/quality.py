@@ -3,8 +3,8 @@ rejection at 2.0 A, against the held-out run (rmax 4.2 A, 100 bins, the poster's
 beside the reference and the random baselines; plus each model without rejection (fraction
 of pair distances below 2 A, the authors' figure being 0.316 %).
 
-Run: ``python bench/quality.py [--out bench-results/quality]``; it writes quality.md,
-quality.json and one evaluation folder (report + plots) per row.
+Run: ``python research/model-options/quality.py [--out bench-results/quality]``; it writes
+quality.md, quality.json and one evaluation folder (report + plots) per row.
 """
 
 from __future__ import annotations

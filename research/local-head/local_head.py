@@ -9,7 +9,7 @@ targets on the model's own fitted networks (``--augment`` orderings), validated 
 validation networks; generation is the CPU sampling loop with the head added at every step
 (clash rejection at 2 A as usual). Run:
 
-    .venv/bin/python bench/local_head.py OUT [AUGMENT FRAMES EPOCHS N TEMPERATURE]
+    .venv/bin/python research/local-head/local_head.py OUT [AUGMENT FRAMES EPOCHS N TEMPERATURE]
 
 OUT/head.pt, OUT/local-head.json (validation NLL, probability mass near the true bin per
 axis, the network-level report of N structures at TEMPERATURE, default 1; another
@@ -27,7 +27,7 @@ import repap
 from repap.data.sequences import prepare_networks
 from repap.evaluation.network_report import evaluate_networks, markdown
 from repap.model.projection import bin_index, project
-from repap.model.sampling import SOFTMAX, cpu_loop
+from repap.model.sampling import SOFTMAX, SamplingOptions, cpu_loop
 
 BOND = 2.75  # A: neighbours counted for an earlier atom's missing bonds
 SPACING, CHANNELS = 0.3, 16  # histogram: channel m at distance m * SPACING
@@ -151,8 +151,8 @@ def generate(model, head, n, seed, min_dist, temperature, lengths):
         return head(step(bins, steps, h, c), step_features(coords[rows], t, lengths, g), t)
 
     state = step.zero_state(n, torch.device("cpu"))
-    return cpu_loop(model.meta, model.n_atoms, g, SOFTMAX, state, next_logits, 0, n, seed,
-                    min_dist, temperature, 20, 20)  # fmt: skip
+    options, _ = SamplingOptions(seed, min_dist, temperature, 20, 20).check(model, "cpu")
+    return cpu_loop(model.meta, model.n_atoms, g, SOFTMAX, state, next_logits, 0, n, options)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 machine's CPU: how training and generation time grow with the number of atoms (issue: generate
 new networks, larger cells). Run:
 
-    .venv/bin/python bench/network_cells.py SET.npz OUT [FRAMES AUGMENT EPOCHS N]
+    .venv/bin/python research/network-models/network_cells.py SET.npz OUT [FRAMES AUGMENT EPOCHS N]
 
 SET.npz is a ``repap dataset --out`` set; OUT/model.pt the best-validation model
 (``repap train SET.npz --preset recommended --frames FRAMES --augment AUGMENT --epochs EPOCHS

@@ -8,9 +8,9 @@ noise of sigma (log-uniform in [SIG_MIN, SIG_MAX] A), the model predicting the n
 generates by annealed Langevin dynamics from uniform random positions down the sigma
 ladder, then relaxes (SW), and is judged as networks against the held-out networks. Run:
 
-    .venv/bin/python bench/denoiser.py train OUT [STEPS]
-    .venv/bin/python bench/denoiser.py judge OUT [N CORRECTOR_STEPS LEVELS]
-    .venv/bin/python bench/denoiser.py fill OUT TRIES HOLE LEVELS START_SIGMA
+    .venv/bin/python research/score-model/denoiser.py train OUT [STEPS]
+    .venv/bin/python research/score-model/denoiser.py judge OUT [N CORRECTOR_STEPS LEVELS]
+    .venv/bin/python research/score-model/denoiser.py fill OUT TRIES HOLE LEVELS START_SIGMA
 
 OUT/denoiser.pt (checkpointed, resumed), OUT/denoiser.json: the held-out denoising loss
 per sigma band, and the network-level report of N structures."""

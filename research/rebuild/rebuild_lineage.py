@@ -10,7 +10,7 @@ training network whose atoms, matched one to one by position in its frame, share
 bonds: rebuilding does not move the frame), the diamond-like fraction, tries and seconds per
 network. Run:
 
-    .venv/bin/python bench/rebuild_lineage.py OUT.json GENERATIONS PER_GENERATION [ATOMS]
+    .venv/bin/python research/rebuild/rebuild_lineage.py OUT.json GENERATIONS PER_GENERATION [ATOMS]
 
 (resumable: the networks of each generation are kept in build/lineage-ATOMS.npz and read
 back, not made again)."""
@@ -29,11 +29,12 @@ from repap.analysis.metrics import diamond_like_fraction
 from repap.analysis.networks import fingerprints, group
 from repap.analysis.radial import rdf
 from repap.evaluation.network_report import CUTOFF, quality
-from repap.generation.rebuild import _mic, rebuild
+from repap.generation.rebuild import rebuild
+from repap.geometry import minimum_image_vectors
 
 
 def bonds(pos: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    r = np.linalg.norm(_mic(pos[:, None] - pos[None], cell), axis=-1)
+    r = np.linalg.norm(minimum_image_vectors(pos[:, None] - pos[None], cell), axis=-1)
     return (r < CUTOFF) & ~np.eye(len(pos), dtype=bool)
 
 
@@ -46,7 +47,7 @@ def root_bonds_kept(nets: repap.Trajectory, roots: repap.Trajectory) -> np.ndarr
     for k, x in enumerate(nets.positions):
         best = 0.0
         for r, rb in zip(roots.positions, root_bonds, strict=True):
-            cost = np.linalg.norm(_mic(x[:, None] - r[None], cell), axis=-1)
+            cost = np.linalg.norm(minimum_image_vectors(x[:, None] - r[None], cell), axis=-1)
             row, col = linear_sum_assignment(cost)
             moved = np.empty_like(x)
             moved[col] = x[row]

@@ -1,16 +1,17 @@
 """Does the score model beat the perturbation bar? (issue 16: "a model is worth its training
 when it beats this curve"). SDEdit-style: each of N structures is a training network's
 inherent structure with every coordinate moved by Gaussian noise of SIGMA A (exactly
-bench/perturb_relax.py's, same seed), then, before relaxation, taken by the score model
-(bench/denoiser.py, trained on the training networks' 300 K frames) down the reverse SDE from
-SIGMA to its smallest level and a last denoising step. The noise at SIGMA takes a structure
-out of its source's basin (novelty); a perfect score would bring it to a sound network near
-it, not necessarily the source. Both arms, relaxed as they are and denoised first, are judged
+research/perturbation/perturb_relax.py's, same seed), then, before relaxation, taken by the score
+model (research/score-model/denoiser.py, trained on the training networks' 300 K frames) down the
+reverse SDE from SIGMA to its smallest level and a last denoising step. The noise at SIGMA takes a
+structure out of its source's basin (novelty); a perfect score would bring it to a sound network
+near it, not necessarily the source. Both arms, relaxed as they are and denoised first, are judged
 in one run by the network-level report against the held-out networks, with the source bonds
 kept. Run:
 
-    .venv/bin/python bench/denoise_perturbed.py DN_DIR OUT.json [N LEVELS SIGMA ...]
-    .venv/bin/python bench/denoise_perturbed.py filter DN_DIR OUT.json TRIES LEVELS SIGMA ...
+    .venv/bin/python research/score-model/denoise_perturbed.py DN_DIR OUT.json [N LEVELS SIGMA ...]
+    .venv/bin/python research/score-model/denoise_perturbed.py filter DN_DIR OUT.json \
+        TRIES LEVELS SIGMA ...
 
 The second is generate and filter, as repap rebuild does: every try relaxed and kept when it
 is no training network, no higher than the training networks' mean + one standard deviation
@@ -27,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+# the sibling studies this one imports from
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / s) for s in ("perturbation",)]
 from denoiser import SIG_MIN, Denoiser, load
 from perturb_relax import bond_changes, bonds
 

@@ -6,7 +6,8 @@ each). A hole of 8 atoms is 12 % of a 64-atom cell but 4 % of a 216-atom one: th
 it makes sit nearer their sources the larger the cell. Cost: every try's making and
 relaxation per kept network, against the set's melt-quench core-seconds per network. Run:
 
-    .venv/bin/python bench/rebuild_regions.py SET.npz OUT.json N HOLE REGIONS... [--baseline B]
+    .venv/bin/python research/rebuild/rebuild_regions.py SET.npz OUT.json N HOLE REGIONS... \
+        [--baseline B]
 
 (resumable: settings already in OUT.json are kept)."""
 

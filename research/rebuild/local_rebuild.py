@@ -10,8 +10,8 @@ METHODS put the hole's atoms back one at a time, none closer than 2 A to any ato
 - ``noise``: nothing taken out; the hole's atoms moved by Gaussian noise of NOISE A;
 - ``random``: uniform in the hole's sphere (centre the chosen atom, radius the distance to
   the farthest atom taken out);
-- ``site model``: the trained site model (bench/site_model.py; anchors among atoms with a
-  free bond, then the offset's axis projections) given everything placed so far;
+- ``site model``: the trained site model (research/site-model/site_model.py; anchors among
+  atoms with a free bond, then the offset's axis projections) given everything placed so far;
 - ``..., SW best of 8``: 8 proposals per atom, the lowest SW insertion energy kept; the
   random one is the peer that tells the model's share from the SW guidance's;
 - ``..., kept if new and low``: generate and filter: holes rebuilt, relaxed, and kept when
@@ -25,7 +25,7 @@ METHODS put the hole's atoms back one at a time, none closer than 2 A to any ato
 The atoms kept are ordered from the farthest from the hole to the nearest, so the model's
 "last atom placed" is the hole's nearest. Run:
 
-    .venv/bin/python bench/local_rebuild.py OUT.json SITE.pt [N HOLE METHOD ...]
+    .venv/bin/python research/rebuild/local_rebuild.py OUT.json SITE.pt [N HOLE METHOD ...]
 
 (resumable: entries already in OUT.json are kept; SITE.pt from ``site_model.py train``)."""
 
@@ -39,6 +39,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+# the sibling studies this one imports from
+sys.path[:0] = [
+    str(Path(__file__).resolve().parents[1] / s) for s in ("perturbation", "site-model")
+]
 from perturb_relax import bonds
 from site_model import VARIANTS, SiteModel, fill, mic, propose
 
@@ -157,8 +162,8 @@ def kept_if_new_and_low(
 
 def bond_changes(source: np.ndarray, relaxed: np.ndarray, hole: int, length: float) -> dict:
     """Bonds of the source (F, N, 3) that the relaxed structures keep, and the bonds gained
-    per atom, as bench/perturb_relax.py counts them; the atoms put back in the hole are
-    matched to the source's hole atoms by the assignment nearest in total distance."""
+    per atom, as research/perturbation/perturb_relax.py counts them; the atoms put back in the hole
+    are matched to the source's hole atoms by the assignment nearest in total distance."""
     from scipy.optimize import linear_sum_assignment
 
     relaxed = relaxed.copy()

@@ -7,10 +7,11 @@ rebuilds of every structure and keeps the lowest, when lower than the structure'
 Per iteration: the mean energy, four-fold fraction, moves accepted, seconds per structure so
 far; at the end, the structures relaxed to 1e-3 eV/A are judged as networks against the
 held-out networks (novelty against the training ones), with the training network whose bonds
-each keeps most (bench/rebuild_lineage.py's count; the held-out networks score 0.645 by it).
+each keeps most (research/rebuild/rebuild_lineage.py's count; the held-out networks score 0.645 by
+it).
 Run:
 
-    .venv/bin/python bench/rebuild_descent.py OUT.json N ITERATIONS TRIES [HOLE [FILL]]
+    .venv/bin/python research/rebuild/rebuild_descent.py OUT.json N ITERATIONS TRIES [HOLE [FILL]]
 
 FILL: uniform (default) or site, the learnt site model's fill (generation.site_fill) (resumable:
 the structures after each iteration are kept in build/descent-N-TRIES-HOLE-FILL.npz)."""

@@ -3,7 +3,7 @@ networks of the shipped 64-atom set: one 300 K frame of each, every coordinate m
 Gaussian noise of SIGMA A, relaxed (SW) and matched against the network it came from; beside
 it the k-th neighbour distances (k = 1..6) of the unrelaxed structures, the same for random
 structures (min 2 A) and for structures of the shipped ``networks-64`` model. Run:
-``.venv/bin/python bench/network_basin.py OUT.json``."""
+``.venv/bin/python research/network-models/network_basin.py OUT.json``."""
 
 import json
 import sys

@@ -2,8 +2,8 @@
 2 A, temperatures 1 and 0.5), relaxed, grouped, novelty against the training run's network,
 CHGNet on 50 structures per ensemble. Writes network_quality.json beside this file; the
 README's "Judged as networks" table comes from it.
-Run: ``.venv/bin/python bench/network_quality.py`` (about 10 minutes on 2 cores; needs
-``repap[judge]``)."""
+Run: ``.venv/bin/python research/network-models/network_quality.py`` (about 10 minutes on 2 cores;
+needs ``repap[judge]``)."""
 
 import json
 import time

@@ -1,8 +1,9 @@
-"""Models trained across the 64-atom network set (``bench/network_models.py``) judged as
-networks: N structures each (clash rejection at 2 A), relaxed and grouped, novelty against
+"""Models trained across the 64-atom network set (``research/network-models/network_models.py``)
+judged as networks: N structures each (clash rejection at 2 A), relaxed and grouped, novelty against
 the set's training networks, quality beside its held-out networks (never trained on), and the
-random + relax baseline. Run: ``.venv/bin/python bench/network_judge.py MODELS_DIR [N] [T ...]``;
-writes MODELS_DIR/judge.json (resumable: models already judged are skipped)."""
+random + relax baseline. Run: ``.venv/bin/python research/network-models/network_judge.py
+MODELS_DIR [N] [T ...]``; writes MODELS_DIR/judge.json (resumable: models already judged are
+skipped)."""
 
 import json
 import sys

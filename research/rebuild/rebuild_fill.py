@@ -3,10 +3,11 @@ networks with holes of HOLE atoms put back uniformly at random (``--fill uniform
 site model (``--fill site``), the same seed, one after the other in one process; judged by the
 network-level report against the held-out networks (novelty against the training ones,
 quality beside random + relax), with tries and seconds per kept network (every try's making
-and relaxation) and the fraction of the source's bonds kept (``bench/rebuild_lineage.py``'s
-count: the training network sharing the most bonds, atoms matched by position). Run:
+and relaxation) and the fraction of the source's bonds kept
+(``research/rebuild/rebuild_lineage.py``'s count: the training network sharing the most bonds,
+atoms matched by position). Run:
 
-    .venv/bin/python bench/rebuild_fill.py OUT.json ATOMS N HOLE...
+    .venv/bin/python research/rebuild/rebuild_fill.py OUT.json ATOMS N HOLE...
 
 (resumable: rows already in OUT.json are kept)."""
 

@@ -8,7 +8,7 @@ model (``--augment`` orderings), validated on its validation networks; the decod
 that model's weights (z's input columns zero). Generation draws z ~ N(0, I) per structure and
 runs the CPU sampling loop (clash rejection at 2 A). Run:
 
-    .venv/bin/python bench/latent_model.py OUT [LATENT AUGMENT FRAMES EPOCHS N]
+    .venv/bin/python research/latent-model/latent_model.py OUT [LATENT AUGMENT FRAMES EPOCHS N]
 
 OUT/latent.pt (resumable: a trained model is loaded), OUT/latent.json: validation NLL bound
 (-ELBO on the true bins, nats per coordinate as repap train reports NLL), KL per structure,
@@ -27,7 +27,7 @@ import repap
 from repap.data.sequences import prepare_networks
 from repap.evaluation.network_report import evaluate_networks, markdown
 from repap.model.projection import bin_index, project
-from repap.model.sampling import SOFTMAX, cpu_loop
+from repap.model.sampling import SOFTMAX, SamplingOptions, cpu_loop
 
 FREE_BITS = 0.05  # nats per latent dimension not penalised (against posterior collapse)
 
@@ -126,8 +126,9 @@ def generate(base, latent, n, seed, min_dist, temperature):
         return latent.head(torch.relu(out[:, 0]))
 
     latent.eval()
+    options, _ = SamplingOptions(seed, min_dist, temperature, 10, 10).check(base, "cpu")
     return cpu_loop(base.meta, base.n_atoms, cfg.n_bins, SOFTMAX, state, next_logits, 0, n,
-                    seed, min_dist, temperature, 10, 10)  # fmt: skip
+                    options)  # fmt: skip
 
 
 if __name__ == "__main__":

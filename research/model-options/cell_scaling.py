@@ -5,7 +5,7 @@ forward, cross-entropy against the Gaussian targets, backward; random coordinate
 cost does not depend on them) and the generation of N structures with clash rejection at
 2 A, T = 1. Run:
 
-    .venv/bin/python bench/cell_scaling.py OUT.json MODEL.pt [MODEL.pt ...] [--n N]
+    .venv/bin/python research/model-options/cell_scaling.py OUT.json MODEL.pt [MODEL.pt ...] [--n N]
 """
 
 import argparse

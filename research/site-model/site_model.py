@@ -19,8 +19,8 @@ too (atoms at a face wrap), and enforced it kills nearly every structure. ``VARI
 rules beyond the model (anchors with a free bond, a-Si's bond/second-shell gap, SW-guided
 choice among proposals). Run:
 
-    .venv/bin/python bench/site_model.py train OUT [AUGMENT FRAMES EPOCHS]
-    .venv/bin/python bench/site_model.py judge OUT [N TEMPERATURE VARIANT ...]
+    .venv/bin/python research/site-model/site_model.py train OUT [AUGMENT FRAMES EPOCHS]
+    .venv/bin/python research/site-model/site_model.py judge OUT [N TEMPERATURE VARIANT ...]
 
 OUT/site.pt (a checkpoint per epoch, resumed), OUT/site-model.json (resumable): validation
 NLL of the anchor and of each offset axis, the SW insertion energy checked against LAMMPS,
