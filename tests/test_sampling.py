@@ -351,4 +351,3 @@ def test_precision_is_checked_and_float32_on_the_cpu(model):
     full = model.sample(3, seed=1, device="cpu", precision="float32")
     np.testing.assert_array_equal(auto.positions, full.positions)
     assert "precision" not in auto.info
-
