@@ -351,3 +351,17 @@ def test_precision_is_checked_and_float32_on_the_cpu(model):
     full = model.sample(3, seed=1, device="cpu", precision="float32")
     np.testing.assert_array_equal(auto.positions, full.positions)
     assert "precision" not in auto.info
+
+
+
+def test_the_sampler_checks_its_tensors_in_one_line():
+    """dtype, shape, contiguity and device of every tensor the sampler kernel reads, checked
+    before its pointers go to C++."""
+    logits, coords = torch.zeros(2, 4), torch.zeros(2, 3)
+    k = torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(repap.InputError, match="sampler: attempt must be a contiguous"):
+        _sample_step(logits, SOFTMAX, 1.0, coords, k, k, k.int(), 0, [1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+                     0.0, k.clone())  # fmt: skip
+    with pytest.raises(repap.InputError, match="sampler: logits must be a contiguous"):
+        _sample_step(logits.t(), SOFTMAX, 1.0, torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64),
+                     k, k, 0, [1.0, 0, 0, 0, 1, 0, 0, 0, 1], 0.0, k.clone())  # fmt: skip

@@ -55,7 +55,21 @@ def _sample_step(
     min_dist: float,
     bins: torch.Tensor,
 ) -> None:
+    """One draw for the batch: the kernel's contract is in csrc/sampler/sampler.h. The tensors
+    are checked here (float32 logits (B, G) and coordinates (B, 3N), int64 k, structure,
+    attempt and bins (B,), contiguous, on one device); sizes and options in C++."""
     batch, n_bins = logits.shape
+    for name, t, dtype, shape in (
+        ("logits", logits, torch.float32, (batch, n_bins)),
+        ("coords", coords, torch.float32, (batch, coords.shape[-1])),
+        ("k", k, torch.int64, (batch,)), ("structure", structure, torch.int64, (batch,)),
+        ("attempt", attempt, torch.int64, (batch,)), ("bins", bins, torch.int64, (batch,)),
+    ):  # fmt: skip
+        if (t.dtype != dtype or tuple(t.shape) != shape or not t.is_contiguous()
+                or t.device != logits.device):  # fmt: skip
+            raise InputError(f"sampler: {name} must be a contiguous {dtype} tensor of shape "
+                             f"{shape} on {logits.device}, got {t.dtype} {tuple(t.shape)} on "
+                             f"{t.device}")  # fmt: skip
     args = (
         logits.data_ptr(), batch, n_bins, mode, temperature, coords.data_ptr(), coords.shape[1],
         k.data_ptr(), structure.data_ptr(), attempt.data_ptr(), seed, cell, min_dist,
