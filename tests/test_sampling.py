@@ -353,7 +353,6 @@ def test_precision_is_checked_and_float32_on_the_cpu(model):
     assert "precision" not in auto.info
 
 
-
 def test_the_sampler_checks_its_tensors_in_one_line():
     """dtype, shape, contiguity and device of every tensor the sampler kernel reads, checked
     before its pointers go to C++."""
