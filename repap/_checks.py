@@ -97,3 +97,27 @@ def check_frames(
     if not (np.isfinite(volumes).all() and (volumes > 1e-9).all()):
         raise InputError("cell: singular (volume 0) or not finite")
     return pos, cells, np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+
+
+def check_min_dist(
+    min_dist: object, cell: np.ndarray | None = None, optional: bool = False, name: str = "min_dist"
+) -> float:
+    """The one check of "no pair closer than d", with one message wherever it is asked for:
+    a positive, finite distance in Angstrom (``None`` turns it off where ``optional``: 0.0 is
+    returned, as the kernels take it), and with a cell, below half its smallest height, where
+    the minimum image found by rounding fractional differences is the nearest image."""
+    if min_dist is None and optional:
+        return 0.0
+    ok = isinstance(min_dist, numbers.Real) and not isinstance(min_dist, bool)
+    if not (ok and math.isfinite(min_dist) and min_dist > 0):
+        off = " or None (off)" if optional else ""
+        raise InputError(f"{name}: expected a positive distance in Angstrom{off}, got {min_dist!r}")
+    if cell is not None:
+        from repap.geometry import cell_heights  # numba: only where a cell is checked
+
+        half = float(min(cell_heights(np.asarray(cell, dtype=np.float64)))) / 2
+        if min_dist >= half:
+            raise InputError(
+                f"{name}: {min_dist} A must be below half the cell's smallest height ({half:.3f} A)"
+            )
+    return float(min_dist)

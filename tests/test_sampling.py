@@ -364,3 +364,22 @@ def test_the_sampler_checks_its_tensors_in_one_line():
     with pytest.raises(repap.InputError, match="sampler: logits must be a contiguous"):
         _sample_step(logits.t(), SOFTMAX, 1.0, torch.zeros(4, 3), torch.zeros(4, dtype=torch.int64),
                      k, k, 0, [1.0, 0, 0, 0, 1, 0, 0, 0, 1], 0.0, k.clone())  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.0, float("nan"), "2"])
+def test_no_pair_closer_than_d_is_checked_in_one_place_with_one_message(model, bad):
+    """The sampler, the rebuilding search and the random baseline refuse a bad min_dist with
+    the same line (repap._checks.check_min_dist)."""
+    from repap.evaluation.baselines import random_min_distance
+    from repap.generation.rebuild import rebuild
+
+    cell = np.eye(3) * 9.0
+    want = r"^min_dist: expected a positive distance in Angstrom"
+    calls = [
+        lambda: model.sample(2, min_dist=bad),
+        lambda: random_min_distance(2, cell, np.full(4, 14), min_dist=bad),
+        lambda: rebuild(repap.reference_set().inherent_structures("train")[:2], 1, min_dist=bad),
+    ]
+    for call in calls:
+        with pytest.raises(repap.InputError, match=want):
+            call()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from repap._checks import check_positive_int
+from repap._checks import check_min_dist, check_positive_int
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
 
@@ -48,8 +48,7 @@ def random_min_distance(
     packing is too dense.
     """
     cell, numbers = _check(n, cell, numbers)
-    if not min_dist > 0:
-        raise InputError(f"min_dist: expected a positive number, got {min_dist!r}")
+    check_min_dist(min_dist)
     # spheres of diameter min_dist around the atoms: random sequential addition jams at a
     # volume fraction near 0.38 in 3-D; far beyond it the search would run for hours
     fraction = len(numbers) * np.pi / 6 * min_dist**3 / abs(np.linalg.det(cell))

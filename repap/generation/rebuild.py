@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from repap._checks import check_positive_int
+from repap._checks import check_min_dist, check_positive_int
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
 from repap.geometry import minimum_image_vectors
@@ -156,8 +156,7 @@ def _check(hole: int, n_atoms: int, min_dist: float, max_energy: float | None, s
                          f"{n_atoms} atoms in place")  # fmt: skip
     if not (isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0):
         raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
-    if not (min_dist > 0 and np.isfinite(min_dist)):
-        raise InputError(f"min_dist: expected a positive distance, got {min_dist!r}")
+    check_min_dist(min_dist)
     if max_energy is not None and not np.isfinite(max_energy):
         raise InputError(f"max_energy: expected an energy in eV/atom, got {max_energy!r}")
 

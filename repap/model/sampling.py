@@ -28,10 +28,9 @@ import numpy as np
 import torch
 
 from repap import _C
-from repap._checks import check_positive_int
+from repap._checks import check_min_dist, check_positive_int
 from repap.data.ensemble import Ensemble
 from repap.errors import InputError
-from repap.geometry import cell_heights
 from repap.model.metadata import ModelMeta
 from repap.runtime import resolve_device, resolve_precision
 
@@ -82,24 +81,6 @@ def _sample_step(
         _C.sample_step_cpu(*args)
 
 
-def check_min_dist(min_dist: float | None, cell: np.ndarray) -> float:
-    """min_dist as the kernel takes it (0: off); must stay below half the smallest distance
-    between opposite cell faces, where the minimum image is the nearest image."""
-    if min_dist is None:
-        return 0.0
-    if not (np.isfinite(min_dist) and min_dist > 0):
-        raise InputError(
-            f"min_dist: expected a positive distance in Angstrom or None, got {min_dist}"
-        )
-    heights = cell_heights(np.asarray(cell, dtype=np.float64))
-    if min_dist >= min(heights) / 2:
-        raise InputError(
-            f"min_dist: {min_dist} A must be below half the cell's smallest height "
-            f"({min(heights) / 2:.3f} A)"
-        )
-    return float(min_dist)
-
-
 @dataclass(frozen=True)
 class SamplingOptions:
     """How structures are drawn (the rules of the module doc), one object carried from the
@@ -141,7 +122,7 @@ class SamplingOptions:
             )
         if "first_coordinate" not in model.meta:
             raise InputError("model: has no training metadata (train it or load a checkpoint)")
-        dist = check_min_dist(self.min_dist, np.asarray(model.meta["cell"], dtype=np.float64))
+        dist = check_min_dist(self.min_dist, np.asarray(model.meta["cell"]), optional=True)
         auto = device is None or str(device) == "auto"
         cuda = torch.cuda.is_available() if auto else str(device).startswith("cuda")
         if cuda and model.config.n_bins > _C.sampler_max_cuda_bins:  # before checking for CUDA
