@@ -146,10 +146,20 @@ def default_batch_size(device: torch.device) -> int:
     return 65536 if device.type == "cuda" else 1024
 
 
-def source_frame(meta: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def model_meta(meta: dict[str, Any] | ModelMeta) -> ModelMeta:
+    """A model's metadata read and checked once (:class:`ModelMeta`): the sampler reads it
+    as typed fields, never the dict by key."""
+    if isinstance(meta, ModelMeta):
+        return meta
+    return ModelMeta.from_dict(meta, len(meta["order"]), meta["grid"]["n_bins"])
+
+
+def source_frame(
+    meta: dict[str, Any] | ModelMeta,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(cell, inverse permutation, atomic numbers, pbc) of a model's structures in the source's
     atom order: sequence position ``inverse[a]`` holds source atom a."""
-    m = ModelMeta.from_dict(meta, len(meta["order"]), meta["grid"]["n_bins"])
+    m = model_meta(meta)
     return m.cell, m.inverse, m.numbers[m.inverse], m.pbc
 
 
@@ -165,24 +175,26 @@ def generate_batch(
     checked ``options``."""
     g = model.config.n_bins
     mode = SOFTMAX if model.config.output == "softmax" else SIGMOID
+    meta = model_meta(model.meta)  # once per batch
     if device.type == "cuda":
-        first, cell_flat = _first_and_cell(model.meta, g, count, device)
-        return _generate_batch_cuda(model, stepper, start, count, options, device, first,
+        first, cell_flat = _first_and_cell(meta, g, count, device)
+        return _generate_batch_cuda(model, meta, stepper, start, count, options, device, first,
                                     cell_flat, mode)  # fmt: skip
 
     def next_logits(rows, bins, steps, h, c, coords):
         return stepper(bins, steps, h, c)
 
     state = stepper.zero_state(count, device)
-    return cpu_loop(model.meta, model.n_atoms, g, mode, state, next_logits, start, count,
-                    options)  # fmt: skip
+    return cpu_loop(meta, model.n_atoms, g, mode, state, next_logits, start, count, options)
 
 
-def _first_and_cell(meta, n_bins, count, device) -> tuple[torch.Tensor, list[float]]:
+def _first_and_cell(
+    meta: ModelMeta, n_bins: int, count: int, device: torch.device
+) -> tuple[torch.Tensor, list[float]]:
     """Logits (count, G) of the first coordinate (its training distribution) and the cell
     flattened, as the sampler kernel takes them."""
-    cell_flat = [float(x) for x in source_frame(meta)[0].reshape(-1)]
-    counts = np.asarray(meta["first_coordinate"]["counts"], dtype=np.float64)
+    cell_flat = [float(x) for x in meta.cell.reshape(-1)]
+    counts = np.asarray(meta.first_counts, dtype=np.float64)
     first = torch.from_numpy(np.where(counts > 0, np.log(np.maximum(counts, 1)), -1e30))
     return first.float().to(device).expand(count, n_bins).contiguous(), cell_flat
 
@@ -192,7 +204,7 @@ NextLogits = Callable[..., torch.Tensor]
 
 @torch.no_grad()  # a hook written with autograd modules builds no graph
 def cpu_loop(
-    meta: dict[str, Any],
+    meta: dict[str, Any] | ModelMeta,
     n_atoms: int,
     n_bins: int,
     mode: int,
@@ -209,6 +221,7 @@ def cpu_loop(
     the logits (len(rows), G) of their next coordinates; ``coords`` (count, 3N) holds every
     row's fractional coordinates drawn so far (a model that looks at positions reads it).
     ``options`` as :meth:`SamplingOptions.check` returns them."""
+    meta = model_meta(meta)  # read once
     seed, min_dist, temperature = options.seed, options.kernel_min_dist, options.temperature
     max_retries, max_restarts = options.max_retries, options.max_restarts
     device = state[0].device
@@ -449,7 +462,7 @@ class _CudaBatch:
             self.graph.replay()
 
 
-def _generate_batch_cuda(model, stepper, start, count, options, device, first, cell_flat,
+def _generate_batch_cuda(model, meta, stepper, start, count, options, device, first, cell_flat,
                          mode) -> Ensemble:  # fmt: skip
     """The loop of :func:`generate_batch` on CUDA, the same rules and random numbers without
     a host sync per step: every structure steps each time, masked (a structure that redraws
@@ -498,7 +511,7 @@ def _generate_batch_cuda(model, stepper, start, count, options, device, first, c
         step += 1
         batch.run_step(args)
     store()
-    return _ensemble(model.meta, model.n_atoms, options, out["coords"], structure, out["done"],
+    return _ensemble(meta, model.n_atoms, options, out["coords"], structure, out["done"],
                      out["failed"], out["redrawn"], out["restarts"])  # fmt: skip
 
 
