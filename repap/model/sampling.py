@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -34,8 +34,19 @@ from repap.errors import InputError
 from repap.model.metadata import ModelMeta
 from repap.runtime import resolve_device, resolve_precision
 
-if TYPE_CHECKING:
-    from repap.model.recurrent import RePAP, Step
+
+class SamplerModel(Protocol):
+    """What the sampler needs of a model (:class:`~repap.model.recurrent.RePAP` has it): its
+    configuration (bins, head), training metadata, atoms, and its recurrence as a stepper.
+    The sampler names no model class, so the model can import the sampler (``model.sample``)
+    without a circle."""
+
+    config: Any
+    meta: dict[str, Any]
+    n_atoms: int
+
+    def stepper(self, device: Any = "cpu", precision: str = "float32") -> Any: ...
+
 
 SOFTMAX, SIGMOID = _C.sampler_softmax, _C.sampler_sigmoid  # csrc/sampler/sampler_math.h
 MIN_TEMPERATURE = 1e-30  # 1/T stays finite in float32 (it overflows near 3e-39)
@@ -164,8 +175,8 @@ def source_frame(
 
 
 def generate_batch(
-    model: RePAP,
-    stepper: Step,
+    model: SamplerModel,
+    stepper: Any,
     start: int,
     count: int,
     options: SamplingOptions,
@@ -552,7 +563,7 @@ def _redraw(clash, k, attempt, tries, redrawn, restarts, failed, h, c, logits,
 
 
 def sample(
-    model: RePAP,
+    model: SamplerModel,
     n: int,
     seed: int = 0,
     min_dist: float | None = 2.0,
@@ -583,7 +594,7 @@ def sample(
 
 
 def sample_checked(
-    model: RePAP,
+    model: SamplerModel,
     n: int,
     options: SamplingOptions,
     device: torch.device,
