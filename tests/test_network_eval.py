@@ -128,7 +128,7 @@ def test_judge_puts_diamond_at_zero_and_a_si_above_it():
     assert diamond_energy() == pytest.approx(-5.312, abs=0.005)
     assert energy_above_diamond(diamond())[0] == pytest.approx(0.0, abs=1e-3)  # cubic cell
     a_si = relax(repap.reference()[:1], progress=False).structures
-    assert 0.05 < energy_above_diamond(a_si)[0] < 0.2  # relaxed 30-atom Vink a-Si: about +0.12 above diamond
+    assert 0.05 < energy_above_diamond(a_si)[0] < 0.2  # relaxed Vink a-Si: about +0.12
 
 
 def test_judge_without_chgnet_says_how_to_install(monkeypatch):
