@@ -120,13 +120,13 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec: Any) -> Any:
         new = f"repap.{_MOVED[spec.name[len('repap.') :]]}"
         warnings.warn(f"{spec.name} is now {new}; the old name will be removed in a later "
-                      "release", DeprecationWarning, stacklevel=3)  # fmt: skip
+                      "release", DeprecationWarning, stacklevel=2)  # fmt: skip
         module = importlib.import_module(new)
-        self.real_spec = module.__spec__  # the import system sets ours on it; put it back
+        spec.loader_state = module.__spec__  # the import system sets ours on it; put it back
         return module
 
     def exec_module(self, module: Any) -> None:
-        module.__spec__ = self.real_spec
+        module.__spec__ = module.__spec__.loader_state
 
 
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):

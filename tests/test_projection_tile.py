@@ -40,6 +40,7 @@ def harness(tmp_path_factory):
         (1024, 0.01, 4),
         (50, 0.004, 2),
         (100, 0.003, 4),
+        (50, 1e-30, 2),  # sigma far below a bin: c capped, one-hot rows, never NaN
     ],
 )
 def test_tile_arithmetic_equals_the_cpu_kernel(harness, n_bins, sigma, width, periodic):

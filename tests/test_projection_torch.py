@@ -100,7 +100,8 @@ def test_works_under_torch_compile(rng):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("periodic", [True, False])
 def test_cuda_equals_cpu(rng, dtype, periodic):
-    for n_bins, sigma in [(2, 0.3), (50, 0.0237), (200, (0.005, 0.01, 0.2)), (77, 0.0001)]:
+    for n_bins, sigma in [(2, 0.3), (50, 0.0237), (200, (0.005, 0.01, 0.2)), (77, 0.0001),
+                          (50, 1e-30)]:  # fmt: skip
         frac = torch.as_tensor(rng.random((16, 30, 3)), dtype=dtype)
         cpu = repap.project(frac, n_bins, sigma, periodic=periodic)
         gpu = repap.project(frac.cuda(), n_bins, sigma, periodic=periodic)

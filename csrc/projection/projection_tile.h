@@ -53,7 +53,9 @@ REPAP_HD TileRow tile_row(T x, int n_bins, bool periodic, float c, int w, float 
   r.above = p.above;
   r.lo = range.lo;
   r.w = w;
-  r.a = -c * kLog2e;
+  // c is capped at the largest float (exponent_coefficient): keep A finite, so that the
+  // narrow form's (A m) at m = 0, or at an exact bin edge, is 0 and not inf * 0 = NaN
+  r.a = fmaxf(-c * kLog2e, -3.4028234663852886e38f);
   r.b = 2.0f * c * h * kLog2e;
   if (norm > 0.0f) {
     r.l = -(log2f(norm) + c * h * h * kLog2e);

@@ -113,8 +113,9 @@ def generate(
         "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,
         "batch_size": batch_size, "max_retries": max_retries, "max_restarts": max_restarts,
-        "precision": precision,
     }  # fmt: skip
+    if precision != "float32":  # float32 runs resume folders written before the option existed
+        settings["precision"] = precision
     parts = parts_dir(out)
     with contextlib.ExitStack() as held:  # rank 0 locks OUT.parts until OUT is written
         error = None
@@ -181,7 +182,7 @@ def _assemble(
         raise RuntimeError(f"{parts}: chunks missing after generation: {', '.join(missing[:3])}")
     cell, _, numbers, pbc = source_frame(net.meta)
     info = {"generator": "repap", **{k: settings[k] for k in ("seed", "min_dist", "temperature")}}
-    if settings["precision"] != "float32":
+    if "precision" in settings:  # bfloat16; float32 files stay as they were
         info["precision"] = settings["precision"]
     seconds = made = 0.0  # the generation record, so that evaluate can put cost beside quality
     for path in paths:
