@@ -255,27 +255,5 @@ class Step:
             else:
                 out = {"h_lo": pairs[layer][:, :hid]}
             self._cell_cuda(layer, gates, bins, steps, h, c, go, saved, **bias, **out)
-        return _mm_f32(relu, self.head_w_lo).add_(self.head_b)
-
-
-def _mm_f32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """a @ b of bfloat16 operands, accumulated and returned in float32 (cuBLAS on tensor
-    cores); torch builds without ``out_dtype`` round the result to bfloat16 instead."""
-    if _MM_OUT_DTYPE:
-        try:
-            return torch.mm(a, b, out_dtype=torch.float32)
-        except (TypeError, RuntimeError):
-            _no_out_dtype()
-    return torch.mm(a, b).float()
-
-
-_MM_OUT_DTYPE = True
-
-
-def _no_out_dtype() -> None:
-    global _MM_OUT_DTYPE
-    _MM_OUT_DTYPE = False
-    import warnings
-
-    warnings.warn("torch.mm has no out_dtype here: bfloat16 generation rounds its products' "
-                  "results to bfloat16", RuntimeWarning, stacklevel=3)  # fmt: skip
+        # float32 logits from bfloat16 operands (cuBLAS accumulates in float32)
+        return torch.mm(relu, self.head_w_lo, out_dtype=torch.float32).add_(self.head_b)

@@ -6,8 +6,10 @@ negative log-likelihood of the true next coordinate under the model's categorica
 distribution, taken as a density (nats per coordinate, so grids of different G compare); and
 by what it generates: 2,000 structures with clash rejection at 2 A, Err_RDF against the
 shipped held-out run, the fraction of atoms redrawn, coordination and bond angle.
-Run: python research/model-options/train_options.py [--frames 8000 --epochs 6 --out
-bench-results/options]
+Run:
+
+    python research/model-options/train_options.py [--frames 8000 --epochs 6 \
+        --out bench-results/options]
 """
 
 from __future__ import annotations
