@@ -96,10 +96,11 @@ def resolve_device(device: Any, local: int = 0) -> Any:
 PRECISIONS = ("float32", "bfloat16")
 """Generation's matrix-product precisions. ``float32``: full float32 products (the CPU's only
 one; on CUDA it equals the CPU's structures up to rounding). ``bfloat16``: weights cast once,
-the hidden state rounded to bfloat16 as it enters each product, products accumulated and
-returned in float32 on tensor cores; the cell state, the sampler and everything else stay
-float32. It moves logits by about 1e-2 and so an occasional draw across a bin edge: the
-same distribution (tested two-sample on 65,536 structures), not the same structures."""
+the hidden state rounded to bfloat16 as it enters each product, products on tensor cores
+accumulated in float32, the gates rounded once to bfloat16 and the logits kept float32; the
+cell state, biases, the sampler and everything else stay float32. It moves logits by about
+1e-2 and so an occasional draw across a bin edge: the same distribution (tested two-sample
+on 65,536 structures), not the same structures."""
 
 
 def resolve_precision(precision: str | None, device: Any) -> str:
