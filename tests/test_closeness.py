@@ -75,7 +75,7 @@ def test_replaced_atoms_are_the_unmatched_ones_and_bonds_count_exactly(set64, rn
                     break
             new[i] = p
         new += rng.normal(0, 0.05, new.shape)  # thermal-sized noise, well inside 0.6 A
-        pos, perm = moved(new, length, rng)
+        pos, _ = moved(new, length, rng)
         c = closeness(pos, train[5:9], cell=train.cell)
         assert c.nearest[0] == 2
         assert c.atoms[0] == (n - k) / n

@@ -171,15 +171,16 @@ def near_copies(
     if not len(pos_a) or not len(pos_b):
         return np.zeros((0, 3))
     frac_a, frac_b = np.mod(pos_a / lengths, 1.0), np.mod(pos_b / lengths, 1.0)
-    least = int(math.ceil(share * pos_a.shape[1] - 1e-9))
+    least = math.ceil(share * pos_a.shape[1] - 1e-9)
     count = _pairs(frac_a, frac_b, _lookup_grids(frac_b, look), look, vote, syms, lengths,
                    float(radius), least, same)  # fmt: skip
     i, j = np.nonzero(count >= 0)
     return np.column_stack([i, j, count[i, j] / pos_a.shape[1]])
 
 
-def _setup(pos_a: np.ndarray, cell_a: np.ndarray, pos_b: np.ndarray, cell_b: np.ndarray,
-           radius: float):
+def _setup(
+    pos_a: np.ndarray, cell_a: np.ndarray, pos_b: np.ndarray, cell_b: np.ndarray, radius: float
+):
     """Checks; (cell lengths, symmetries, vote bins, lookup bins) per axis."""
     if pos_a.shape[1] != pos_b.shape[1]:
         raise InputError(f"reference: {pos_b.shape[1]} atoms per network against "
