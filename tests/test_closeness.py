@@ -208,3 +208,22 @@ def test_leave_one_out_and_bad_input(set64):
         closeness(tilted, tilted, cell=np.array([[10.0, 0, 0], [1, 10, 0], [0, 0, 10]]))
     with pytest.raises(InputError, match="skip"):
         closeness(train[:2], train[:2], skip=[0])
+
+
+def test_families_link_near_copies_and_keep_independent_networks_apart(set64, rng):
+    from repap.sim.reference_sets import families
+
+    train, _ = set64
+    length, n = train.cell[0, 0], train.n_atoms
+
+    def near_copy(k, replaced):
+        pos = train.positions[k].copy()
+        pos[rng.choice(n, replaced, replace=False)] += rng.normal(0, 1.2, (replaced, 3))
+        return moved(pos, length, rng)[0]
+
+    # 0 and 4 are independent networks (matched on 0.5 of atoms or less: measured below)
+    assert closeness(train[4:5], train[0:1]).atoms[0] < 0.6
+    nets = np.stack([train.positions[0], near_copy(0, 3), train.positions[4],
+                     near_copy(4, 4), near_copy(0, 2)])  # fmt: skip
+    fam = families(repap.Trajectory(nets, train.cell, train.numbers))
+    assert fam.tolist() == [0, 0, 1, 1, 0]

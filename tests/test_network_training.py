@@ -123,14 +123,15 @@ def test_a_model_of_many_networks_makes_more_than_one(tmp_path):
 def test_shipped_network_model_never_saw_a_heldout_network(atoms):
     """The pretrained "networks-64" and "networks-216" models record the networks they were
     fitted and validated on: all of them training networks of their shipped set, so its
-    held-out networks judge them."""
+    held-out networks judge them (the clean split by closeness later moved held-out networks
+    with a near-copy in training into training: unseen by the model, never the reverse)."""
     model = repap.pretrained(f"networks-{atoms}")
     nset = repap.reference_set(atoms=atoms)
     data = model.meta["data"]
     seen = np.array(data["networks_fit"] + data["networks_val"])
-    assert len(seen) == len(set(seen.tolist())) == (~nset.heldout).sum()
+    assert len(seen) == len(set(seen.tolist())) <= (~nset.heldout).sum()
     assert not nset.heldout[seen].any()
-    assert data["networks_heldout_unseen"] == nset.heldout.sum()
+    assert data["networks_heldout_unseen"] >= nset.heldout.sum()
     np.testing.assert_allclose(model.meta["cell"], nset.cell)
     assert model.n_atoms == nset.n_atoms
 

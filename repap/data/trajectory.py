@@ -464,13 +464,22 @@ class NetworkSet(Trajectory):
     """Frames of several networks of one composition in one cell (a :class:`Trajectory`
     whose frames come from different systems: atom order is per network). ``network[f]``: the
     network of frame f; per network k: ``inherent[k]`` (N, 3) its inherent structure,
-    ``inherent_energy[k]`` (eV/atom), ``heldout[k]`` whether it is held out, ``seeds[k]``."""
+    ``inherent_energy[k]`` (eV/atom), ``heldout[k]`` whether it is held out, ``seeds[k]``,
+    ``family[k]`` its group of near-copies (networks matching on 90 % of atoms or more,
+    :mod:`repap.analysis.closeness`; numbered by first member; each network its own in sets
+    written before families)."""
 
     network: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     inherent: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 3)))
     inherent_energy: np.ndarray = field(default_factory=lambda: np.zeros(0))
     heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     seeds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    family: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.family) != len(self.inherent):
+            self.family = np.arange(len(self.inherent), dtype=np.int64)
 
     @property
     def n_networks(self) -> int:
@@ -509,10 +518,10 @@ class NetworkSet(Trajectory):
             None if self.energy is None else self.energy[rows], dict(self.info),
             network=remap[self.network[rows]], inherent=self.inherent[keep],
             inherent_energy=self.inherent_energy[keep], heldout=self.heldout[keep],
-            seeds=self.seeds[keep],
+            seeds=self.seeds[keep], family=self.family[keep],
         )  # fmt: skip
 
     def extra_arrays(self) -> dict[str, np.ndarray]:
         return {"network": self.network, "inherent": self.inherent,
                 "inherent_energy": self.inherent_energy, "heldout": self.heldout,
-                "seeds": self.seeds}  # fmt: skip
+                "seeds": self.seeds, "family": self.family}  # fmt: skip

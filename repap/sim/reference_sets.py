@@ -9,6 +9,12 @@ another protocol is refused. ``assemble`` reads the runs, groups their inherent 
 networks (:mod:`repap.analysis.networks`), keeps the first run of each network, and writes a
 :class:`NetworkSet` split into training and held-out networks by seed (every fifth by
 default): a held-out network is never seen in training.
+
+The split is clean by closeness (:mod:`repap.analysis.closeness`), not only by identity:
+distinct networks that match on 90 % of atoms or more (small cells keep finding one
+low-energy network with a few bonds switched) form a family, and a family is held out only
+when every member's seed is; otherwise all of it trains. So no held-out network is a
+near-copy of a training one, and a network that trained is never held out later.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from repap.analysis.closeness import CLOSE
 from repap.analysis.metrics import CUTOFF
 from repap.data.trajectory import NetworkSet, Trajectory, read
 from repap.errors import InputError
@@ -150,6 +157,26 @@ def build_runs(
     return [_run_path(folder, s) for s in range(seed, seed + runs)]
 
 
+def families(networks: Trajectory, share: float = CLOSE) -> np.ndarray:
+    """Family of each network: linked by near-copy pairs (matched on ``share`` of the atoms
+    or more, either way round), numbered by first member."""
+    from repap.analysis.closeness import near_copies
+
+    parent = np.arange(len(networks))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j, _ in near_copies(networks, share=share):
+        a, b = root(int(i)), root(int(j))
+        parent[max(a, b)] = min(a, b)
+    roots = np.array([root(i) for i in range(len(networks))])
+    return np.unique(roots, return_inverse=True)[1].astype(np.int64)
+
+
 def _evenly(traj: Trajectory, n: int) -> Trajectory:
     """At most n frames of traj, evenly spaced in time (the least correlated choice)."""
     if n >= len(traj):
@@ -197,7 +224,9 @@ def assemble(
             f"heldout_every: expected an integer >= 0 (0: none), got {heldout_every!r}"
         )
     seeds = np.array([runs[i].info["run"]["seed"] for i in keep])
-    held = (seeds % heldout_every == 0) if heldout_every else np.zeros(len(keep), bool)
+    by_seed = (seeds % heldout_every == 0) if heldout_every else np.zeros(len(keep), bool)
+    family = families(inherent[keep])
+    held = np.array([by_seed[family == f].all() for f in family], dtype=bool)
     if held.all():
         raise InputError(f"heldout_every: {heldout_every} holds out all {len(keep)} networks")
     blocks = [runs[i] if frames_per_network is None else _evenly(runs[i], frames_per_network)
@@ -222,13 +251,18 @@ def assemble(
         **{k: float(np.mean([q[k] for q in qualities])) for k in qualities[0]},
         "protocol": json.loads((Path(folder) / "protocol.json").read_text()),
     }
+    report |= {
+        "families": len(np.unique(family)),
+        "largest_family": int(np.bincount(family).max()),
+        "heldout_by_seed_in_training_families": int((by_seed & ~held).sum()),
+    }
     info = {"networks": {**report, "heldout": int(held.sum()), "heldout_every": heldout_every,
-                         "tolerance_A": nets.tolerance}}  # fmt: skip
+                         "tolerance_A": nets.tolerance, "family_share": CLOSE}}  # fmt: skip
     result = NetworkSet(
         np.concatenate([b.positions for b in blocks]), first.cell, first.numbers, first.pbc,
         energy, info, network=network, inherent=inherent.positions[keep],
         inherent_energy=inherent.energy[keep] / first.n_atoms, heldout=held,
-        seeds=seeds,
+        seeds=seeds, family=family,
     )  # fmt: skip
     if out is not None:
         result.write(out, precision=0.001)
