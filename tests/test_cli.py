@@ -51,7 +51,7 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
     promised = ["generated.extxyz", "report.md", "report.json", "rdf.png", "coordination.png",
                 "angles.png", "density.png", "small-model.pt", "small-model.loss.png"]  # fmt: skip
     promised += [f"new-networks/{name}" for name in
-                 ("report.md", "report.json", "networks.png", "generated.extxyz",
+                 ("report.md", "report.json", "networks.png", "closeness.png", "generated.extxyz",
                   "rebuilt.extxyz", "rebuilt-300K.extxyz")]  # fmt: skip
     for name in promised:
         assert (tmp_path / name).stat().st_size > 500, name
@@ -62,6 +62,8 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
     rebuilt = repap.read(tmp_path / "new-networks" / "rebuilt.extxyz")
     assert len(rebuilt) == 2 and out.count("2 new networks from") == 2  # both fills
     assert "repap rebuild --fill site" in out
+    assert out.count("NOT independent networks: a median") == 2  # closeness said plainly
+    assert new["closeness_atoms_median"] < 0.9  # the model's networks are new
     warm = repap.read(tmp_path / "new-networks" / "rebuilt-300K.extxyz")
     assert len(warm) == 2 and np.abs(warm.positions - rebuilt.positions).max() < 1.0
     assert "as 300 K frames" in out

@@ -114,7 +114,12 @@ def test_novelty_and_uniqueness_against_known_answers(quenches, rng):
     assert "| novelty (not a training network) | 0.000 | 1.000 | 1.000 |" in table
     assert "training + 0.45 A noise, relaxed |" in table.splitlines()[0]
     assert "| distinct new networks | 0 | - | - |" in table
-    assert set(curves["generated"]) == {"energy", "angles", "rings", "q", "s"}
+    assert set(curves["generated"]) == {"energy", "angles", "rings", "q", "s", "closeness"}
+    # closeness: the copies lie wholly on the training network, the random ones do not
+    assert row["closeness_atoms_median"] == row["closeness_close_share"] == 1.0
+    assert report["networks"]["generated"]["closeness_atoms_median"] == 1.0
+    assert report["networks"]["random, min 2 A, relaxed"]["closeness_atoms_median"] < 0.9
+    assert "| atoms on the nearest training network, median | 1.000 |" in table
     assert len(group(heldout[::2])) == 2
 
 

@@ -126,6 +126,10 @@ def test_network_set_builds_resumes_and_splits_by_network(tmp_path):
         assert report["networks"]["generated"]["novelty"] == novelty
         if which == "train":  # its own networks: near them, and none as far as a held-out one
             assert report["networks"]["generated"]["nearest_training_A"] < TOLERANCE
+            # closeness: every one lies on a training network, all atoms and bonds
+            row = report["networks"]["generated"]
+            assert row["closeness_atoms_median"] == row["closeness_close_share"] == 1.0
+            assert row["closeness_bonds_median"] == 1.0
             assert report["networks"]["generated"]["novel_as_heldout"] == 0.0
         assert report["networks"]["held-out networks"]["structures"] == 1
     with pytest.raises(ValueError, match="another atom count"):

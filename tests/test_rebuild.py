@@ -120,6 +120,11 @@ def test_rebuild_keeps_new_relaxed_networks_under_the_ceiling(networks):
     d = np.stack([pair_distances(p, out.cell) for p in out.positions])
     assert (d + np.eye(out.n_atoms) * 9 > 2.0).all()  # sound: no two atoms on top of each other
     assert out.info["seconds_per_structure"] == pytest.approx(summary["seconds"] / 4)
+    # each records its source, the network it lies on (closeness, aligned independently)
+    from repap.analysis.closeness import closeness
+
+    c = closeness(out, networks)
+    assert out.info["source"] == c.nearest.tolist() and (c.atoms >= 0.8).all()
 
 
 def test_rebuild_avoids_networks_made_before(networks):
@@ -174,6 +179,7 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     assert calls == [7, 8] and again == [8]  # the first chunk was not made again
     got = repap.read(out)
     assert len(got) == 2 and got.energy is not None
+    assert len(got.info["source"]) == 2  # the chunks' sources, joined
     fp = fingerprints(got)
     assert distance(fp[0], fp[1]) > 0.01  # the resumed chunk avoided the one made before
     assert "2 new networks" in capsys.readouterr().out

@@ -38,8 +38,15 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(markdown(report))
-    print(f"wrote {args.out}/report.json, report.md, rdf.png, coordination.png, angles.png")
+    plots = "rdf.png, coordination.png, angles.png"
+    if "networks" in report:
+        plots += ", networks.png" + (", closeness.png" if _has_closeness(report) else "")
+    print(f"wrote {args.out}/report.json, report.md, {plots}")
     return 0
+
+
+def _has_closeness(report: dict) -> bool:
+    return any("closeness_atoms_median" in r for r in report["networks"]["networks"].values())
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -12,6 +12,11 @@ described by:
   fingerprint distance of :mod:`repap.analysis.networks`), and the fraction at least as
   far from every training network as the closest held-out network is (a one-bond-switch
   neighbour of a training network is new by the first, not by the second);
+- closeness (:mod:`repap.analysis.closeness`): how much of each distinct network lies on its
+  nearest training network, aligned over the cell's symmetries and translations: the median
+  share of atoms matched within 0.6 A, the share of networks matching one on 90 % of atoms or
+  more (near-copies), the training network's bonds kept; the held-out networks' figures are
+  the bar (a melt-quench's distance from training), and near-copy pairs within the ensemble;
 - uniqueness: distinct networks among them, as a fraction;
 - beside them, with training data, the "training set plus noise" bar: the training networks
   perturbed by ``perturbed`` A (0.45 by default) and relaxed, which with nothing learnt
@@ -41,6 +46,8 @@ from repap.errors import InputError
 from repap.evaluation import baselines
 
 MAX_TRAINING_FRAMES = 50  # frames of the training data relaxed to find its networks
+MAX_CLOSENESS = 1000  # distinct networks per ensemble aligned to the training networks
+MAX_WITHIN = 200  # distinct networks per ensemble searched for near-copy pairs among them
 
 
 def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory, dict[str, Any]]:
@@ -156,6 +163,7 @@ def evaluate_networks(
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, np.ndarray]] = {}
     far: dict[str, np.ndarray] = {}  # distance of each structure to the nearest training network
+    close = _closeness_ready(ensemble, train_structures)
     t = time.perf_counter()
     for name, (traj, extra) in ensembles.items():
         row, angles = quality(traj, g_ref, rmax, nbins)
@@ -169,6 +177,10 @@ def evaluate_networks(
         rows[name] = row
         curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
                         "rings": row["rings_per_atom"]}  # fmt: skip
+        if close:
+            matched = _closeness(traj[own.representatives[:MAX_CLOSENESS]], train_structures,
+                                 row)  # fmt: skip
+            curves[name]["closeness"] = matched
     held_far = far.get("held-out networks")
     if held_far is not None and held_far.min() > train_nets.tolerance:  # none is a training one
         for name, d in far.items():  # as new as a melt-quench network: no nearer to training
@@ -207,6 +219,31 @@ def evaluate_networks(
     return report, curves
 
 
+def _closeness_ready(ensemble: Trajectory, training: Trajectory | None) -> bool:
+    """Closeness needs training networks of the ensemble's atoms in one orthorhombic cell."""
+    if training is None or training.n_atoms != ensemble.n_atoms:
+        return False
+    cells = ensemble.frame_cells()
+    return bool(ensemble.pbc.all() and np.allclose(cells, training.frame_cells()[0], atol=1e-6)
+                and not np.count_nonzero(cells[0] - np.diag(np.diag(cells[0]))))  # fmt: skip
+
+
+def _closeness(networks: Trajectory, training: Trajectory, row: dict[str, Any]) -> np.ndarray:
+    """Closeness of ``networks`` (distinct, inherent) to the training networks into ``row``;
+    returns each network's matched share (for the histogram)."""
+    from repap.analysis.closeness import CLOSE, closeness, near_copies
+
+    c = closeness(networks, training)
+    row["closeness_networks"] = len(c)
+    row["closeness_atoms_median"] = float(np.median(c.atoms))
+    row["closeness_close_share"] = float(np.mean(c.atoms >= CLOSE))
+    row["closeness_bonds_median"] = float(np.median(c.bonds))
+    within = networks[:MAX_WITHIN]
+    row["near_copy_pairs_within"] = len(near_copies(within))
+    row["near_copy_pairs_searched"] = len(within) * (len(within) - 1) // 2
+    return c.atoms
+
+
 def _heldout_structures(traj: Trajectory, fmax: float, limit: int = 200) -> Trajectory:
     """One inherent structure per held-out network: a NetworkSet's own, else up to ``limit``
     evenly spaced frames relaxed and grouped."""
@@ -239,6 +276,10 @@ ROWS = [  # (key, label, format)
     ("novel_networks", "distinct new networks", "{:d}"),
     ("nearest_training_A", "distance to nearest training network, median (A)", "{:.3f}"),
     ("novel_as_heldout", "as far from training as the nearest held-out network", "{:.3f}"),
+    ("closeness_atoms_median", "atoms on the nearest training network, median", "{:.3f}"),
+    ("closeness_close_share", "near-copies of a training network (>= 0.9 of atoms)", "{:.3f}"),
+    ("closeness_bonds_median", "training network's bonds kept, median", "{:.3f}"),
+    ("near_copy_pairs_within", "near-copy pairs among its own networks", "{:d}"),
     ("energy_mean_eV", "E_IS (eV/atom)", "{:.4f}"),
     ("energy_std_eV", "E_IS spread (eV/atom)", "{:.4f}"),
     ("judge_energy_above_diamond_eV", "judge: E - E_diamond (eV/atom)", "{:.4f}"),
@@ -293,3 +334,26 @@ def plot(curves: dict[str, dict[str, Any]], out) -> None:
     ax_e.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "networks.png", dpi=110)
+    if any("closeness" in c for c in curves.values()):
+        plot_closeness({n: c["closeness"] for n, c in curves.items() if "closeness" in c}, out)
+
+
+def plot_closeness(shares: dict[str, np.ndarray], out) -> None:
+    """closeness.png: per ensemble, the share of each network's atoms on its nearest training
+    network (histogram), beside the near-copy line at 0.9."""
+    from matplotlib.figure import Figure
+
+    from repap.analysis.closeness import CLOSE
+
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    edges = np.linspace(0, 1, 33)
+    for i, (name, x) in enumerate(shares.items()):
+        ax.hist(x, edges, weights=np.full(len(x), 1 / max(len(x), 1)), histtype="step",
+                color=f"C{i}", lw=1.5, label=f"{name} (median {np.median(x):.2f})")  # fmt: skip
+    ax.axvline(CLOSE, color="k", ls=":", lw=1)
+    ax.set(xlabel="share of atoms within 0.6 A of the nearest training network (aligned)",
+           ylabel="fraction of networks", title="Closeness to the training networks")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "closeness.png", dpi=110)

@@ -244,6 +244,7 @@ def rebuild(
             if not low.size:
                 continue
             s = r.structures[low]
+            s.info["source"] = sources[ok][near][low].tolist()
             fp = fingerprints(s)
             good = []
             for i in np.flatnonzero(known.match(fp) == -1):  # new, and not made already
@@ -253,6 +254,7 @@ def rebuild(
                     good.append(i)
             if good:
                 kept.append(s[np.asarray(good)])
+                kept[-1].info["source"] = [s.info["source"][i] for i in good]
             bar.update(len(good))
     out = _joined(kept, networks)
     seconds = time.perf_counter() - start
@@ -309,6 +311,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     parts = parts_dir(out)
     done: list[Trajectory] = []
     made: list[np.ndarray] = []  # the fingerprints of the chunks so far, each computed once
+    sources: list[int] = []  # the training network each one was rebuilt from
     tried = seconds = md_seconds = 0.0
     with claim_parts(parts, settings):
         for c in range(-(-n // chunk)):
@@ -321,6 +324,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                                   progress=progress, **options)  # fmt: skip
                 _write_part(part, s, path, record)
             made.append(fingerprints(part))  # of the inherent structures, to avoid them
+            sources += part.info.get("source", [])
             tried, seconds = tried + s["tried"], seconds + s["seconds"]
             if temperature is not None:
                 path, record = path.with_suffix(".md.npz"), record.with_suffix(".md.json")
@@ -343,6 +347,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                         "md_seconds": md_seconds}  # fmt: skip
         result.info["rebuild"] = {k: v for k, v in summary.items() if k != "out"}
         result.info["seconds_per_structure"] = seconds / n
+        if len(sources) == n:  # (parts written before sources were recorded have none)
+            result.info["source"] = sources
         tmp = out.with_name(out.name + ".tmp" + out.suffix)
         result.write(tmp)
         os.replace(tmp, out)
@@ -360,5 +366,10 @@ def _write_part(part: Trajectory, record: dict[str, Any], path: Path, record_pat
 
 
 def _joined(parts: list[Trajectory], like: Trajectory) -> Trajectory:
-    return Trajectory(np.concatenate([d.positions for d in parts]), like.cell, like.numbers,
-                      like.pbc, np.concatenate([d.energy for d in parts]))  # fmt: skip
+    """The parts as one Trajectory; ``info["source"]``: each network's source (the index of
+    the training network it was rebuilt from), where the parts say."""
+    out = Trajectory(np.concatenate([d.positions for d in parts]), like.cell, like.numbers,
+                     like.pbc, np.concatenate([d.energy for d in parts]))  # fmt: skip
+    if all("source" in d.info for d in parts):
+        out.info["source"] = [int(k) for d in parts for k in d.info["source"]]
+    return out
