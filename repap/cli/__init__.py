@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from repap.errors import InputError
 
 COMMANDS = ("info", "demo", "simulate", "dataset", "inspect", "evaluate", "train", "generate",
-            "relax", "rebuild")  # fmt: skip
+            "relax", "rebuild", "search")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
