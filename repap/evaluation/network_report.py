@@ -47,7 +47,7 @@ from repap.evaluation import baselines
 
 MAX_TRAINING_FRAMES = 50  # frames of the training data relaxed to find its networks
 MAX_CLOSENESS = 1000  # distinct networks per ensemble aligned to the training networks
-MAX_WITHIN = 200  # distinct networks per ensemble searched for near-copy pairs among them
+MAX_WITHIN = 100  # distinct networks per ensemble searched for near-copy pairs among them
 
 
 def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory, dict[str, Any]]:
