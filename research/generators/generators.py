@@ -39,8 +39,15 @@ def relaxed(traj: Trajectory) -> Trajectory:
 def melt_quench(atoms: int, n: int, quench_ps: float) -> Trajectory:
     frames = []
     for k in range(n):
-        t = repap.simulate(atoms=atoms, frames=1, stride=1, quench_time=quench_ps,
-                           equilibrate_time=0.0, seed=9000 + k, progress=False)  # fmt: skip
+        t = repap.simulate(
+            atoms=atoms,
+            frames=1,
+            stride=1,
+            quench_time=quench_ps,
+            equilibrate_time=0.0,
+            seed=9000 + k,
+            progress=False,
+        )
         frames.append(t.positions[-1])
     return relaxed(Trajectory(np.array(frames), t.cell, t.numbers))
 
@@ -59,8 +66,9 @@ def generators(atoms: int, scale: float) -> dict:
         return max(2, round((n216 if big else n64) * scale))
 
     def model_starts(n: int) -> Trajectory:
-        return repap.pretrained(f"networks-{atoms}").sample(n, seed=5, min_dist=2.0,
-                                                            temperature=0.5, progress=False)  # fmt: skip
+        return repap.pretrained(f"networks-{atoms}").sample(
+            n, seed=5, min_dist=2.0, temperature=0.5, progress=False
+        )
 
     def lstm() -> Trajectory:
         return relaxed(model_starts(k(200, 50)))
@@ -73,18 +81,25 @@ def generators(atoms: int, scale: float) -> dict:
     table = {
         "mq-100ps": ("melt-quench, 100 ps quench", lambda: melt_quench(atoms, k(8, 4), 100.0)),
         "mq-10ps": ("melt-quench, 10 ps quench", lambda: melt_quench(atoms, k(16, 6), 10.0)),
-        "random": ("random (min 2 A) + relax", lambda: relaxed(random_min_distance(
-            k(100, 30), train.cell, train.numbers, min_dist=2.0, seed=3))),  # fmt: skip
+        "random": (
+            "random (min 2 A) + relax",
+            lambda: relaxed(
+                random_min_distance(k(100, 30), train.cell, train.numbers, min_dist=2.0, seed=3)
+            ),
+        ),
         "search": ("repap search (random start, bond switches)", lambda: searched()),
-        "search-model": ("repap search --start model (learnt start)",
-                         lambda: searched(start="model")),  # fmt: skip
+        "search-model": (
+            "repap search --start model (learnt start)",
+            lambda: searched(start="model"),
+        ),
         "lstm": (f"networks-{atoms} model, T 0.5, relaxed", lstm),
-        "rebuild": ("repap rebuild (uniform fill)",
-                    lambda: rebuild(train, k(100, 20), seed=0)[0]),  # fmt: skip
+        "rebuild": ("repap rebuild (uniform fill)", lambda: rebuild(train, k(100, 20), seed=0)[0]),
     }
     if not big:  # the site model reads 64-atom-like cubic images; measured at 64 atoms
-        table["search-site"] = ("repap search --refill 0.3 --fill site (learnt moves)",
-                                lambda: searched(refill=0.3, fill="site"))  # fmt: skip
+        table["search-site"] = (
+            "repap search --refill 0.3 --fill site (learnt moves)",
+            lambda: searched(refill=0.3, fill="site"),
+        )
     return table
 
 
@@ -110,9 +125,13 @@ def main(out_dir: str, atoms: int, scale: float = 1.0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     nset = repap.reference_set(atoms=atoms)
     train = nset.inherent_structures("train")
-    rows = {"heldout": {"label": "held-out melt-quench, 1 ns (the bar)",
-                        **judge(nset.inherent_structures("heldout"), train),
-                        "seconds_per_network": nset.info["networks"]["core_seconds_per_network"]}}  # fmt: skip
+    rows = {
+        "heldout": {
+            "label": "held-out melt-quench, 1 ns (the bar)",
+            **judge(nset.inherent_structures("heldout"), train),
+            "seconds_per_network": nset.info["networks"]["core_seconds_per_network"],
+        }
+    }
     for key, (label, make) in generators(atoms, scale).items():
         path = folder / f"{key}.npz"
         if not path.exists():
@@ -122,8 +141,11 @@ def main(out_dir: str, atoms: int, scale: float = 1.0) -> None:
             traj.write(path)
             print(f"{key}: {len(traj)} networks in {traj.info['seconds']:.0f} s", flush=True)
         traj = repap.read(path)
-        rows[key] = {"label": label, **judge(traj, train),
-                     "seconds_per_network": traj.info["seconds"] / len(traj)}  # fmt: skip
+        rows[key] = {
+            "label": label,
+            **judge(traj, train),
+            "seconds_per_network": traj.info["seconds"] / len(traj),
+        }
     bar = rows["heldout"]["seconds_per_network"]
     lines = [
         f"| {atoms}-atom networks | n | atoms on nearest training network, median | "
