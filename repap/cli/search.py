@@ -46,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="Metropolis temperature at the start, eV (default: 0.3)")  # fmt: skip
     p.add_argument("--t-end", type=float, default=0.01,
                    help="Metropolis temperature at the end, eV (default: 0.01)")  # fmt: skip
-    p.add_argument("--defect-bias", type=float, default=0.7,
-                   help="chance that a switched bond has a defect atom (default: 0.7)")  # fmt: skip
+    p.add_argument("--defect-bias", type=float, default=0.0,
+                   help="chance that a switched bond is drawn among those with a defect atom "
+                   "(default: 0, any bond: measured better, docs/results.md)")  # fmt: skip
     p.add_argument("--refill", type=float, default=0.0,
                    help="chance that a move refills a hole instead (default: 0)")  # fmt: skip
     p.add_argument("--hole", type=int, default=8, help="atoms per refilled hole (default: 8)")
