@@ -171,7 +171,7 @@ def search(
     energy along the way)."""
     from tqdm.auto import tqdm
 
-    from repap.evaluation.baselines import random_min_distance
+    from repap.data.random_structures import random_min_distance
     from repap.sim.relaxation import relax
 
     options = SearchOptions() if options is None else options
