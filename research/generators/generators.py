@@ -8,7 +8,8 @@ rerun skips those written, so an interrupted run resumes); then every ensemble i
 same way against the shipped set's training networks (the clean split): closeness
 (repap.analysis.closeness: median share of atoms on the nearest training network, share of
 near-copies at >= 0.9, bonds kept; near-copy pairs among the ensemble's own networks), and
-four-fold, bond-angle spread, E_IS (Vink SW), rings per atom. Cost: wall seconds per network
+four-fold, bond-angle spread, E_IS (Vink SW), CHGNet's energy above diamond Si (on up to 16
+networks per ensemble), rings per atom. Cost: wall seconds per network
 of one process on this machine (LAMMPS one thread), every try and relaxation counted; the
 held-out melt-quench row's cost is the set's build record (core-seconds per distinct network).
 SCALE (default 1) multiplies the network counts. Writes OUT_DIR/generators-ATOMS.{json,md}.
@@ -29,6 +30,8 @@ from repap.analysis.metrics import CUTOFF, coordination_and_angles
 from repap.analysis.rings import rings_per_atom
 from repap.data.trajectory import Trajectory
 from repap.sim.relaxation import relax
+
+CHGNET_SAMPLE = 16  # networks per ensemble judged by CHGNet (energy above diamond Si)
 
 
 def relaxed(traj: Trajectory) -> Trajectory:
@@ -104,7 +107,10 @@ def generators(atoms: int, scale: float) -> dict:
 
 
 def judge(traj: Trajectory, train: Trajectory) -> dict:
+    from repap.evaluation.judge import energy_above_diamond
+
     counts, angles = coordination_and_angles(traj, cutoff=CUTOFF)
+    every = max(1, len(traj) // CHGNET_SAMPLE)
     c = closeness(traj, train)
     rings = rings_per_atom(traj)
     return {
@@ -116,6 +122,9 @@ def judge(traj: Trajectory, train: Trajectory) -> dict:
         "fourfold": float(np.mean(counts == 4)),
         "angle_spread_deg": float(np.std(angles)),
         "energy_eV_per_atom": float(np.mean(traj.energy) / traj.n_atoms),
+        "chgnet_above_diamond_eV": float(
+            np.mean(energy_above_diamond(traj[::every][:CHGNET_SAMPLE]))
+        ),
         "rings_5_6_7": [round(rings.get(s, 0.0), 4) for s in (5, 6, 7)],
     }
 
@@ -150,9 +159,10 @@ def main(out_dir: str, atoms: int, scale: float = 1.0) -> None:
     lines = [
         f"| {atoms}-atom networks | n | atoms on nearest training network, median | "
         "near-copies (>= 0.9) | bonds kept, median | near-copy pairs within | four-fold | "
-        "angle spread (deg) | E_IS (eV/atom) | 5/6/7-rings per atom | s per network | "
+        "angle spread (deg) | E_IS (eV/atom) | CHGNet E - E_diamond (eV/atom) | "
+        "5/6/7-rings per atom | s per network | "
         "x cheaper than 1 ns melt-quench |",
-        "|---|" + "---:|" * 11,
+        "|---|" + "---:|" * 12,
     ]
     for r in rows.values():
         lines.append(
@@ -160,6 +170,7 @@ def main(out_dir: str, atoms: int, scale: float = 1.0) -> None:
             f"{r['near_copy_share']:.0%} | {r['bonds_kept_median']:.2f} | "
             f"{r['near_copy_pairs_within']} | {r['fourfold']:.3f} | "
             f"{r['angle_spread_deg']:.2f} | {r['energy_eV_per_atom']:.3f} | "
+            f"{r['chgnet_above_diamond_eV']:.3f} | "
             f"{'/'.join(f'{x:.2f}' for x in r['rings_5_6_7'])} | "
             f"{r['seconds_per_network']:.2f} | {bar / r['seconds_per_network']:,.0f} |"
         )
