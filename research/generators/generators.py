@@ -98,11 +98,15 @@ def generators(atoms: int, scale: float) -> dict:
         "lstm": (f"networks-{atoms} model, T 0.5, relaxed", lstm),
         "rebuild": ("repap rebuild (uniform fill)", lambda: rebuild(train, k(100, 20), seed=0)[0]),
     }
-    if not big:  # the site model reads 64-atom-like cubic images; measured at 64 atoms
-        table["search-site"] = (
-            "repap search --refill 0.3 --fill site (learnt moves)",
-            lambda: searched(refill=0.3, fill="site"),
-        )
+    # moves: the same number of refills, drawn uniformly or by the learnt site model
+    table["search-refill"] = (
+        "repap search --refill 1 --moves-per-atom 3 (uniform refills)",
+        lambda: searched(refill=1.0, moves_per_atom=3),
+    )
+    table["search-site"] = (
+        "repap search --refill 1 --fill site --moves-per-atom 3 (learnt refills)",
+        lambda: searched(refill=1.0, fill="site", moves_per_atom=3),
+    )
     return table
 
 
