@@ -107,6 +107,10 @@ def generators(atoms: int, scale: float) -> dict:
         "repap search --refill 1 --fill site --moves-per-atom 3 (learnt refills)",
         lambda: searched(refill=1.0, fill="site", moves_per_atom=3),
     )
+    table["search-site-half"] = (  # do learnt moves reach the switches' quality at half cost?
+        "repap search --refill 1 --fill site --moves-per-atom 1.5 (learnt refills, half)",
+        lambda: searched(refill=1.0, fill="site", moves_per_atom=1.5),
+    )
     return table
 
 
