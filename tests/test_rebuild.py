@@ -182,7 +182,10 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     assert len(got.info["source"]) == 2  # the chunks' sources, joined
     fp = fingerprints(got)
     assert distance(fp[0], fp[1]) > 0.01  # the resumed chunk avoided the one made before
-    assert "2 new networks" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 new networks" in printed and "not independent networks" in printed
+    near = got.info["rebuild"]["closeness_to_source"]
+    assert near["atoms_median"] >= 0.8  # a hole of 8 of 64 atoms: the rest stays
     assert not (tmp_path / "new.npz.parts").exists()
     assert main(["rebuild", "--out", str(tmp_path / "x.npz"), "--hole", "0"]) == 2
     assert "hole: expected 1 to 63" in capsys.readouterr().err

@@ -110,7 +110,9 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     assert calls == [5, 6, 6]  # the first chunk was not made again
     got = repap.read(out)
     assert len(got) == 2 and got.info["search"]["networks"] == 2
-    assert "2 networks" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 networks" in printed and "held-out melt-quench networks: 0.5" in printed
+    assert got.info["search"]["closeness"]["near_copy_share"] == 0.0
     assert main(["search", "--out", str(tmp_path / "x.npz"), "--refill", "2"]) == 2
     assert "refill: expected a fraction" in capsys.readouterr().err
     assert main(argv) == 2  # the output exists

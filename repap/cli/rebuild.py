@@ -21,6 +21,13 @@ def run(args: argparse.Namespace) -> int:
         f"{s['max_energy_eV_per_atom']:.4f} eV/atom){frames}, {s['seconds_per_network']:.3f} "
         "s per network"
     )
+    near = s.get("closeness_to_source")
+    if near:
+        print(
+            f"not independent networks: each keeps a median {near['atoms_median']:.2f} of its "
+            f"source's atoms, {near['near_copy_share']:.0%} are near-copies (>= 0.9; "
+            "independent melt-quenches: see repap evaluate's closeness rows)"
+        )
     return 0
 
 

@@ -16,8 +16,15 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(
         f"wrote {s['out']}: {s['networks']} networks, {s['moves']} moves ({s['accepted']} "
-        f"accepted), {s['seconds_per_network']:.2f} s per network; judge them with repap "
-        "evaluate against the set's held-out networks (closeness and quality)"
+        f"accepted), {s['seconds_per_network']:.2f} s per network"
+    )
+    c = s["closeness"]
+    bar = c.get("heldout_atoms_median")
+    print(
+        f"closeness to the training networks: a median {c['atoms_median']:.2f} of atoms on the "
+        f"nearest, {c['near_copy_share']:.0%} near-copies (>= 0.9)"
+        + (f"; held-out melt-quench networks: {bar:.2f}" if bar is not None else "")
+        + ". Judge quality with repap evaluate against the set's held-out networks"
     )
     return 0
 

@@ -345,6 +345,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         if temperature is not None:
             summary |= {"temperature_K": temperature, "md_time_ps": md_time,
                         "md_seconds": md_seconds}  # fmt: skip
+        if "source" in result.info:  # how much of its source each one keeps (closeness)
+            summary["closeness_to_source"] = _closeness_to_source(result, networks)
         result.info["rebuild"] = {k: v for k, v in summary.items() if k != "out"}
         result.info["seconds_per_structure"] = seconds / n
         if len(sources) == n:  # (parts written before sources were recorded have none)
@@ -354,6 +356,18 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         os.replace(tmp, out)
         shutil.rmtree(parts)
     return summary
+
+
+def _closeness_to_source(result: Trajectory, networks: Trajectory) -> dict[str, float]:
+    """Median share of atoms each network keeps on its source, aligned, and the share of
+    near-copies (>= 0.9 of atoms): rebuilt networks are their sources' neighbours."""
+    from repap.analysis.closeness import CLOSE, closeness
+
+    source = np.asarray(result.info["source"])
+    shares = np.array([closeness(result[k : k + 1], networks[source[k] : source[k] + 1]).atoms[0]
+                       for k in range(len(result))])  # fmt: skip
+    return {"atoms_median": float(np.median(shares)),
+            "near_copy_share": float(np.mean(shares >= CLOSE))}  # fmt: skip
 
 
 def _write_part(part: Trajectory, record: dict[str, Any], path: Path, record_path: Path) -> None:

@@ -309,6 +309,7 @@ def search_file(
                    "moves": sum(r["moves"] for r in records),
                    "accepted": sum(r["accepted"] for r in records), "atoms": atoms,
                    "seed": seed}  # fmt: skip
+        summary["closeness"] = _closeness(done, reference_set(atoms=atoms))
         result = Trajectory(np.concatenate([d.positions for d in done]), like.cell, like.numbers,
                             like.pbc, np.concatenate([d.energy for d in done]),
                             {"search": summary, "seconds_per_structure": seconds / n})  # fmt: skip
@@ -317,6 +318,23 @@ def search_file(
         os.replace(tmp, out)
         shutil.rmtree(parts)
     return {**summary, "out": str(out)}
+
+
+def _closeness(parts: list[Trajectory], nset) -> dict[str, float]:
+    """Closeness of the networks made to the set's training networks, beside its held-out
+    networks' (the bar: as far as an independent melt-quench)."""
+    from repap.analysis.closeness import CLOSE, closeness
+
+    train = nset.inherent_structures("train")
+    made = Trajectory(np.concatenate([p.positions for p in parts]), train.cell, train.numbers)
+    c = closeness(made, train)
+    out = {"atoms_median": float(np.median(c.atoms)),
+           "near_copy_share": float(np.mean(c.atoms >= CLOSE))}  # fmt: skip
+    if nset.heldout.any():
+        out["heldout_atoms_median"] = float(
+            np.median(closeness(nset.inherent_structures("heldout"), train).atoms)
+        )
+    return out
 
 
 def _model_starts(atoms: int, n: int, seed: int, min_dist: float) -> Trajectory:
