@@ -394,8 +394,12 @@ def _best_alignment(fa, fb, grid, look, vote, syms, lengths, radius, floor):
             t0 = (x0 + 0.5 + t0 / w) / v0
             t1 = (y0 + 0.5 + t1 / w) / v1
             t2 = (z0 + 0.5 + t2 / w) / v2
-            # a wider first reach: the box centre may lie up to 1.5 bins from the translation
-            _, t0, t1, t2 = _refine(rot, fb, grid, look, lengths, reach, t0, t1, t2)
+            # a wider first reach (the centroid may lie off the translation); atoms within it
+            # bound the count of any translation within reach - radius of the start: none
+            # that could beat the best, no further passes
+            wide, t0, t1, t2 = _refine(rot, fb, grid, look, lengths, reach, t0, t1, t2)
+            if wide <= best:
+                continue
             _, t0, t1, t2 = _refine(rot, fb, grid, look, lengths, radius, t0, t1, t2)
             _, t0, t1, t2 = _refine(rot, fb, grid, look, lengths, radius, t0, t1, t2)
             c = _refine(rot, fb, grid, look, lengths, radius, t0, t1, t2)[0]
