@@ -32,6 +32,7 @@ import numba
 import numpy as np
 
 from repap.analysis.metrics import CUTOFF
+from repap.analysis.networks import distance, sorted_pair_distances
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
 
@@ -124,16 +125,15 @@ def closeness(
         raise InputError(f"skip: expected one index per network ({n_a}), got {skip.shape}")
     frac_a = np.mod(pos_a / lengths, 1.0)
     frac_b = np.mod(pos_b / lengths, 1.0)
-    grid = _lookup_grids(frac_b, look)
-    n_ref = len(pos_b)
-    if n_ref == 0 or n_a == 0 or (n_ref == 1 and np.all(skip == 0)):
+    if not len(pos_b) or not n_a:
         empty = np.zeros(n_a)
         return Closeness(np.full(n_a, -1), empty, empty.copy(), empty.copy(),
                          np.zeros(n_a, np.int64), float(radius))  # fmt: skip
     # nearest by fingerprint first: a near-copy found early spares refining the rest
-    prints_a, prints_b = _prints(pos_a, lengths), _prints(pos_b, lengths)
-    order = np.argsort(np.stack([np.abs(prints_b - p).max(axis=1) for p in prints_a]),
-                       axis=1, kind="stable")  # fmt: skip
+    prints_a = sorted_pair_distances(pos_a, lengths)
+    prints_b = sorted_pair_distances(pos_b, lengths)
+    order = np.argsort(np.stack([distance(prints_b, p) for p in prints_a]), axis=1, kind="stable")
+    grid = _lookup_grids(frac_b, look)
     _, nearest, sym, shift = _search(frac_a, frac_b, grid, look, vote, syms, lengths,
                                      float(radius), skip, order)  # fmt: skip
     atoms = np.zeros(n_a)
@@ -198,14 +198,6 @@ def _setup(
     return lengths, cell_symmetries(cell_a), vote, look
 
 
-def _prints(pos: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Sorted minimum-image pair distances per structure (networks.fingerprints' measure)."""
-    upper = np.triu_indices(pos.shape[1], 1)
-    d = pos[:, upper[1]] - pos[:, upper[0]]
-    d -= lengths * np.round(d / lengths)
-    return np.sort(np.linalg.norm(d, axis=-1), axis=1)
-
-
 def _lookup_grids(frac: np.ndarray, look: np.ndarray) -> np.ndarray:
     """For each reference network a grid of atom indices (-1: empty), ``_SLOTS`` per bin."""
     grid = np.full((len(frac), *look, _SLOTS), -1, dtype=np.int32)
@@ -240,16 +232,18 @@ def _match(mapped: np.ndarray, ref: np.ndarray, lengths: np.ndarray, radius: flo
     return pair, out
 
 
-def _bonded(pos: np.ndarray, lengths: np.ndarray, cutoff: float) -> np.ndarray:
-    d = pos[:, None, :] - pos[None, :, :]
+def bonded(pos: np.ndarray, lengths: np.ndarray, cutoff: float = CUTOFF):
+    """Bond matrix (N, N) of one structure in a periodic orthorhombic cell of edges
+    ``lengths``, and the minimum-image vectors d[i, j] from atom i to atom j (N, N, 3)."""
+    d = pos[None, :, :] - pos[:, None, :]
     d -= lengths * np.round(d / lengths)
     r = np.linalg.norm(d, axis=-1)
-    return (r < cutoff) & ~np.eye(len(pos), dtype=bool)
+    return (r < cutoff) & ~np.eye(len(pos), dtype=bool), d
 
 
 def _bonds_kept(a: np.ndarray, b: np.ndarray, pair: np.ndarray, lengths, cutoff) -> float:
     """Share of b's bonds (j, l) whose atoms are both matched to atoms of a that are bonded."""
-    bonded_a, bonded_b = _bonded(a, lengths, cutoff), _bonded(b, lengths, cutoff)
+    bonded_a, bonded_b = bonded(a, lengths, cutoff)[0], bonded(b, lengths, cutoff)[0]
     j, m = np.nonzero(np.triu(bonded_b, 1))
     if not len(j):
         return 0.0

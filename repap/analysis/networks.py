@@ -41,14 +41,21 @@ def fingerprints(traj: Trajectory) -> np.ndarray:
         if traj.pbc.all() and np.count_nonzero(cells[f] - np.diag(np.diag(cells[f]))) == 0:
             # An orthorhombic periodic cell: rounding each axis is the minimum image, and
             # ~18x faster than ASE's general search (bench/bench_fingerprints.py).
-            lengths = np.diag(cells[f])
-            d = traj.positions[f][upper[1]] - traj.positions[f][upper[0]]
-            d -= lengths * np.round(d / lengths)
-            out[f] = np.sort(np.sqrt(np.einsum("ij,ij->i", d, d)))
+            out[f] = sorted_pair_distances(traj.positions[f], np.diag(cells[f]))
             continue
         _, d = get_distances(traj.positions[f], cell=cells[f], pbc=traj.pbc)
         out[f] = np.sort(d[upper])
     return out
+
+
+def sorted_pair_distances(positions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sorted minimum-image pair distances of positions (..., N, 3) in a periodic
+    orthorhombic cell of edges ``lengths``: rounding each axis is the minimum image."""
+    n = positions.shape[-2]
+    upper = np.triu_indices(n, 1)
+    d = positions[..., upper[1], :] - positions[..., upper[0], :]
+    d -= lengths * np.round(d / lengths)
+    return np.sort(np.sqrt(np.einsum("...ij,...ij->...i", d, d)), axis=-1)
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -88,22 +88,14 @@ class SearchOptions:
         return math.ceil(self.moves_per_atom * n_atoms)
 
 
-def _bonded(pos: np.ndarray, lengths: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bond matrix (N, N) and minimum-image separation vectors (N, N, 3) of one structure."""
-    d = pos[None, :, :] - pos[:, None, :]
-    d -= lengths * np.round(d / lengths)
-    r = np.linalg.norm(d, axis=-1)
-    return (r < cutoff) & ~np.eye(len(pos), dtype=bool), d
-
-
 def switch_bond(pos: np.ndarray, lengths: np.ndarray, rng: np.random.Generator,
                 defect_bias: float = 0.0) -> np.ndarray | None:  # fmt: skip
     """``pos`` (N, 3) in an orthorhombic cell of edge ``lengths`` with one bond switched (see
     the module doc), wrapped into the cell; None where no bond has the neighbours a switch
     needs."""
-    from repap.analysis.metrics import CUTOFF
+    from repap.analysis.closeness import bonded
 
-    bonds, d = _bonded(pos, lengths, CUTOFF)
+    bonds, d = bonded(pos, lengths)
     pairs = np.argwhere(np.triu(bonds, 1))
     if not len(pairs):
         return None
