@@ -17,7 +17,8 @@ ARCH_KEY := $(REPAP_ARCH)$(if $(filter native,$(REPAP_ARCH)), $(shell $(CXX) -ma
 ARCH_STAMP := $(VENV)/.arch
 $(shell [ -d $(VENV) ] && [ "$$(cat $(ARCH_STAMP) 2>/dev/null)" != "$(ARCH_KEY)" ] && echo "$(ARCH_KEY)" > $(ARCH_STAMP))
 NATIVE_PKG := build/native-pkg
-SOURCES := pyproject.toml CMakeLists.txt $(shell find repap csrc -type f -not -name '*.pyc')
+# sources of the build; not __pycache__ (Numba's cache files appear there at run time)
+SOURCES := pyproject.toml CMakeLists.txt $(shell find repap csrc -type f -not -path '*/__pycache__/*')
 
 .PHONY: demo test test-all bench gpu-check lint clean
 

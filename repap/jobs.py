@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,11 +39,11 @@ def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def claim_parts(parts: Path, settings: dict[str, Any]) -> IO[str]:
+def claim_parts(parts: Path, settings: dict[str, Any], announce: bool = False) -> IO[str]:
     """Create the parts folder, or check that the one there belongs to the same run, and lock
     it. Returns the lock (an open file): hold it until the output is written. A second run on
     the same output while the first holds it is refused at once, instead of the two writing
-    and deleting each other's chunks."""
+    and deleting each other's chunks. ``announce``: say on stderr when a run resumes."""
     parts.mkdir(exist_ok=True)
     lock = open(parts / "lock", "a")  # held by the caller until it is done
     try:
@@ -66,6 +67,9 @@ def claim_parts(parts: Path, settings: dict[str, Any]) -> IO[str]:
                 f"{parts}: left by a run with other arguments ({', '.join(changed)}); "
                 "rerun with those or remove the folder"
             )
+        if announce:
+            done = len({p.name.split(".")[0] for p in parts.glob("chunk-*.npz")})
+            print(f"{parts}: resuming, {done} finished chunk(s) kept", file=sys.stderr)
         return lock
     record.write_text(json.dumps(settings))
     return lock

@@ -119,3 +119,18 @@ def resolve_precision(precision: str | None, device: Any) -> str:
     if precision == "bfloat16" and device.type != "cuda":
         raise InputError("precision: bfloat16 generation runs on CUDA only; use float32")
     return precision
+
+
+def machine() -> str:
+    """This machine in words, for reports: CPU model and cores (Linux), else the platform."""
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {os.cpu_count()} cores"

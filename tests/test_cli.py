@@ -52,19 +52,19 @@ def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
                 "angles.png", "density.png", "small-model.pt", "small-model.loss.png"]  # fmt: skip
     promised += [f"new-networks/{name}" for name in
                  ("report.md", "report.json", "networks.png", "closeness.png", "generated.extxyz",
-                  "rebuilt.extxyz", "rebuilt-300K.extxyz")]  # fmt: skip
+                  "rebuilt-site.extxyz", "rebuilt-site-300K.extxyz")]  # fmt: skip
     for name in promised:
         assert (tmp_path / name).stat().st_size > 500, name
     report = json.loads((tmp_path / "new-networks" / "report.json").read_text())
     new = report["networks"]["generated"]
     assert new["structures"] == 10 and new["novel_networks"] >= 1
     assert "s per new network" in out
-    rebuilt = repap.read(tmp_path / "new-networks" / "rebuilt.extxyz")
+    rebuilt = repap.read(tmp_path / "new-networks" / "rebuilt-site.extxyz")
     assert len(rebuilt) == 2 and out.count("2 new networks from") == 2  # both fills
     assert "repap rebuild --fill site" in out
     assert out.count("NOT independent networks: a median") == 2  # closeness said plainly
     assert new["closeness_atoms_median"] < 0.9  # the model's networks are new
-    warm = repap.read(tmp_path / "new-networks" / "rebuilt-300K.extxyz")
+    warm = repap.read(tmp_path / "new-networks" / "rebuilt-site-300K.extxyz")
     assert len(warm) == 2 and np.abs(warm.positions - rebuilt.positions).max() < 1.0
     assert "as 300 K frames" in out
     generated = repap.read(tmp_path / "generated.extxyz")
@@ -184,8 +184,9 @@ def test_inspect_summarises_and_converts(tmp_path, capsys):
             "repap inspect: error: growing.extxyz: frame 1 has 2 atoms, frame 0 has 1",
         ),
         (
-            ["simulate", "--atoms", "1", "--quiet"],
-            "repap simulate: error: atoms: expected at least 2, got 1",
+            ["simulate", "--atoms", "2", "--quiet"],  # a 3.4 A cell: bonds seen twice
+            "repap simulate: error: atoms: expected at least 10 at 2.33 g/cm3 (a cell wider "
+            "than 5.70 A, twice the 2.85 A bond cutoff of repap's analysis), got 2",
         ),
         (
             ["simulate", "--out", "nowhere/x.npz", "--quiet"],

@@ -79,7 +79,13 @@ def test_energy_with_a_changing_cell():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"atoms": 1}, r"^atoms: expected at least 2, got 1$"),
+        (
+            {"atoms": 1},
+            r"^atoms: expected at least 10 at 2.33 g/cm3 \(a cell wider than 5.70 A, "
+            r"twice the 2.85 A bond cutoff of repap's analysis\), got 1$",
+        ),
+        ({"atoms": 9}, r"^atoms: expected at least 10 at 2.33"),  # 5.65 A: one bond seen twice
+        ({"atoms": 10, "density": 2.8}, r"^atoms: expected at least 12 at 2.8 g/cm3"),
         ({"frames": 0}, r"^frames: expected a positive number, got 0$"),
         ({"density": -1.0}, r"^density: expected a positive number"),
         ({"quench_time": -5.0}, r"^quench_time: expected a number >= 0"),

@@ -2,6 +2,8 @@
 relabelling and cell symmetry are one network; thermal frames of one run relax to one
 network; fast quenches end in networks told apart; sets split by network and resume."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -172,7 +174,10 @@ def test_dataset_cli_builds_and_assembles(tmp_path, capsys):
             "10", "--atoms", "16", "--frames", "10", "--stride", "10", "--melt-time", "2",
             "--quench-time", "2", "--equilibrate-time", "0.5", "--quiet"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "set.npz"), "--heldout-every", "3"]) == 0
-    assert '"distinct_networks": 3' in capsys.readouterr().out
+    out = capsys.readouterr().out  # one line, the full report beside the set
+    assert out.count("\n") == 1 and ": 3 networks (1 held out) from 3 runs" in out
+    report = json.loads((tmp_path / "set.npz.report.json").read_text())
+    assert report["distinct_networks"] == 3 and report["runs"] == 3
     back = repap.read(tmp_path / "set.npz")
     assert back.n_networks == 3 and back.heldout.sum() == 1
     assert main([*args[:-1], "--quench-time", "5", "--quiet"]) == 2  # another protocol

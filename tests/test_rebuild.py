@@ -171,11 +171,13 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(rb, "rebuild", once_then_fail)
     argv = ["rebuild", "--out", str(out), "-n", "2", "--chunk", "1", "--quiet", "--seed", "7"]
     assert main(argv) != 0
-    assert "interrupted" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "interrupted; run the same command again to resume: finished chunks are kept" in err
     assert not out.exists() and len(list((tmp_path / "new.npz.parts").glob("chunk-*.npz"))) == 1
     again = []
     monkeypatch.setattr(rb, "rebuild", lambda *a, **k: again.append(k["seed"]) or real(*a, **k))
     assert main(argv) == 0
+    assert "new.npz.parts: resuming, 1 finished chunk(s) kept" in capsys.readouterr().err
     assert calls == [7, 8] and again == [8]  # the first chunk was not made again
     got = repap.read(out)
     assert len(got) == 2 and got.energy is not None

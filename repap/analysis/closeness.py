@@ -58,6 +58,11 @@ class Closeness:
     def __len__(self) -> int:
         return len(self.nearest)
 
+    def __repr__(self) -> str:  # one line, not the arrays
+        return (f"Closeness({len(self)} networks, atoms on the nearest median "
+                f"{np.median(self.atoms) if len(self) else float('nan'):.3f}, radius "
+                f"{self.radius:g} A)")  # fmt: skip
+
     def summary(self) -> dict[str, Any]:
         """Median matched atoms and bonds kept, and the share of near-copies (>= CLOSE)."""
         if not len(self):

@@ -80,6 +80,9 @@ class Networks:
     def __len__(self) -> int:
         return len(self.representatives)
 
+    def __repr__(self) -> str:  # one line, not the arrays
+        return f"Networks({len(self)} distinct among {len(self.labels)} structures)"
+
     def summary(self) -> dict[str, Any]:
         total = len(self.labels)
         return {

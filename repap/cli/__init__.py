@@ -15,6 +15,18 @@ COMMANDS = ("info", "demo", "simulate", "dataset", "inspect", "evaluate", "train
             "relax", "rebuild", "search")  # fmt: skip
 
 
+# what a rerun does after Ctrl-C, for the commands that keep their finished work
+_AGAIN = "; run the same command again to resume: finished {} are kept"
+RESUMES = {
+    "generate": _AGAIN.format("chunks"),
+    "relax": _AGAIN.format("chunks"),
+    "rebuild": _AGAIN.format("chunks"),
+    "search": _AGAIN.format("chunks"),
+    "dataset": _AGAIN.format("runs"),
+    "train": "; add --resume to the same command to go on from the last finished epoch",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="repap", description="Ensembles of atomic structures with RePAP."
@@ -45,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():  # restores the default display when main returns
             warnings.showwarning = show
             return args.func(args)
+    except BrokenPipeError:  # output piped into head or less, closed early: not an error
+        sys.stderr.close()
+        return 0
     except (InputError, OSError) as err:  # a user's mistake: one line, no traceback
         if show_traceback:
             raise
@@ -56,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"repap {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"repap {args.command}: interrupted", file=sys.stderr)
+        print(f"repap {args.command}: interrupted{RESUMES.get(args.command, '')}", file=sys.stderr)
         return 130
     except Exception as err:  # anything else is repap's bug, not the user's mistake
         if show_traceback:

@@ -36,10 +36,11 @@ PROTOCOL_HELP = {  # MeltQuench field -> help (units), for simulate and dataset
 }
 
 
-def add_protocol_options(p: argparse.ArgumentParser) -> None:
+def add_protocol_options(p: argparse.ArgumentParser, **defaults: float) -> None:
+    """The melt-quench options, defaults from MeltQuench but those given here."""
     from repap.sim.md import MeltQuench
 
-    d = MeltQuench()
+    d = MeltQuench(**defaults)
     for name, text in PROTOCOL_HELP.items():
         default = getattr(d, name)
         p.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default,

@@ -19,9 +19,15 @@ def run(args: argparse.Namespace) -> int:
                **protocol_of(args))  # fmt: skip
     if args.out:
         nets, report = assemble(args.folder, args.out, heldout_every=args.heldout_every)
-        print(json.dumps(report, indent=1))
-        print(f"wrote {args.out}: {nets.n_networks} networks ({int(nets.heldout.sum())} held out),"
-              f" {len(nets)} frames")  # fmt: skip
+        path = f"{args.out}.report.json"
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.out}: {nets.n_networks} networks ({int(nets.heldout.sum())} held "
+              f"out) from {report['runs']} runs ({len(report['crystallized_seeds'])} "
+              f"crystallised, left out), {len(nets)} frames; E_IS "
+              f"{report['inherent_energy_mean']:.3f} +- {report['inherent_energy_std']:.3f} "
+              f"eV/atom, {report['core_seconds_per_network']:.0f} core-s per network; "
+              f"report: {path}")  # fmt: skip
     return 0
 
 
@@ -38,10 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("folder", help="folder of the runs (created; a rerun resumes)")
     p.add_argument("--runs", type=int, required=True, help="melt-quench runs wanted in FOLDER")
-    add_protocol_options(p)
+    add_protocol_options(p, atoms=64, frames=200, stride=250)  # the shipped 64-atom set's
     p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
-    p.add_argument("--relax-every", type=int, default=100,
-                   help="relax every K-th frame of a run (default: 100)")  # fmt: skip
+    p.add_argument("--relax-every", type=int, default=20,
+                   help="relax every K-th frame of a run (default: 20)")  # fmt: skip
     p.add_argument("--out", help="also assemble the set into this .npz")
     p.add_argument("--heldout-every", type=int, default=5,
                    help="hold out networks whose seed is a multiple of this; stable as runs "

@@ -8,9 +8,9 @@ from repap.errors import InputError
 
 
 def run(args: argparse.Namespace) -> int:
-    from repap.data.references import reference
+    from repap.data.shipped import BY_ATOMS, structures
     from repap.data.trajectory import read
-    from repap.evaluation.snapshots import evaluate, markdown
+    from repap.evaluation.snapshots import check_comparable, evaluate, markdown
 
     if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
         raise InputError(f"--nbins: expected 1 to 100000, got {args.nbins}")
@@ -20,8 +20,21 @@ def run(args: argparse.Namespace) -> int:
                 f"--{name.replace('_', '-')}: expected a positive number, got {getattr(args, name)}"
             )
     ensemble = read(args.ensemble)
-    ref = read(args.reference) if args.reference else reference(heldout=True)
-    training = read(args.training) if args.training else None
+    ref_name, train_name = args.reference, args.training
+    if ref_name is None:  # the shipped set of the ensemble's size: its held-out part, training
+        if ensemble.n_atoms not in BY_ATOMS:
+            raise InputError(f"--reference: no shipped set of {ensemble.n_atoms} atoms (they "
+                             f"have {', '.join(map(str, BY_ATOMS))}); pass one")  # fmt: skip
+        ref_name, default_training = BY_ATOMS[ensemble.n_atoms]
+        train_name = default_training if train_name is None else train_name
+    ref = structures(ref_name, "--reference")
+    check_comparable(ensemble, ref, f"--reference {ref_name}")
+    training = None
+    if train_name not in (None, "none"):
+        training = structures(train_name, "--training")
+        check_comparable(ensemble, training, f"--training {train_name}")
+    print(f"{args.ensemble}: {len(ensemble)} structures of {ensemble.n_atoms} atoms; reference "
+          f"{ref_name}, training {train_name or 'none'}")  # fmt: skip
     report = evaluate(
         ensemble,
         ref,
@@ -36,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         networks=not args.snapshots_only,
         judge=args.judge,
         progress=not args.quiet,
+        names={"ensemble": args.ensemble, "reference": ref_name, "training": train_name},
     )
     print(markdown(report))
     plots = "rdf.png, coordination.png, angles.png"
@@ -61,16 +75,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "bond angles, close pairs, SW energy, beside the reference and two random baselines.",
     )
     p.add_argument("ensemble", help="structures to judge (any format repap.read knows)")
-    p.add_argument(
-        "--reference",
-        default=None,
-        help="reference trajectory (default: the shipped held-out a-Si run)",
-    )
-    p.add_argument(
-        "--training",
-        default=None,
-        help="training trajectory: its networks for novelty (and min RMSD to a training frame)",
-    )
+    p.add_argument("--reference", default=None,
+                   help="reference structures of the same cell, atoms and species: a file or a "
+                   "shipped set's name; of a network set, its held-out networks are used "
+                   "(default: the shipped set of the ensemble's atom count: a-si-30:heldout, "
+                   "a-si-64 or a-si-216)")  # fmt: skip
+    p.add_argument("--training", default=None,
+                   help="training structures, a file or a shipped set's name: their networks "
+                   "for novelty and closeness; 'none' for no novelty (default: the shipped "
+                   "set's training part when --reference is the default, else none)")  # fmt: skip
     p.add_argument("--out", default="repap-evaluate", help="output folder (default: %(default)s)")
     p.add_argument("--rmax", type=float, default=4.2, help="RDF range, A (default: 4.2)")
     p.add_argument("--nbins", type=int, default=100, help="RDF bins (default: 100)")

@@ -9,6 +9,7 @@ from repap.runtime import keep_freed_memory
 
 
 def run(args: argparse.Namespace) -> int:
+    from repap.data.shipped import model_file
     from repap.generation.chunked import generate
 
     keep_freed_memory()
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         message = f"--min-dist: expected a distance in A or 'none', got {args.min_dist!r}"
         raise InputError(message) from None
     summary = generate(
-        args.model,
+        model_file(args.model),
         args.n,
         args.out,
         seed=args.seed,
@@ -58,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(torchrun --nproc-per-node K -m repap generate ...) the ranks share the chunks. "
         "Exit status 1 if any structure failed.",
     )
-    p.add_argument("model", help="checkpoint written by repap train")
+    p.add_argument("model", help="checkpoint written by repap train, or a shipped model's "
+                   "name (recommended, networks-64, ...; repap info lists them)")  # fmt: skip
     p.add_argument("-n", type=int, required=True, help="number of structures")
     p.add_argument("--out", required=True, help="output file (.xyz, .extxyz, .npz or .db)")
     p.add_argument("--seed", type=int, default=0, help="(default: 0)")
@@ -67,7 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="2.0",
         help="Angstrom; no pair closer in the output; 'none' turns rejection off (default: 2.0)",
     )
-    p.add_argument("--temperature", type=float, default=1.0, help="(default: 1.0)")
+    p.add_argument("--temperature", type=float, default=0.5,
+                   help="below 1 keeps samples on the learnt networks; 1 is the model's own "
+                   "distribution (default: 0.5, the recommended setting)")  # fmt: skip
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 (default: auto)")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="the LSTM's matrix products: bfloat16 (tensor cores, CUDA only) draws "

@@ -7,12 +7,23 @@ import argparse
 
 def run(args: argparse.Namespace) -> int:
     from repap._C import build_info
+    from repap.data.shipped import catalogue
 
     for key, value in build_info().items():
         print(f"{key:22s} {value}")
+    print("\nshipped, usable by name wherever a command takes a model or structures:")
+    for kind, name, text in catalogue():
+        print(f"  {kind:6s} {name:18s} {text}")
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="what this build contains and which devices it sees")
+    p = sub.add_parser(
+        "info",
+        help="what this build contains, which devices it sees, and the shipped models and sets",
+        description="Print the build (version, compiler, CPU and CUDA kernels, the devices "
+        "torch sees) and the models and data sets shipped with repap, with the names the "
+        "other commands accept in place of a file (repap generate recommended, repap evaluate "
+        "... --reference a-si-64:heldout).",
+    )
     p.set_defaults(func=run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from repap.cli._common import add_overwrite, refuse_existing
 
@@ -10,12 +11,18 @@ from repap.cli._common import add_overwrite, refuse_existing
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from repap.data.trajectory import read
+    from repap.data.shipped import SETS, open_set
+    from repap.data.trajectory import as_slice, read
 
     if args.write and not args.overwrite:
         refuse_existing(args.write, flag="--write")
     species_names = args.species.split(",") if args.species else None
-    traj = read(args.file, index=args.index, format=args.format, species=species_names)
+    if not Path(args.file).exists() and args.file in SETS:  # a shipped set by name
+        traj = open_set(args.file)
+        if args.index != ":":
+            traj = traj[np.arange(len(traj))[as_slice(args.index, args.file)]]
+    else:
+        traj = read(args.file, index=args.index, format=args.format, species=species_names)
     species = dict(zip(*np.unique(traj.numbers, return_counts=True), strict=True))
     print(
         f"{args.file}: {len(traj)} frames, {traj.n_atoms} atoms, "
@@ -39,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="summarise a trajectory file (and convert it)")
-    p.add_argument("file", help="any file ASE reads, or repap's .npz")
+    p.add_argument("file", help="any file ASE reads, repap's .npz, or a shipped set's name "
+                   "(repap info lists them)")  # fmt: skip
     p.add_argument("--index", default=":", help="frames, as in ase.io.read (default: all)")
     p.add_argument("--format", default=None, help="file format when the suffix does not say")
     p.add_argument(

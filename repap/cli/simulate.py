@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed + run,
             precision=args.precision,
             progress=not args.quiet,
+            overwrite=True,  # refused above without --overwrite (one run) or resumed (several)
             **protocol,
         )
         e = traj.energy / traj.n_atoms

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from repap.cli._common import add_overwrite, refuse_existing
@@ -37,6 +38,7 @@ def _config_fields() -> list[tuple[str, Any, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from repap.data.shipped import structures
     from repap.model.config import TrainConfig
     from repap.training.loop import checkpoint_paths, train
 
@@ -50,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig.preset(args.preset, **overrides)
     if not args.resume and not args.overwrite:
         refuse_existing(*checkpoint_paths(args.out)[:2])
+    data = args.trajectory  # a file (its path is recorded), else a shipped set's name
+    if not Path(data).exists():
+        data = structures(data, "trajectory")
     model = train(
-        args.trajectory,
+        data,
         config,
         out=args.out,
         resume=args.resume,
@@ -86,9 +91,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(torchrun --nproc-per-node K -m repap train ...) it trains with "
         "DistributedDataParallel and rank 0 writes the files.",
     )
-    p.add_argument("trajectory", help="training trajectory, e.g. an MD run")
+    p.add_argument("trajectory", help="training trajectory, e.g. an MD run, or a shipped set's "
+                   "name (a-si-30, a-si-64:train, ...; repap info lists them)")  # fmt: skip
     p.add_argument("--out", default="model.pt", help="best checkpoint (default: %(default)s)")
-    p.add_argument("--preset", choices=PRESETS, default="paper", help="(default: %(default)s)")
+    p.add_argument("--preset", choices=PRESETS, default="recommended",
+                   help="recommended: the best setup measured; paper: the poster's (it misses "
+                   "the quality targets, docs/results.md) (default: %(default)s)")  # fmt: skip
     p.add_argument("--resume", action="store_true", help="continue the run in OUT's .last file")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 (default: auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

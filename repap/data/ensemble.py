@@ -11,7 +11,7 @@ import numpy as np
 from repap.data.trajectory import Trajectory
 
 
-@dataclass
+@dataclass(repr=False)
 class Ensemble(Trajectory):
     """Generated structures (a :class:`Trajectory` in the training data's atom order and
     cell) with per-structure statistics: ``index`` (the structure indices present, which key
@@ -25,6 +25,9 @@ class Ensemble(Trajectory):
     failed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     failed_redrawn: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     failed_restarts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def _repr_extra(self) -> dict[str, Any]:
+        return {"failed": len(self.failed)}
 
     def __post_init__(self) -> None:
         if np.shape(self.positions)[0] == 0:  # every structure failed: nothing to validate

@@ -32,6 +32,9 @@ class Sequences:
     pbc: np.ndarray
     start: int = 0
 
+    def __repr__(self) -> str:  # one line, not the arrays
+        return f"Sequences({self.frac.shape[0]} frames of {self.frac.shape[1]} atoms)"
+
     def __len__(self) -> int:
         return self.frac.shape[0]
 

@@ -62,6 +62,17 @@ class Trajectory:
     def __len__(self) -> int:
         return self.positions.shape[0]
 
+    def __repr__(self) -> str:  # one line, not the arrays
+        z, count = np.unique(self.numbers, return_counts=True)
+        species = " ".join(f"Z={a}:{c}" for a, c in zip(z.tolist(), count.tolist(), strict=True))
+        lengths = np.linalg.norm(self.frame_cells()[0], axis=1) if len(self) else np.zeros(3)
+        extra = "".join(f", {k} {v}" for k, v in self._repr_extra().items())
+        return (f"{type(self).__name__}({len(self)} frames of {self.n_atoms} atoms ({species}), "
+                f"cell {' x '.join(f'{x:.4g}' for x in lengths)} A{extra})")  # fmt: skip
+
+    def _repr_extra(self) -> dict[str, Any]:
+        return {}
+
     @property
     def n_atoms(self) -> int:
         return self.positions.shape[1]
@@ -166,7 +177,7 @@ def read(
         traj = _read_npz(path)
         if index == ":":
             return traj
-        rows = np.arange(len(traj))[_as_slice(index, path)]
+        rows = np.arange(len(traj))[as_slice(index, path)]
         if not len(rows):
             raise InputError(f"{path}: index {index!r} selects none of its {len(traj)} frames")
         return traj[rows]
@@ -243,7 +254,7 @@ def _check_precision(precision: float | None) -> None:
         raise InputError(f"precision: expected a length in (0, 1) A, got {precision!r}")
 
 
-def _as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
+def as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
     if isinstance(index, slice):
         return index
     if isinstance(index, int):
@@ -253,7 +264,7 @@ def _as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
     except ValueError:
         raise InputError(f"{path}: index {index!r} is not an int or 'start:stop:step'") from None
     if len(parts) == 1:
-        return _as_slice(parts[0] if parts[0] is not None else ":", path)
+        return as_slice(parts[0] if parts[0] is not None else ":", path)
     return slice(*parts)
 
 
@@ -459,7 +470,7 @@ def _read_npz(path: Path) -> Trajectory:
         raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 
-@dataclass
+@dataclass(repr=False)
 class NetworkSet(Trajectory):
     """Frames of several networks of one composition in one cell (a :class:`Trajectory`
     whose frames come from different systems: atom order is per network). ``network[f]``: the
@@ -506,6 +517,9 @@ class NetworkSet(Trajectory):
         if which == "heldout":
             return self.heldout.copy()
         raise InputError(f"which: expected 'all', 'train' or 'heldout', got {which!r}")
+
+    def _repr_extra(self) -> dict[str, Any]:
+        return {"networks": self.n_networks, "held out": int(self.heldout.sum())}
 
     def subset(self, which: str) -> NetworkSet:
         """The training or the held-out networks, with every frame of each."""

@@ -144,6 +144,7 @@ def evaluate_networks(
         (None, None) if training is None else _training_networks(training, fmax)
     )
     held_structures = _heldout_structures(heldout, fmax)
+    ref_name = reference_label(heldout, held_structures, train_nets)
     timings["identity"] = time.perf_counter() - t
     cell = ensemble.frame_cells()[0]
     t = time.perf_counter()
@@ -160,7 +161,7 @@ def evaluate_networks(
     _, g_ref = rdf(held_structures, rmax=rmax, nbins=nbins)
     ensembles = {
         "generated": (generated, stats),
-        "held-out networks": (held_structures, {}),
+        ref_name: (held_structures, {}),
         f"random, min {min_dist:g} A, relaxed": (random_relaxed, random_stats),
     }
     if near is not None:
@@ -183,11 +184,11 @@ def evaluate_networks(
         curves[name] = {"energy": traj.energy / traj.n_atoms, "angles": angles,
                         "rings": row["rings_per_atom"]}  # fmt: skip
         if close:
-            cap = MAX_CLOSENESS if name in ("generated", "held-out networks") else MAX_CLOSENESS_BAR
+            cap = MAX_CLOSENESS if name in ("generated", ref_name) else MAX_CLOSENESS_BAR
             matched = _closeness(traj[own.representatives[:cap]], train_structures,
                                  row)  # fmt: skip
             curves[name]["closeness"] = matched
-    held_far = far.get("held-out networks")
+    held_far = far.get(HELDOUT)
     if held_far is not None and held_far.min() > train_nets.tolerance:  # none is a training one
         for name, d in far.items():  # as new as a melt-quench network: no nearer to training
             rows[name]["novel_as_heldout"] = float(np.mean(d >= held_far.min()))
@@ -222,7 +223,25 @@ def evaluate_networks(
         if cost["generation_s_per_structure"] and novel:  # make and relax, per new network
             total = cost["generation_s_per_structure"] * len(ensemble) + timings["relax"]
             cost["model_s_per_new_network"] = total / novel
+            rows["generated"]["seconds_per_network"] = total / novel
+    if cost["melt_quench_s_per_network"] and ref_name == HELDOUT:
+        rows[ref_name]["seconds_per_network"] = cost["melt_quench_s_per_network"]
     return report, curves
+
+
+HELDOUT, REFERENCE = "held-out networks", "reference networks"  # the reference row's names
+
+
+def reference_label(reference: Trajectory, networks: Trajectory, train_nets) -> str:
+    """ "held-out networks" only for networks truly held out: a set's held-out part, or, given
+    training networks, a reference none of whose networks is a training one; else "reference
+    networks" (a plain run, or one that repeats a training network, as the 30-atom runs do)."""
+    if getattr(reference, "heldout", np.zeros(0, bool)).any():
+        return HELDOUT
+    if train_nets is None:
+        return REFERENCE
+    _, far = train_nets.nearest(networks)
+    return HELDOUT if far.min() > train_nets.tolerance else REFERENCE
 
 
 def _closeness_ready(ensemble: Trajectory, training: Trajectory | None) -> bool:
@@ -287,6 +306,7 @@ ROWS = [  # (key, label, format)
     ("closeness_close_share", "near-copies of a training network (>= 0.9 of atoms)", "{:.3f}"),
     ("closeness_bonds_median", "training network's bonds kept, median", "{:.3f}"),
     ("near_copy_pairs_within", "near-copy pairs among its own networks", "{:d}"),
+    ("seconds_per_network", "seconds per new network (made and relaxed)", "{:.3f}"),
     ("energy_mean_eV", "E_IS (eV/atom)", "{:.4f}"),
     ("energy_std_eV", "E_IS spread (eV/atom)", "{:.4f}"),
     ("judge_energy_above_diamond_eV", "judge: E - E_diamond (eV/atom)", "{:.4f}"),
@@ -294,7 +314,7 @@ ROWS = [  # (key, label, format)
     ("fourfold_fraction", "four-fold", "{:.3f}"),
     ("bond_angle_mean_deg", "bond angle (deg)", "{:.2f}"),
     ("bond_angle_std_deg", "bond-angle spread (deg)", "{:.2f}"),
-    ("err_rdf_relaxed", "Err_RDF relaxed vs held-out", "{:.4f}"),
+    ("err_rdf_relaxed", "Err_RDF relaxed vs the held-out (reference) networks", "{:.4f}"),
 ]
 
 
@@ -315,31 +335,39 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot(curves: dict[str, dict[str, Any]], out) -> None:
-    """networks.png: inherent-structure energies, bond angles, rings and S(Q), side by side."""
+def plot(curves: dict[str, dict[str, Any]], out, title: str | None = None) -> None:
+    """networks.png: inherent-structure energies, bond angles, rings and S(Q), side by side,
+    one legend for the figure. Series may coincide (a model that makes the reference network
+    again): the first is drawn wide and solid underneath, the others thinner and dashed on top,
+    so every one stays visible."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
-    fig = Figure(figsize=(12, 8))
+    fig = Figure(figsize=(12, 8.6))
     (ax_e, ax_a), (ax_r, ax_s) = fig.subplots(2, 2)
     every_energy = np.concatenate([c["energy"] for c in curves.values()])
     edges = np.histogram_bin_edges(every_energy, 40)  # shared bins; one network is one spike
     width = 0.8 / len(curves)
+    dashes = ["-", "--", ":", "-."]
     for i, (name, c) in enumerate(curves.items()):
-        color = f"C{i}"
+        style = {"color": f"C{i}", "ls": dashes[i % 4], "lw": 3.5 if i == 0 else 1.6,
+                 "zorder": 2 if i == 0 else 3, "alpha": 0.55 if i == 0 else 1.0}  # fmt: skip
         ax_e.hist(c["energy"], edges, weights=np.full(len(c["energy"]), 1 / len(c["energy"])),
-                  histtype="step", color=color, label=name, lw=1.5)  # fmt: skip
-        ax_a.hist(c["angles"], np.linspace(50, 180, 66), density=True, histtype="step",
-                  color=color, label=name)  # fmt: skip
+                  histtype="step", label=name, **style)  # fmt: skip
+        ax_a.hist(c["angles"], np.linspace(50, 180, 66), density=True, histtype="step", **style)
         sizes = np.array(sorted(c["rings"]))
         ax_r.bar(sizes + (i - (len(curves) - 1) / 2) * width, [c["rings"][s] for s in sizes],
-                 width, color=color, label=name)  # fmt: skip
-        ax_s.plot(c["q"], c["s"], color=color, label=name)
-    ax_e.set(xlabel="inherent-structure energy (eV/atom)", ylabel="fraction of structures")
-    ax_a.set(xlabel="bond angle (deg), relaxed", ylabel="density")
-    ax_r.set(xlabel="ring size", ylabel="rings per atom")
-    ax_s.set(xlabel="Q (1/A)", ylabel="S(Q), relaxed")
-    ax_e.legend(fontsize=8)
-    fig.tight_layout()
+                 width, color=f"C{i}")  # fmt: skip
+        ax_s.plot(c["q"], c["s"], **style)
+    ax_e.set(xlabel="inherent-structure energy (eV/atom)", ylabel="fraction of structures",
+             title="Inherent-structure energy")  # fmt: skip
+    ax_a.set(xlabel="bond angle (deg), relaxed", ylabel="density", title="Bond angles")
+    ax_r.set(xlabel="ring size", ylabel="rings per atom", title="Rings (shortest paths)")
+    ax_s.set(xlabel="Q (1/A)", ylabel="S(Q), relaxed", title="Structure factor")
+    fig.legend(*ax_e.get_legend_handles_labels(), loc="lower center", ncols=min(4, len(curves)),
+               fontsize=9, frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(out / "networks.png", dpi=110)
     if any("closeness" in c for c in curves.values()):
         plot_closeness({n: c["closeness"] for n, c in curves.items() if "closeness" in c}, out)

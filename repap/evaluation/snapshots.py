@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 from repap.analysis import metrics
 from repap.analysis.radial import rdf
 from repap.data.trajectory import Trajectory
+from repap.errors import InputError
 from repap.evaluation import baselines
 
 SI = 14
@@ -86,6 +88,25 @@ def _as_trajectory(data: Any, name: str) -> Trajectory:
     return data
 
 
+def check_comparable(ensemble: Trajectory, other: Trajectory, name: str) -> None:
+    """One-line InputError unless ``other`` (a reference or training set, called ``name`` in
+    the message) has the ensemble's atom count, species and cell: a comparison across cells
+    or compositions would give numbers that mean nothing."""
+
+    def what(t: Trajectory) -> str:
+        lengths = "x".join(f"{x:.3f}" for x in np.linalg.norm(t.frame_cells()[0], axis=1))
+        return f"{t.n_atoms} atoms in a {lengths} A cell"
+
+    if other.n_atoms != ensemble.n_atoms or not np.allclose(
+        other.frame_cells()[0], ensemble.frame_cells()[0], atol=1e-3
+    ):
+        raise InputError(f"{name}: {what(other)}, the ensemble {what(ensemble)}; compare like "
+                         "with like (repap info lists the shipped sets)")  # fmt: skip
+    if not np.array_equal(np.sort(other.numbers), np.sort(ensemble.numbers)):
+        raise InputError(f"{name}: species {sorted(set(other.numbers.tolist()))} differ from "
+                         f"the ensemble's {sorted(set(ensemble.numbers.tolist()))}")  # fmt: skip
+
+
 def evaluate(
     ensemble: Trajectory,
     reference: Trajectory,
@@ -102,6 +123,7 @@ def evaluate(
     judge: bool = False,
     baseline_size: int = 200,
     progress: bool = False,
+    names: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Compare ``ensemble`` with ``reference`` and the two random baselines (same cell, atom
     count and number of structures as the ensemble). Energies are per atom with Vink's
@@ -116,10 +138,18 @@ def evaluate(
     networks of ``reference`` and ``baseline_size`` random structures relaxed; ``judge=True``
     adds CHGNet energies above diamond (``repap[judge]``). Written as ``networks.png`` and a
     second table.
+
+    ``names``: what to call the ensemble, reference and training in the report's context
+    (file paths or shipped names); the report records them with the ensemble's generation
+    settings (model, temperature, seed, where its file holds them), the machine and the time.
     """
+    started = time.time()
     ensemble = _as_trajectory(ensemble, "ensemble")
     reference = _as_trajectory(reference, "reference")
     training = None if training is None else _as_trajectory(training, "training")
+    check_comparable(ensemble, reference, "reference")
+    if training is not None:
+        check_comparable(ensemble, training, "training")
     settings = {
         "rmax_A": rmax,
         "nbins": nbins,
@@ -129,15 +159,16 @@ def evaluate(
     }
     cell = ensemble.frame_cells()[0]
     n = len(ensemble)
+    held = reference.subset("heldout") if getattr(reference, "heldout", np.zeros(0)).any() else None
     ensembles = {
         "generated": ensemble,
-        "reference": reference,
+        "reference": reference if held is None else held,  # a set's held-out frames only
         "uniform random": baselines.uniform(n, cell, ensemble.numbers, seed=seed),
         f"random, min {min_dist:g} A": baselines.random_min_distance(
             n, cell, ensemble.numbers, min_dist=min_dist, seed=seed
         ),
     }
-    _, g_ref = rdf(reference, rmax=rmax, nbins=nbins)
+    _, g_ref = rdf(ensembles["reference"], rmax=rmax, nbins=nbins)
     rows, curves = {}, {}
     for name, traj in ensembles.items():
         rows[name], curves[name] = describe(
@@ -150,7 +181,11 @@ def evaluate(
             energy=energy,
             training=training if name == "generated" else None,
         )
-    report: dict[str, Any] = {"settings": settings, "ensembles": rows}
+    report: dict[str, Any] = {
+        "context": context(ensemble, reference, training, names or {}),
+        "settings": settings,
+        "ensembles": rows,
+    }
     net_curves = None
     if networks:
         from repap.evaluation.network_report import evaluate_networks
@@ -159,6 +194,7 @@ def evaluate(
             ensemble, reference, training, min_dist=min_dist, judge=judge, rmax=rmax,
             nbins=nbins, seed=seed, baseline_size=baseline_size, progress=progress,
         )  # fmt: skip
+    report["context"]["seconds"] = round(time.time() - started, 1)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -168,8 +204,53 @@ def evaluate(
         if net_curves is not None:
             from repap.evaluation.network_report import plot as plot_networks
 
-            plot_networks(net_curves, out)
+            ctx = report["context"]
+            plot_networks(net_curves, out, title=f"{ctx['ensemble']} relaxed, as networks "
+                          f"(reference {ctx['reference']})")  # fmt: skip
     return report
+
+
+GENERATION_KEYS = ("generator", "model", "temperature", "seed", "min_dist", "precision")
+
+
+def context(ensemble: Trajectory, reference: Trajectory, training: Trajectory | None,
+            names: dict[str, str | None]) -> dict[str, Any]:  # fmt: skip
+    """What a report compares, with what, where and when: enough to read it on its own."""
+    from repap._version import __version__
+    from repap.runtime import machine
+
+    def name(key: str, traj: Trajectory | None) -> str | None:
+        if traj is None:
+            return None
+        return names.get(key) or traj.info.get("shipped") or key
+
+    return {
+        "ensemble": name("ensemble", ensemble),
+        "structures": len(ensemble),
+        "atoms": ensemble.n_atoms,
+        "cell_A": [round(float(x), 4) for x in np.linalg.norm(ensemble.frame_cells()[0], axis=1)],
+        "generation": {k: ensemble.info[k] for k in GENERATION_KEYS if k in ensemble.info},
+        "reference": name("reference", reference),
+        "training": name("training", training),
+        "machine": machine(),
+        "repap": __version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def title(ctx: dict[str, Any], what: str = "repap evaluate") -> str:
+    """A Markdown title and the context lines a report opens with."""
+    gen = ", ".join(f"{k} {v}" for k, v in ctx.get("generation", {}).items()) or "not recorded"
+    lines = [
+        f"# {what}: {ctx['ensemble']}",
+        "",
+        f"- ensemble: {ctx['structures']} structures of {ctx['atoms']} atoms, cell "
+        f"{' x '.join(f'{x:g}' for x in ctx['cell_A'])} A; generation: {gen}",
+        f"- reference: {ctx['reference']}; training: {ctx['training'] or 'none (no novelty)'}",
+        f"- machine: {ctx['machine']}; repap {ctx['repap']}; {ctx['date']}"
+        + (f"; {ctx['seconds']:.0f} s" if "seconds" in ctx else ""),
+    ]
+    return "\n".join(lines)
 
 
 ROWS = [  # (key, label, format)
@@ -191,13 +272,15 @@ ROWS = [  # (key, label, format)
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown tables: the network-level one first (when judged), then the
-    300 K snapshot metrics; metrics down, ensembles across."""
+    """The report as Markdown: its title and context, the network-level table first (when
+    judged), then the 300 K snapshot metrics; metrics down, ensembles across."""
+    head = title(report["context"]) + "\n\n" if "context" in report else ""
     if "networks" in report:
         from repap.evaluation.network_report import markdown as network_markdown
 
-        return network_markdown(report["networks"]) + "\n\n" + _snapshot_markdown(report)
-    return _snapshot_markdown(report)
+        return (head + "## As networks (relaxed)\n\n" + network_markdown(report["networks"])
+                + "\n\n## As 300 K snapshots\n\n" + _snapshot_markdown(report))  # fmt: skip
+    return head + _snapshot_markdown(report)
 
 
 def _snapshot_markdown(report: dict[str, Any]) -> str:

@@ -121,7 +121,7 @@ def generate(
         error = None
         if rank == 0:
             try:
-                held.enter_context(claim_parts(parts, settings))
+                held.enter_context(claim_parts(parts, settings, announce=True))
             except (ValueError, OSError) as err:
                 error = err
         agree(world, error)  # a refusal on rank 0 stops every rank (no barrier left waiting)
@@ -159,7 +159,7 @@ def generate(
         _barrier(world)
         if rank != 0:
             return {}
-        summary = _assemble(net, out, fmt, parts, n_chunks, settings, todo)
+        summary = _assemble(net, out, fmt, parts, n_chunks, {**settings, "model": str(model)}, todo)
         shutil.rmtree(parts)
         return summary
 
@@ -181,7 +181,8 @@ def _assemble(
     if missing:
         raise RuntimeError(f"{parts}: chunks missing after generation: {', '.join(missing[:3])}")
     cell, _, numbers, pbc = source_frame(net.meta)
-    info = {"generator": "repap", **{k: settings[k] for k in ("seed", "min_dist", "temperature")}}
+    info = {"generator": "repap",
+            **{k: settings[k] for k in ("model", "seed", "min_dist", "temperature")}}  # fmt: skip
     if "precision" in settings:  # bfloat16; float32 files stay as they were
         info["precision"] = settings["precision"]
     seconds = made = 0.0  # the generation record, so that evaluate can put cost beside quality

@@ -24,6 +24,7 @@ the training ones as a fresh melt-quench's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from numbers import Integral
@@ -174,6 +175,7 @@ def rebuild(
     avoid: Trajectory | np.ndarray | None = None,
     fill: str = "uniform",
     progress: bool = False,
+    bar: Any = None,
 ) -> tuple[Trajectory, dict[str, Any]]:
     """``n`` distinct new networks rebuilt from ``networks`` (inherent structures with
     energies, one per network, e.g. ``set.inherent_structures("train")``); see the module
@@ -182,7 +184,8 @@ def rebuild(
     fingerprints), is not new either. ``fill``: how the holes' atoms are put back,
     ``"uniform"`` (at random in the hole) or ``"site"`` (the learnt site model,
     :mod:`repap.generation.site_fill`; cubic cells). Returns (the relaxed structures kept, with
-    energies; a summary: tries, kept, seconds, ceiling)."""
+    energies; a summary: tries, kept, seconds, ceiling). ``bar``: a tqdm bar to advance
+    instead of a bar of its own (``rebuild_file`` keeps one over all its chunks)."""
     from tqdm.auto import tqdm
 
     from repap.analysis.networks import TOLERANCE, distance, fingerprints, group
@@ -211,7 +214,12 @@ def rebuild(
         site_fill.check_cell(cell)
         model = site_fill.load()
     kept, tried, start = [], 0, time.perf_counter()
-    with tqdm(total=n, desc="rebuilding", unit="network", disable=not progress) as bar:
+    own = bar is None
+    bar = bar if not own else tqdm(total=n, desc="rebuilding", unit="network",
+                                   disable=not progress)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if own:
+            stack.enter_context(bar)
         while sum(map(len, kept)) < n:
             have = sum(map(len, kept))  # size the batch to what is still missing
             if tried >= MAX_TRIES * n:
@@ -280,6 +288,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     import json
     import shutil
 
+    from tqdm.auto import tqdm
+
     from repap.analysis.networks import fingerprints
     from repap.data.references import reference_set
     from repap.data.trajectory import read
@@ -313,15 +323,19 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     made: list[np.ndarray] = []  # the fingerprints of the chunks so far, each computed once
     sources: list[int] = []  # the training network each one was rebuilt from
     tried = seconds = md_seconds = 0.0
-    with claim_parts(parts, settings):
-        for c in range(-(-n // chunk)):
+    chunks = -(-n // chunk)
+    bar = tqdm(total=n, desc="rebuilding", unit="network", disable=not progress)
+    with claim_parts(parts, settings, announce=True), bar:
+        for c in range(chunks):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
+            bar.set_postfix_str(f"chunk {c + 1}/{chunks}")
             if path.exists():
                 part, s = read(path), json.loads(record.read_text())
+                bar.update(len(part))
             else:
                 part, s = rebuild(networks, min(chunk, n - c * chunk), seed=seed + c,
                                   avoid=np.concatenate(made) if made else None,
-                                  progress=progress, **options)  # fmt: skip
+                                  bar=bar, **options)  # fmt: skip
                 _write_part(part, s, path, record)
             made.append(fingerprints(part))  # of the inherent structures, to avoid them
             sources += part.info.get("source", [])

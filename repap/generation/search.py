@@ -155,12 +155,13 @@ def search(
     seed: int = 0,
     starts: Trajectory | None = None,
     progress: bool = False,
+    desc: str = "searching",
 ) -> tuple[Trajectory, dict[str, Any]]:
     """``n`` networks by search (see the module doc) in the cell and composition of ``like``
     (orthorhombic, periodic). ``starts``: the structures the chains start from (n of them,
     before relaxation; for ``options.start == "model"``); else random ones. Returns (the
     final relaxed networks, with energies; a summary: moves, accepted, seconds, the mean
-    energy along the way)."""
+    energy along the way). ``desc``: the progress bar's label."""
     from tqdm.auto import tqdm
 
     from repap.data.random_structures import random_min_distance
@@ -200,7 +201,7 @@ def search(
     steps = options.steps(like.n_atoms)
     accepted = 0
     trace = [float(np.mean(energy)) / like.n_atoms]
-    for k in tqdm(range(steps), desc="searching", unit="move", disable=not progress):
+    for k in tqdm(range(steps), desc=desc, unit="move", disable=not progress):
         temperature = options.t_start * (options.t_end / options.t_start) ** (k / max(steps - 1, 1))
         refill = rng.random(n) < options.refill
         proposal = pos.copy()
@@ -270,8 +271,9 @@ def search_file(
     parts = parts_dir(out)
     done: list[Trajectory] = []
     records: list[dict[str, Any]] = []
-    with claim_parts(parts, settings):
-        for c in range(-(-n // chunk)):
+    chunks = -(-n // chunk)
+    with claim_parts(parts, settings, announce=True):
+        for c in range(chunks):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
             size = min(chunk, n - c * chunk)
             if path.exists():
@@ -283,7 +285,8 @@ def search_file(
                     starts = _model_starts(atoms, size, seed + c, opts.min_dist)
                 start_seconds = time.perf_counter() - t0
                 part, s = search(like, size, opts, seed=seed + c, starts=starts,
-                                 progress=progress)  # fmt: skip
+                                 progress=progress,
+                                 desc=f"searching, chunk {c + 1}/{chunks}")  # fmt: skip
                 s["seconds"] += start_seconds
                 s["start_seconds"] = start_seconds
                 s["seconds_per_network"] = s["seconds"] / size

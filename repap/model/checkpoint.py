@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from repap.data import DATA_DIR
+from repap.data.shipped import shipped_model
 from repap.errors import InputError
 from repap.model.metadata import META_VERSION, ModelMeta
 from repap.model.recurrent import ModelConfig, RePAP
@@ -68,12 +68,26 @@ def save(path: str | os.PathLike, model: RePAP, extra: dict[str, Any] | None = N
     return path
 
 
+def _looks_like_structures(path: Path) -> bool:
+    """A trajectory passed as a model: repap's .npz (a zip with numbers.npy) or a text format
+    ASE reads (extxyz, xyz, LAMMPS dump), told apart from a torch zip by its contents."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return "numbers.npy" in z.namelist()  # torch zips hold data.pkl, not .npy files
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return head[:1].isdigit() or head.startswith(b"ITEM:") or b"Lattice=" in head
+
+
 def read(path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint's contents, checked: one-line ValueError for a missing, truncated,
     foreign, tampered or incompatible file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if _looks_like_structures(path):
+        raise InputError(f"{path}: holds structures, not a model; train one with repap train, "
+                         "or name a shipped model (repap info lists them)")  # fmt: skip
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -131,15 +145,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> R
     return model.to(device).eval()
 
 
-# name -> file in repap/data/models; docs/results.md gives the command that trained each
-PRETRAINED = {
-    "paper": "a-si-30-paper.pt",
-    "recommended": "a-si-30-recommended.pt",
-    "networks-64": "a-si-64-networks.pt",
-    "networks-216": "a-si-216-networks.pt",
-}
-
-
 def pretrained(name: str = "recommended", device: str | torch.device = "cpu") -> RePAP:
     """A model shipped with repap, trained by ``repap train`` (docs/results.md gives the commands):
     ``"paper"`` (the poster's configuration) and ``"recommended"`` (the best configuration we
@@ -148,9 +153,4 @@ def pretrained(name: str = "recommended", device: str | torch.device = "cpu") ->
     (``repap.reference_set()``) with 24 extra orderings each; it makes new networks;
     ``"networks-216"``, the same on the 216-atom set (``repap.reference_set(atoms=216)``) with
     8 extra orderings of the first 50 frames of each network."""
-    if name not in PRETRAINED:
-        raise InputError(f"name: expected one of {tuple(PRETRAINED)}, got {name!r}")
-    path = DATA_DIR / "models" / PRETRAINED[name]
-    if not path.is_file():
-        raise InputError(f"{path}: this repap was installed without its pretrained models")
-    return load_model(path, device)
+    return load_model(shipped_model(name), device)

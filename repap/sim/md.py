@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from repap.analysis.metrics import CUTOFF
 from repap.data.trajectory import Trajectory, check_writable
 from repap.errors import InputError
 
@@ -72,17 +73,28 @@ class MeltQuench:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise InputError(f"{name}: expected a number >= 0, got {value!r}")
-        if self.atoms < 2:
-            raise InputError(f"atoms: expected at least 2, got {self.atoms}")
         if self.potential not in POTENTIALS:
             raise InputError(
                 f"potential: expected one of {sorted(POTENTIALS)}, got {self.potential!r}"
+            )
+        if self.atoms < self.min_atoms:  # bonds by minimum image need the cell this wide
+            raise InputError(
+                f"atoms: expected at least {self.min_atoms} at {self.density:g} g/cm3 (a cell "
+                f"wider than {2 * CUTOFF:.2f} A, twice the {CUTOFF} A bond cutoff of repap's "
+                f"analysis), got {self.atoms}"
             )
         if not 0 < self.seed < 900_000_000:  # LAMMPS's velocity seed range
             raise InputError(f"seed: expected an integer in [1, 900000000), got {self.seed}")
 
     def steps(self, time_ps: float) -> int:
         return round(time_ps / self.timestep)
+
+    @property
+    def min_atoms(self) -> int:
+        """The fewest atoms whose cubic cell at ``density`` is wider than twice the bond
+        cutoff, so that the minimum image finds each bond once."""
+        n = math.ceil((2 * CUTOFF) ** 3 * 1e-24 * self.density * AVOGADRO / SI_MASS)
+        return n if MeltQuench(atoms=n, density=self.density).box_length > 2 * CUTOFF else n + 1
 
     @property
     def box_length(self) -> float:
@@ -218,6 +230,7 @@ def simulate(
     *,
     precision: float | None = None,
     progress: bool = True,
+    overwrite: bool = False,
     **protocol: Any,
 ) -> Trajectory:
     """Melt-quench amorphous Si with LAMMPS and return the production frames.
@@ -230,11 +243,14 @@ def simulate(
     ``temperature``, ``equilibrate_time`` there, then ``frames`` frames every ``stride`` steps.
     Positions are unwrapped (continuous in time); each frame keeps its total potential energy
     (eV). The same arguments give the same trajectory. ``out`` also writes it (any format
-    ``Trajectory.write`` knows; ``precision`` as there).
+    ``Trajectory.write`` knows; ``precision`` as there); an existing ``out`` is refused before
+    the MD unless ``overwrite=True``, as on the command line.
     """
     cfg = MeltQuench(**protocol)
     cfg.check()
     if out is not None:  # fail before the MD, not after it
+        if not overwrite and os.path.lexists(out):
+            raise InputError(f"{out}: exists; pass overwrite=True to replace it")
         check_writable(out, precision)
     length = cfg.box_length
     rng = np.random.default_rng(cfg.seed)

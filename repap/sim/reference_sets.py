@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
@@ -141,18 +141,27 @@ def build_runs(
     seeds = [s for s in range(seed, seed + runs) if not _run_path(folder, s).exists()]
     from tqdm.auto import tqdm
 
+    if progress and len(seeds) < runs:
+        print(f"{folder}: resuming, {runs - len(seeds)} of {runs} runs already done")
     bar = tqdm(total=runs, initial=runs - len(seeds), desc="melt-quench runs", unit="run",
                disable=not progress)  # fmt: skip
     if workers == 1:  # in this process: no start-up cost, and no __main__ guard needed
         for s in seeds:
+            bar.set_postfix_str(f"seed {s}")
             one_run(str(folder), s, protocol, relax_every)
             bar.update()
     else:  # one LAMMPS per process; spawn, so that no parent state (threads, MPI) is copied
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(one_run, str(folder), s, protocol, relax_every) for s in seeds]
-            for fut in as_completed(futures):
-                fut.result()
-                bar.update()
+            futures = {pool.submit(one_run, str(folder), s, protocol, relax_every): s
+                       for s in seeds}  # fmt: skip
+            pending = set(futures)
+            while pending:  # wake every few seconds, so the bar's clock runs between runs
+                done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    fut.result()
+                    bar.update()
+                running = sorted(futures[f] for f in pending if f.running())
+                bar.set_postfix_str(f"running seeds {running}" if running else "", refresh=True)
     bar.close()
     return [_run_path(folder, s) for s in range(seed, seed + runs)]
 

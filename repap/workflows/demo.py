@@ -28,6 +28,7 @@ import torch
 
 from repap.data.references import reference, reference_set
 from repap.data.sequences import prepare
+from repap.errors import InputError
 from repap.evaluation.snapshots import evaluate, markdown
 from repap.generation.chunked import write_extxyz
 from repap.model.checkpoint import pretrained
@@ -42,6 +43,8 @@ def run_demo(
     out: str | Path = "repap-demo", quick: bool = False, progress: bool = True
 ) -> dict[str, Any]:
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; pass another --out")
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     ref = reference()
@@ -82,8 +85,11 @@ def run_demo(
 
     print("\n   evaluating: relaxed and compared as networks with the training network, and as")
     print("   300 K snapshots against the second run and the random baselines")
+    ens.info.update(model="recommended", temperature=TEMPERATURE, seed=0, min_dist=2.0)
     report = evaluate(ens, heldout, training=ref, out=out, energy=not quick,
-                      baseline_size=20 if quick else 200)  # fmt: skip
+                      baseline_size=20 if quick else 200,
+                      names={"ensemble": "repap demo, step 3", "reference": "a-si-30:heldout",
+                             "training": "a-si-30"})  # fmt: skip
     print()
     print(markdown(report))
     print(
@@ -99,9 +105,12 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
     """Step 2: ``n`` structures of the pretrained ``networks-64`` model (temperature 1, no pair
     closer than 2 A) relaxed and judged as networks against the shipped 64-atom set: novelty
     against its training networks, quality beside its held-out networks (never trained on)
-    and ``baseline`` random structures relaxed, then ``rebuilt_networks``. Writes
-    out/report.{md,json}, networks.png, closeness.png, generated.extxyz and rebuilt.extxyz."""
+    and ``baseline`` random structures relaxed, then ``rebuilt_networks`` (their rows join
+    the report's table). Writes out/report.{md,json} (titled, with what was compared),
+    networks.png, closeness.png, generated.extxyz, rebuilt-site.extxyz and
+    rebuilt-site-300K.extxyz."""
     from repap.evaluation.network_report import evaluate_networks, markdown, plot
+    from repap.evaluation.snapshots import context, title
 
     out.mkdir(parents=True, exist_ok=True)
     nset = reference_set()
@@ -116,7 +125,12 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
     t0 = time.perf_counter()
     ens = model.sample(n, seed=0, min_dist=2.0, temperature=1.0, progress=progress)
     made = time.perf_counter() - t0
-    ens.info["seconds_per_structure"] = made / n
+    ens.info.update(seconds_per_structure=made / n, model="networks-64", temperature=1.0, seed=0,
+                    min_dist=2.0)  # fmt: skip
+    names = {"ensemble": "repap demo, step 2", "reference": "a-si-64 (its held-out networks)",
+             "training": "a-si-64:train"}  # fmt: skip
+    ctx = context(ens, nset, nset.subset("train"), names)
+    t_report = time.perf_counter()
     report, curves = evaluate_networks(
         ens, nset, nset.subset("train"), baseline_size=baseline, progress=progress
     )
@@ -153,20 +167,27 @@ def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, 
             f"{bar['fourfold_fraction']:.3f}, E_IS {bar['energy_mean_eV']:.3f} eV/atom (a model "
             "should beat it; docs/results.md, 'The bar short of learning')"
         )
-    rebuilt_networks(out, nset, held, max(2, n // 4), progress)
-    (out / "report.md").write_text(markdown(report) + "\n")
+    report["networks"].update(rebuilt_networks(out, nset, held, max(2, n // 4), progress))
+    ctx["seconds"] = time.perf_counter() - t_report
+    report = {"context": ctx, **report}
+    (out / "report.md").write_text(title(ctx, "repap demo, new networks") + "\n\n"
+                                   + markdown(report) + "\n")  # fmt: skip
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    plot(curves, out)
+    plot(curves, out, title="New 64-atom networks: the networks-64 model, relaxed, beside the "
+         "held-out networks and baselines")  # fmt: skip
     write_extxyz(out / "generated.extxyz", [ens])
     return report
 
 
-def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bool) -> None:
+def rebuilt_networks(
+    out: Path, nset, held: dict[str, Any], n: int, progress: bool
+) -> dict[str, dict[str, Any]]:
     """Step 2, search: ``n`` new networks by ``repap rebuild`` from the set's training
     networks, holes put back at random and by the learnt site model, their quality beside the
     held-out networks' row (``held``), and the site-filled ones as 300 K frames against the
-    held-out networks' frames; writes the site-filled ones to out/rebuilt.extxyz and their
-    frames to rebuilt-300K.extxyz (the uniform fill's are only reported)."""
+    held-out networks' frames; writes the site-filled ones to out/rebuilt-site.extxyz and their
+    frames to rebuilt-site-300K.extxyz (the uniform fill's are only reported). Returns a
+    report row per fill."""
     from repap.analysis.closeness import closeness
     from repap.analysis.metrics import err_rdf
     from repap.analysis.radial import rdf
@@ -176,10 +197,18 @@ def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bo
 
     how = {"uniform": "put back at random", "site": "put back by the learnt site model"}
     train = nset.inherent_structures("train")
+    rows = {}
     for fill, text in how.items():
         rebuilt, s = rebuild(train, n, seed=0, fill=fill, progress=progress)
         row, _ = quality(rebuilt, None, 4.2, 100)
         near = closeness(rebuilt, train)
+        row.update(structures=n, networks=n, closeness_networks=n,
+                   closeness_atoms_median=float(np.median(near.atoms)),
+                   closeness_close_share=float(np.mean(near.atoms >= 0.9)),
+                   closeness_bonds_median=float(np.median(near.bonds)),
+                   seconds_per_network=s["seconds_per_network"])  # fmt: skip
+        del row["err_rdf_relaxed"]  # not computed here (no reference RDF given)
+        rows[f"repap rebuild --fill {fill}"] = row
         print(
             f"   repap rebuild --fill {fill} (8 atoms around a defect of a training network "
             f"{text}, relaxed, kept if new and no higher than the training networks' mean + 1 "
@@ -197,7 +226,7 @@ def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bo
         f" {held.get('closeness_close_share', float('nan')):.0%} near-copies: rebuilt networks "
         "are neighbours of their sources, docs/results.md, 'Rebuilding one region')"
     )
-    rebuilt.write(out / "rebuilt.extxyz")
+    rebuilt.write(out / "rebuilt-site.extxyz")
     t0 = time.perf_counter()
     frames = thermalize(rebuilt, 300.0, 0.5, progress=progress)
     md = time.perf_counter() - t0
@@ -205,10 +234,11 @@ def rebuilt_networks(out: Path, nset, held: dict[str, Any], n: int, progress: bo
     warm, cold = (err_rdf(rdf(t, rmax=4.2, nbins=100)[1], g_ref) for t in (frames, rebuilt))
     print(
         f"   as 300 K frames (0.5 ps of MD each, {md / n:.3f} s per network; "
-        f"rebuilt-300K.extxyz): Err_RDF {warm:.3f} against the held-out networks' melt-quench "
-        f"frames ({cold:.3f} for the 0 K structures)"
+        f"rebuilt-site-300K.extxyz): Err_RDF {warm:.3f} against the held-out networks' "
+        f"melt-quench frames ({cold:.3f} for the 0 K structures)"
     )
-    frames.write(out / "rebuilt-300K.extxyz")
+    frames.write(out / "rebuilt-site-300K.extxyz")
+    return rows
 
 
 def plot_model_density(model, traj, path: Path, frame: int = 0) -> None:
