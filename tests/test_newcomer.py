@@ -20,14 +20,16 @@ L30, L64 = ("x".join([f"{MeltQuench(atoms=n).box_length:.3f}"] * 3) for n in (30
 
 
 def test_generate_takes_a_shipped_model_by_name_at_the_recommended_temperature(tmp_path, capsys):
-    out = tmp_path / "g.npz"
-    assert main(["generate", "recommended", "-n", "3", "--out", str(out), "--quiet"]) == 0
-    got = repap.read(out)
     # the same draws as the library's shipped model at T = 0.5 (the advised setting)
     want = repap.pretrained("recommended").sample(3, seed=0, min_dist=2.0, temperature=0.5)
-    np.testing.assert_array_equal(got.positions, want.positions)
-    assert got.info["temperature"] == 0.5
-    assert got.info["model"].endswith(MODELS["recommended"][0])
+    for out in (tmp_path / "g.npz", tmp_path / "g.extxyz"):
+        assert main(["generate", "recommended", "-n", "3", "--out", str(out), "--quiet"]) == 0
+        got = repap.read(out)
+        np.testing.assert_allclose(got.positions, want.positions, atol=1e-7)
+        # how it was made travels with the file (extxyz: in every frame), for the reports
+        assert got.info["temperature"] == 0.5 and got.info["seed"] == 0
+        assert got.info["model"].endswith(MODELS["recommended"][0])
+        assert "structure" not in got.info  # per-frame statistics are not the file's
 
 
 def test_a_file_wins_over_a_shipped_name(tmp_path, monkeypatch, capsys):

@@ -20,7 +20,7 @@ def test_readme_python_runs_as_written(tmp_path, monkeypatch):
     assert len(blocks) >= 7
     # block 0 is the walkthrough's whole pipeline (a 1 ns melt-quench and a full training run,
     # hours on 2 cores); each of its calls is run in the blocks below, on smaller inputs
-    assert "repap.simulate(out=" in blocks[0] and 'preset("recommended")' in blocks[0]
+    assert "repap.simulate(out=" in blocks[0] and 'preset("recommended", epochs=2)' in blocks[0]
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for i, code in enumerate(blocks[1:], 1):

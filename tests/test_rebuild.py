@@ -177,14 +177,15 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
     again = []
     monkeypatch.setattr(rb, "rebuild", lambda *a, **k: again.append(k["seed"]) or real(*a, **k))
     assert main(argv) == 0
-    assert "new.npz.parts: resuming, 1 finished chunk(s) kept" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "new.npz.parts: resuming, 1 finished chunk(s) kept" in captured.err
     assert calls == [7, 8] and again == [8]  # the first chunk was not made again
     got = repap.read(out)
     assert len(got) == 2 and got.energy is not None
     assert len(got.info["source"]) == 2  # the chunks' sources, joined
     fp = fingerprints(got)
     assert distance(fp[0], fp[1]) > 0.01  # the resumed chunk avoided the one made before
-    printed = capsys.readouterr().out
+    printed = captured.out
     assert "2 new networks" in printed and "not independent networks" in printed
     near = got.info["rebuild"]["closeness_to_source"]
     assert near["atoms_median"] >= 0.8  # a hole of 8 of 64 atoms: the rest stays

@@ -332,8 +332,15 @@ def _collect(frames: Iterable[Atoms], source: str) -> Trajectory:
     blocks_cell: list[np.ndarray] = []
     blocks_energy: list[np.ndarray] = []
     numbers = pbc = None
+    common: dict[str, Any] = {}  # scalar info every frame shares (how an ensemble was made)
     n = 0
     for atoms in _parsed(frames, source):
+        if n == 0:  # ASE gives numpy scalars: plain ones, JSON-able
+            scalars = (str, int, float, np.number)
+            common = {k: v.item() if isinstance(v, np.generic) else v
+                      for k, v in atoms.info.items() if isinstance(v, scalars)}  # fmt: skip
+        elif common:
+            common = {k: v for k, v in common.items() if atoms.info.get(k) == v}
         k = n % _BLOCK
         if k == 0:
             if numbers is None:
@@ -372,7 +379,7 @@ def _collect(frames: Iterable[Atoms], source: str) -> Trajectory:
         numbers,
         pbc,
         None if np.isnan(energy).all() else energy,
-        {"source": source},
+        {**common, "source": source},
     )
 
 

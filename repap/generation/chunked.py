@@ -238,11 +238,19 @@ def _assemble(
     }
 
 
+# how an ensemble was made, in every extxyz/db frame (not its timing: the same arguments give
+# the same file)
+MADE = ("generator", "model", "seed", "min_dist", "temperature", "precision")
+
+
 def _frames(ens: Ensemble):
+    """Frames with their statistics, and how the ensemble was made (the same in every frame:
+    ``repap.read`` gives it back as the trajectory's info)."""
+    made = {k: v for k, v in ens.info.items() if k in MADE and isinstance(v, str | int | float)}
     for atoms, index, redrawn, restarts in zip(
         ens, ens.index, ens.redrawn, ens.restarts, strict=True
     ):
-        atoms.info.update(structure=int(index), redrawn=int(redrawn), restarts=int(restarts))
+        atoms.info.update(made, structure=int(index), redrawn=int(redrawn), restarts=int(restarts))
         yield atoms
 
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from repap.analysis.metrics import CUTOFF
 from repap.data.trajectory import Trajectory, check_writable
 from repap.errors import InputError
 
@@ -78,6 +77,8 @@ class MeltQuench:
                 f"potential: expected one of {sorted(POTENTIALS)}, got {self.potential!r}"
             )
         if self.atoms < self.min_atoms:  # bonds by minimum image need the cell this wide
+            from repap.analysis.metrics import CUTOFF
+
             raise InputError(
                 f"atoms: expected at least {self.min_atoms} at {self.density:g} g/cm3 (a cell "
                 f"wider than {2 * CUTOFF:.2f} A, twice the {CUTOFF} A bond cutoff of repap's "
@@ -93,6 +94,8 @@ class MeltQuench:
     def min_atoms(self) -> int:
         """The fewest atoms whose cubic cell at ``density`` is wider than twice the bond
         cutoff, so that the minimum image finds each bond once."""
+        from repap.analysis.metrics import CUTOFF  # not at import: the CLI's help stays light
+
         n = math.ceil((2 * CUTOFF) ** 3 * 1e-24 * self.density * AVOGADRO / SI_MASS)
         return n if MeltQuench(atoms=n, density=self.density).box_length > 2 * CUTOFF else n + 1
 
