@@ -23,7 +23,7 @@ SOURCES := pyproject.toml CMakeLists.txt $(shell find repap csrc -type f -not -p
 .PHONY: demo test test-all bench gpu-check lint clean
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/repap demo --out repap-demo
+	$(VENV)/bin/repap demo --out repap-demo --overwrite
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check repap tests bench research

@@ -1,13 +1,31 @@
-"""Chunked, resumable output shared by ``repap generate`` and ``repap relax``: finished chunks
-live in ``OUT.parts/`` beside a record of the run's arguments, so a rerun with the same
-arguments skips what is done and one with other arguments is refused."""
+"""One job discipline for every command that writes (generate, relax, rebuild, search,
+dataset, train, evaluate, inspect, simulate, demo), and for their library functions:
+
+1. Arguments and outputs are checked before any work.
+2. The output is locked first (:func:`output_job`: an ``flock`` on a hidden ``.OUT.lock``
+   beside it) and held to the final rename; a second run on the same output is refused at
+   once, in any process.
+3. Existing outputs follow one rule: refused unless ``overwrite`` (``--overwrite``), checked
+   after the lock is taken and again at the rename (:meth:`Job.publish`), so two writers
+   never both finish.
+4. Work is written under temporary names unique to the process (:meth:`Job.tmp`) and renamed
+   into place whole, so an interrupted or failed run leaves no half-written output.
+5. Chunked outputs keep their finished chunks in ``OUT.parts/`` beside a record of the run's
+   arguments (:func:`claim_parts`): a rerun with the same arguments resumes, one with others
+   is refused while finished chunks would be lost (``--overwrite`` discards them), and a
+   damaged chunk is made again.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
+import os
+import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,54 +43,194 @@ def output_format(out: Path) -> str:
         ) from None
 
 
-def check_output(out: Path) -> str:
-    """The format of a new output file; refuses one that exists or has no folder to go in."""
+def check_output(out: Path, overwrite: bool = False, flag: str = "--out") -> str:
+    """The format of an output file; refuses one that exists (unless ``overwrite``), has no
+    folder to go in, or cannot be written there."""
     fmt = output_format(out)
-    if out.exists():
-        raise InputError(f"{out}: exists; remove it or choose another --out")
+    check_target(out, overwrite, flag)
+    return fmt
+
+
+def check_target(out: Path, overwrite: bool = False, flag: str = "--out") -> None:
+    """Refuse, before any work, an output that exists (unless ``overwrite``), whose folder is
+    missing, or that cannot be written."""
+    if os.path.lexists(out) and not overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite to replace it, or another {flag}")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out}: folder {out.parent} does not exist")
-    return fmt
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: folder {out.parent} is not writable")
+
+
+class Job:
+    """A locked output (see :func:`output_job`)."""
+
+    def __init__(self, out: Path, overwrite: bool, flag: str) -> None:
+        self.out, self.overwrite, self.flag = out, overwrite, flag
+
+    @property
+    def tmp(self) -> Path:
+        """A temporary name beside the output, unique to this process, same suffix."""
+        return self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp{self.out.suffix}")
+
+    def publish(self, tmp: Path | None = None) -> Path:
+        """Rename ``tmp`` (default :attr:`tmp`) to the output, checking once more that no
+        other writer put one there (unless ``overwrite``)."""
+        tmp = self.tmp if tmp is None else tmp
+        if os.path.lexists(self.out):
+            if not self.overwrite:
+                _remove(tmp)
+                raise InputError(f"{self.out}: appeared while this run worked; kept it (pass "
+                                 f"--overwrite to replace it, or another {self.flag})")  # fmt: skip
+            if self.out.is_dir() and not self.out.is_symlink():
+                shutil.rmtree(self.out)
+        os.replace(tmp, self.out)
+        return self.out
+
+
+@contextlib.contextmanager
+def output_job(out: str | os.PathLike, overwrite: bool = False, flag: str = "--out",
+               check: bool = True) -> Iterator[Job]:  # fmt: skip
+    """Hold ``out`` for one run: take its lock (refused at once if another run, in this
+    process or another, holds it), then check it (see :func:`check_target`; ``check=False``
+    for an output the caller checks itself, e.g. a checkpoint being resumed). On leaving, the
+    process's temporary files are removed and the lock released."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out}: folder {out.parent} does not exist")
+    lock = _lock(out.with_name(f".{out.name}.lock"), out, flag)
+    job = Job(out, overwrite, flag)
+    try:
+        if check:
+            check_target(out, overwrite, flag)
+        yield job
+    finally:
+        _remove(job.tmp)
+        _unlock(lock)
+
+
+def _lock(path: Path, out: Path, flag: str) -> IO[str]:
+    """An exclusive lock on ``path``, the file now at that name (a holder unlinks it when it
+    ends, so one opened just before may be stale: then try again)."""
+    for _ in range(100):
+        handle = open(path, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise InputError(f"{out}: another run is writing it; wait for it to finish, or "
+                             f"choose another {flag}") from None  # fmt: skip
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()  # the holder before removed it after we opened it
+    raise InputError(f"{out}: its lock {path} keeps changing; is another run looping on it?")
+
+
+def _unlock(handle: IO[str]) -> None:
+    with contextlib.suppress(OSError):
+        if os.stat(handle.name).st_ino == os.fstat(handle.fileno()).st_ino:
+            os.unlink(handle.name)  # while still held: a waiter that opened it sees it stale
+    handle.close()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
-def claim_parts(parts: Path, settings: dict[str, Any], announce: bool = False) -> IO[str]:
-    """Create the parts folder, or check that the one there belongs to the same run, and lock
-    it. Returns the lock (an open file): hold it until the output is written. A second run on
-    the same output while the first holds it is refused at once, instead of the two writing
-    and deleting each other's chunks. ``announce``: say on stderr when a run resumes."""
+def claim_parts(parts: Path, settings: dict[str, Any], announce: bool = False,
+                overwrite: bool = False) -> None:  # fmt: skip
+    """Create the parts folder of a locked output (:func:`output_job`), or check that the one
+    there belongs to the same run. One with other arguments is taken over when it holds no
+    finished chunk (a failed start: nothing to lose) or with ``overwrite`` (its chunks are
+    discarded), else refused. ``announce``: say on stderr when a run resumes."""
     parts.mkdir(exist_ok=True)
-    lock = open(parts / "lock", "a")  # held by the caller until it is done
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise InputError(
-            f"{parts}: in use by another run on the same output; wait for it to finish or "
-            "choose another --out"
-        ) from None
     record = parts / "run.json"
-    if record.exists() or any(parts.glob("chunk-*")):
+    chunks = {p.name.split(".")[0] for p in parts.glob("chunk-*.npz")}
+    if record.exists() or chunks:
         try:
             before = json.loads(record.read_text())
         except (OSError, ValueError):
             before = None
-        if before != settings:
-            lock.close()
+        if before != settings and chunks and not overwrite:
             changed = sorted(k for k in settings if not before or before.get(k) != settings[k])
             raise InputError(
-                f"{parts}: left by a run with other arguments ({', '.join(changed)}); "
-                "rerun with those or remove the folder"
+                f"{parts}: {len(chunks)} finished chunk(s) of a run with other arguments "
+                f"({', '.join(changed)}); rerun with those to resume, or pass --overwrite to "
+                "discard them"
             )
-        if announce:
-            done = len({p.name.split(".")[0] for p in parts.glob("chunk-*.npz")})
-            print(f"{parts}: resuming, {done} finished chunk(s) kept", file=sys.stderr)
-        return lock
+        if before != settings:  # nothing finished, or discarded on request: start afresh
+            shutil.rmtree(parts)
+            parts.mkdir()
+        elif announce and chunks:
+            print(f"{parts}: resuming, {len(chunks)} finished chunk(s) kept", file=sys.stderr)
+            return
     record.write_text(json.dumps(settings))
-    return lock
+
+
+def size_text(n_bytes: float) -> str:
+    """Bytes in words: 8.2 KB, 3.1 GB."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:,.1f} {unit}"
+    return f"{n_bytes:.0f} bytes"
+
+
+def check_space(folder: Path, need: float, what: str) -> None:
+    """Refuse at once work whose files the disk holding ``folder`` cannot hold; ``what``
+    says which argument asks for it and what it makes."""
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise InputError(f"{what} need about {size_text(need)}; the disk holding {folder} has "
+                         f"{size_text(free)} free")  # fmt: skip
+
+
+def available_memory() -> float:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable; elsewhere the
+    physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(need: float, what: str) -> None:
+    """Refuse at once work that would need more memory than is available."""
+    have = available_memory()
+    if need > have:
+        raise InputError(f"{what} need about {size_text(need)} of memory; this machine has "
+                         f"{size_text(have)} available")  # fmt: skip
+
+
+def intact_chunk(path: Path, keys: tuple[str, ...]) -> bool:
+    """Whether a finished chunk reads whole (holding ``keys``); a damaged one is removed,
+    with a warning, to be made again."""
+    import warnings
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            ok = all(k in data.files for k in keys) and all(data[k] is not None for k in keys)
+    except Exception:  # any failure to read it means: make it again
+        ok = False
+    if not ok:
+        warnings.warn(f"{path}: damaged, made again", stacklevel=2)
+        path.unlink(missing_ok=True)
+    return ok
 
 
 def file_digest(path: Path) -> str:

@@ -93,8 +93,17 @@ def test_refuses_to_overwrite_or_mix_runs(model_path, tmp_path, capsys):
     parts = tmp_path / "f.xyz.parts"
     parts.mkdir()
     (parts / "run.json").write_text('{"seed": 1}')
+    (parts / "chunk-000000.npz").write_bytes(b"finished by that run")
     assert run_cli(model_path, tmp_path / "f.xyz") == 2
-    assert "other arguments" in capsys.readouterr().err
+    assert "1 finished chunk(s) of a run with other arguments (" in capsys.readouterr().err
+    assert (parts / "chunk-000000.npz").exists()  # kept: a rerun with those may resume
+    assert run_cli(model_path, tmp_path / "f.xyz", "--overwrite") == 0  # discarded on request
+    assert len(repap.read(tmp_path / "f.xyz")) == N
+    # a failed start (a record, no finished chunk) does not block the corrected rerun
+    (tmp_path / "f2.xyz.parts").mkdir()
+    (tmp_path / "f2.xyz.parts" / "run.json").write_text('{"seed": 1}')
+    assert run_cli(model_path, tmp_path / "f2.xyz") == 0
+    capsys.readouterr()
     assert run_cli(model_path, tmp_path / "g.cif") == 2
     assert "unknown output format" in capsys.readouterr().err
     assert main(["generate", str(tmp_path / "missing.pt"), "-n", "2", "--out",
@@ -140,7 +149,10 @@ def test_an_ensemble_the_disk_cannot_hold_is_refused_at_once(model_path, tmp_pat
     n = free // (atoms * 12) + 1  # more than the chunks alone could fit
     assert main(["generate", str(model_path), "-n", str(n), "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"repap generate: error: n: {n:,} structures of {atoms} atoms need")
+    assert err.startswith(
+        f"repap generate: error: n: {n:,} structures of {atoms} atoms in "
+        "huge.npz.parts and huge.npz need about "
+    )
     assert "GB free" in err and "\n" not in err
     assert list(tmp_path.iterdir()) == []
 
@@ -166,6 +178,7 @@ def test_torchrun_refusal_on_rank_0_stops_every_rank(model_path, tmp_path):
     parts = tmp_path / "ddp.npz.parts"
     parts.mkdir()
     (parts / "run.json").write_text('{"n": 1}')
+    (parts / "chunk-000000.npz").write_bytes(b"that run's")  # what a takeover would lose
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     run = subprocess.run(
         [torchrun, "--nproc-per-node", "2", "-m", "repap", "generate", str(model_path),
@@ -174,5 +187,5 @@ def test_torchrun_refusal_on_rank_0_stops_every_rank(model_path, tmp_path):
         env=dict(os.environ, OMP_NUM_THREADS="1"),
     )  # fmt: skip
     assert run.returncode != 0
-    assert "left by a run with other arguments" in run.stderr
+    assert "finished chunk(s) of a run with other arguments" in run.stderr
     assert "other rank(s) failed" in run.stderr

@@ -131,8 +131,9 @@ def test_cli_writes_resumes_and_refuses_other_arguments(frames, tmp_path, capsys
     other = tmp_path / "other.npz"
     (tmp_path / "other.npz.parts").mkdir()
     (tmp_path / "other.npz.parts" / "run.json").write_text("{}")
+    (tmp_path / "other.npz.parts" / "chunk-000000.npz").write_bytes(b"that run's")
     assert main(["relax", str(src), "--out", str(other), "--quiet"]) == 2
-    assert "left by a run with other arguments" in capsys.readouterr().err
+    assert "finished chunk(s) of a run with other arguments" in capsys.readouterr().err
     assert main(["relax", str(src), "--out", str(whole), "--quiet"]) == 2  # never overwritten
 
 
@@ -153,35 +154,40 @@ def test_cli_db_output_and_a_bad_potential_leaves_nothing(frames, tmp_path, caps
 
 
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path):
-    """Issue 17's lost-output race: the parts folder is locked by the run that claimed it,
-    against another process and within one."""
+    """Issue 17's lost-output race: the output is locked by the run that holds it, against
+    another process and within one; released, the same run may resume."""
     import subprocess
     import time
 
-    from repap.jobs import claim_parts
+    from repap.jobs import claim_parts, output_job
 
-    parts = tmp_path / "out.npz.parts"
-    holder = subprocess.Popen(  # another process holds the claim for a while
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from repap.jobs import claim_parts; "
-         "lock = claim_parts(Path(sys.argv[1]), {'a': 1}); print('held', flush=True); "
-         "time.sleep(30)", str(parts)],
+    out = tmp_path / "out.npz"
+    holder = subprocess.Popen(  # another process holds the output for a while
+        [sys.executable, "-c", "import sys, time; from repap.jobs import output_job; "
+         "job = output_job(sys.argv[1]); job.__enter__(); print('held', flush=True); "
+         "time.sleep(30)", str(out)],
         stdout=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
         t0 = time.perf_counter()
-        with pytest.raises(ValueError, match="in use by another run on the same output"):
-            claim_parts(parts, {"a": 1})
+        with pytest.raises(ValueError, match="another run is writing it"):
+            with output_job(out):
+                pass
         assert time.perf_counter() - t0 < 1.0  # refused at once, not after waiting
     finally:
         holder.kill()
         holder.wait()
         holder.stdout.close()
-    with claim_parts(parts, {"a": 1}):
-        with pytest.raises(ValueError, match="in use by another run on the same output"):
-            claim_parts(parts, {"a": 1})  # also a second claim within one process
-    with claim_parts(parts, {"a": 1}):  # released: the same run may resume
-        pass
-    with pytest.raises(ValueError, match="left by a run with other arguments"):
+    parts = tmp_path / "out.npz.parts"
+    with output_job(out):  # the killed holder's lock went with it
+        claim_parts(parts, {"a": 1})
+        with pytest.raises(ValueError, match="another run is writing it"):
+            with output_job(out):  # also a second hold within one process
+                pass
+    (parts / "chunk-000000.npz").write_bytes(b"done")
+    with output_job(out):  # released: the same run may resume
+        claim_parts(parts, {"a": 1})
+    with output_job(out), pytest.raises(ValueError, match="of a run with other arguments"):
         claim_parts(parts, {"a": 2})
+    assert not list(tmp_path.glob(".out.npz.lock"))  # released locks leave nothing behind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from repap.cli._common import add_overwrite
 from repap.runtime import keep_freed_memory
 
 
@@ -12,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
 
     keep_freed_memory()
 
-    run_demo(args.out, quick=args.quick, progress=not args.quiet)
+    run_demo(args.out, quick=args.quick, progress=not args.quiet, overwrite=args.overwrite)
     return 0
 
 
@@ -28,4 +29,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="repap-demo", help="output folder (default: repap-demo)")
     p.add_argument("--quick", action="store_true", help="a small, fast version (for tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_overwrite(p, "OUT (a folder of an earlier demo)")
     p.set_defaults(func=run)

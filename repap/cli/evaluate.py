@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from repap.cli._common import add_overwrite
 from repap.errors import InputError
 
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         networks=not args.snapshots_only,
         judge=args.judge,
         progress=not args.quiet,
+        overwrite=args.overwrite,
         names={"ensemble": args.ensemble, "reference": ref_name, "training": train_name},
     )
     print(markdown(report))
@@ -113,4 +115,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(pip install 'repap[judge]')",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p, "OUT (a folder)")
     p.set_defaults(func=run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from repap.cli._common import add_overwrite
 from repap.errors import InputError
 from repap.runtime import keep_freed_memory
 
@@ -32,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         max_retries=args.max_retries,
         max_restarts=args.max_restarts,
         progress=not args.quiet,
+        overwrite=args.overwrite,
         precision=args.precision,
     )
     if not summary:  # a torchrun rank other than 0
@@ -84,4 +86,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-restarts", type=int, default=10, help="restarts per structure (default: 10)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p, "OUT")
     p.set_defaults(func=run)

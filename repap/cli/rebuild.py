@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 
+from repap.cli._common import add_overwrite
+
 
 def run(args: argparse.Namespace) -> int:
     from repap.generation.rebuild import rebuild_file
 
     s = rebuild_file(
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,
+        overwrite=args.overwrite,
         hole=args.hole, regions=args.regions, max_energy=args.max_energy,
         min_dist=args.min_dist, seed=args.seed, temperature=args.temperature,
         md_time=args.md_time, fill=args.fill,
@@ -77,4 +80,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (chunk c uses seed + c)")
     p.add_argument("--chunk", type=int, default=100, help="networks per chunk (default: 100)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p, "OUT")
     p.set_defaults(func=run)

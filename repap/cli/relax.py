@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from repap.cli._common import add_overwrite
 from repap.errors import InputError
 
 
@@ -18,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
         potential = args.potential
     s = relax_file(
         args.structures, args.out, chunk=args.chunk, progress=not args.quiet,
+        overwrite=args.overwrite,
         potential=potential, fmax=args.fmax, etol=args.etol, max_steps=args.max_steps,
         cell=args.cell,
     )  # fmt: skip
@@ -57,4 +59,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cell", action="store_true", help="relax the cell too (zero pressure)")
     p.add_argument("--chunk", type=int, default=100, help="structures per chunk (default: 100)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite(p, "OUT")
     p.set_defaults(func=run)

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         device=args.device,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     import torch.distributed as dist
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from repap.analysis.radial import rdf
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
 from repap.evaluation import baselines
+from repap.jobs import output_job
 
 SI = 14
 ENERGY_FRAMES = 5000  # at most this many structures per ensemble get a LAMMPS energy
@@ -124,6 +126,7 @@ def evaluate(
     baseline_size: int = 200,
     progress: bool = False,
     names: dict[str, str | None] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Compare ``ensemble`` with ``reference`` and the two random baselines (same cell, atom
     count and number of structures as the ensemble). Energies are per atom with Vink's
@@ -142,14 +145,88 @@ def evaluate(
     ``names``: what to call the ensemble, reference and training in the report's context
     (file paths or shipped names); the report records them with the ensemble's generation
     settings (model, temperature, seed, where its file holds them), the machine and the time.
+    ``out`` is a folder written whole at the end and locked from the start
+    (:mod:`repap.jobs`); an existing one is refused unless ``overwrite``.
     """
     started = time.time()
     ensemble = _as_trajectory(ensemble, "ensemble")
     reference = _as_trajectory(reference, "reference")
     training = None if training is None else _as_trajectory(training, "training")
+    check_options(ensemble, reference, training, rmax=rmax, seed=seed, networks=networks,
+                  judge=judge)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        job = None
+        if out is not None:
+            job = stack.enter_context(output_job(out, overwrite))
+            inputs = [t.info.get("source") for t in (ensemble, reference, training) if t]
+            if Path(out).resolve() in {Path(s).resolve() for s in inputs if s}:
+                raise InputError(f"{out}: is an input of this evaluation; choose another --out")
+        report, curves, net_curves = assess(
+            ensemble, reference, training, rmax=rmax, nbins=nbins, cutoff=cutoff,
+            min_dist=min_dist, energy=energy, seed=seed, networks=networks, judge=judge,
+            baseline_size=baseline_size, progress=progress, names=names or {},
+        )  # fmt: skip
+        report["context"]["seconds"] = round(time.time() - started, 1)
+        if job is not None:
+            job.tmp.mkdir()
+            write_report(job.tmp, report, curves, net_curves)
+            job.publish()
+    return report
+
+
+def write_report(folder: Path, report: dict[str, Any], curves: dict, net_curves: dict | None
+                 ) -> None:  # fmt: skip
+    """report.json, report.md and the plots of :func:`assess`'s results into ``folder``."""
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (folder / "report.md").write_text(markdown(report) + "\n")
+    plot(curves, folder, report["settings"])
+    if net_curves is not None:
+        from repap.evaluation.network_report import plot as plot_networks
+
+        ctx = report["context"]
+        plot_networks(net_curves, folder, title=f"{ctx['ensemble']} relaxed, as networks "
+                      f"(reference {ctx['reference']})")  # fmt: skip
+
+
+def check_options(ensemble: Trajectory, reference: Trajectory, training: Trajectory | None,
+                  *, rmax: float, seed: int, networks: bool, judge: bool) -> None:  # fmt: skip
+    """Every option of :func:`evaluate` checked before any work."""
     check_comparable(ensemble, reference, "reference")
     if training is not None:
         check_comparable(ensemble, training, "training")
+    if ensemble.n_atoms < 2:
+        raise InputError(f"ensemble: structures of {ensemble.n_atoms} atom; evaluation needs "
+                         "pairs of atoms")  # fmt: skip
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
+    if judge and not networks:
+        raise InputError("judge: judges the relaxed networks, which snapshots-only skips")
+    if judge:
+        from importlib.util import find_spec
+
+        from repap.evaluation.judge import INSTALL
+
+        if find_spec("chgnet") is None:
+            raise InputError(f"judge: {INSTALL}")
+    # the RDF visits every pair within rmax (images included): its cost grows as rmax^3
+    volume = abs(np.linalg.det(ensemble.frame_cells()[0]))
+    frames = max(len(ensemble), len(reference))
+    per_cube = frames * ensemble.n_atoms**2 / volume * 4.19  # pair visits per A^3 of rmax^3
+    top = min(100.0, (MAX_PAIR_VISITS / per_cube) ** (1 / 3))
+    if not 0 < rmax <= top:
+        raise InputError(f"rmax: expected above 0 and at most {top:.1f} A for these structures "
+                         f"(the RDF's cost grows as rmax^3), got {rmax}")  # fmt: skip
+
+
+MAX_PAIR_VISITS = 2e10  # ~100 s of RDF at ~2e8 pair visits a second (2 threads, Zen 4)
+
+
+def assess(ensemble, reference, training, *, rmax=4.2, nbins=100, cutoff=2.85, min_dist=2.0,
+           energy=True, seed=0, networks=True, judge=False, baseline_size=200, progress=False,
+           names=None):  # fmt: skip
+    """The work of :func:`evaluate`, options checked by the caller: (report, snapshot curves,
+    network curves or None), for :func:`write_report`."""
+    names = names or {}
     settings = {
         "rmax_A": rmax,
         "nbins": nbins,
@@ -182,7 +259,7 @@ def evaluate(
             training=training if name == "generated" else None,
         )
     report: dict[str, Any] = {
-        "context": context(ensemble, reference, training, names or {}),
+        "context": context(ensemble, reference, training, names),
         "settings": settings,
         "ensembles": rows,
     }
@@ -194,20 +271,7 @@ def evaluate(
             ensemble, reference, training, min_dist=min_dist, judge=judge, rmax=rmax,
             nbins=nbins, seed=seed, baseline_size=baseline_size, progress=progress,
         )  # fmt: skip
-    report["context"]["seconds"] = round(time.time() - started, 1)
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (out / "report.md").write_text(markdown(report) + "\n")
-        plot(curves, out, settings)
-        if net_curves is not None:
-            from repap.evaluation.network_report import plot as plot_networks
-
-            ctx = report["context"]
-            plot_networks(net_curves, out, title=f"{ctx['ensemble']} relaxed, as networks "
-                          f"(reference {ctx['reference']})")  # fmt: skip
-    return report
+    return report, curves, net_curves
 
 
 GENERATION_KEYS = ("generator", "model", "temperature", "seed", "min_dist", "precision")

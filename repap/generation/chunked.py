@@ -25,8 +25,16 @@ import torch
 
 from repap._checks import check_positive_int
 from repap.data.trajectory import add_npz_arrays, npz_system
-from repap.errors import InputError
-from repap.jobs import check_output, claim_parts, file_digest, parts_dir
+from repap.jobs import (
+    Job,
+    check_output,
+    check_space,
+    claim_parts,
+    file_digest,
+    intact_chunk,
+    output_job,
+    parts_dir,
+)
 from repap.model.checkpoint import load_model
 from repap.model.sampling import (
     Ensemble,
@@ -50,11 +58,14 @@ def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
 
 
 def _finished_chunks(parts: Path) -> set[int]:
-    """Indices of the chunks a previous run left in ``parts`` (finished files only)."""
+    """Indices of the chunks a previous run left in ``parts`` (finished, intact files only;
+    a damaged one is removed, to be made again)."""
     if not parts.is_dir():
         return set()
     names = (e.name for e in os.scandir(parts))
-    return {int(nm[6:-4]) for nm in names if nm.startswith("chunk-") and nm.endswith(".npz")}
+    found = {int(nm[6:-4]) for nm in names if nm.startswith("chunk-") and nm.endswith(".npz")}
+    keys = ("positions", "index", "redrawn", "restarts", "failed", "seconds")
+    return {c for c in found if intact_chunk(parts / f"chunk-{c:06d}.npz", keys)}
 
 
 # bytes per atom: a chunk (float32 xyz, as sampled) and the final file (npz float64, text ~55)
@@ -64,13 +75,8 @@ _CHUNK_BYTES, _OUT_BYTES = 12, {"npz": 24, "extxyz": 55, "db": 40}
 def _check_space(out: Path, fmt: str, n: int, atoms: int) -> None:
     """Refuse at once an ensemble the disk cannot hold (chunks and OUT coexist at the end)."""
     need = n * atoms * (_CHUNK_BYTES + _OUT_BYTES.get(fmt, 55))
-    free = shutil.disk_usage(out.parent).free
-    if need > free:
-        raise InputError(
-            f"n: {n:,} structures of {atoms} atoms need about {need / 1e9:,.1f} GB in "
-            f"{out.name}.parts and {out.name}; the disk holding {out.parent} has "
-            f"{free / 1e9:,.1f} GB free"
-        )
+    check_space(out.parent, need, f"n: {n:,} structures of {atoms} atoms in {out.name}.parts "
+                f"and {out.name}")  # fmt: skip
 
 
 def _load_chunk(path: Path) -> dict[str, np.ndarray]:
@@ -91,12 +97,15 @@ def generate(
     max_restarts: int = 10,
     progress: bool = True,
     precision: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Generate structures 0 .. n-1 from the checkpoint ``model`` into ``out``; returns the
     summary (structures/s of this run, fraction of atoms redrawn, restarts, failures).
-    ``precision``: of the LSTM's products (see :func:`repap.model.sampling.sample`)."""
+    ``precision``: of the LSTM's products (see :func:`repap.model.sampling.sample`). An
+    existing ``out``, or finished chunks of other arguments, are refused unless
+    ``overwrite`` (:mod:`repap.jobs`)."""
     out = Path(out)
-    fmt = check_output(out)
+    fmt = check_output(out, overwrite)
     check_positive_int(n, "n")
     rank, world, local = distributed()
     device = resolve_device(device, local)
@@ -117,11 +126,12 @@ def generate(
     if precision != "float32":  # float32 runs resume folders written before the option existed
         settings["precision"] = precision
     parts = parts_dir(out)
-    with contextlib.ExitStack() as held:  # rank 0 locks OUT.parts until OUT is written
-        error = None
+    with contextlib.ExitStack() as held:  # rank 0 locks OUT until it is written
+        error = job = None
         if rank == 0:
             try:
-                held.enter_context(claim_parts(parts, settings, announce=True))
+                job = held.enter_context(output_job(out, overwrite))
+                claim_parts(parts, settings, announce=True, overwrite=overwrite)
             except (ValueError, OSError) as err:
                 error = err
         agree(world, error)  # a refusal on rank 0 stops every rank (no barrier left waiting)
@@ -159,7 +169,7 @@ def generate(
         _barrier(world)
         if rank != 0:
             return {}
-        summary = _assemble(net, out, fmt, parts, n_chunks, {**settings, "model": str(model)}, todo)
+        summary = _assemble(net, job, fmt, parts, n_chunks, {**settings, "model": str(model)}, todo)
         shutil.rmtree(parts)
         return summary
 
@@ -172,10 +182,11 @@ def _barrier(world: int) -> None:
 
 
 def _assemble(
-    net, out: Path, fmt: str, parts: Path, n_chunks: int, settings: dict, fresh: list[int]
+    net, job: Job, fmt: str, parts: Path, n_chunks: int, settings: dict, fresh: list[int]
 ) -> dict[str, Any]:
-    """Stream the chunks in index order into ``out`` (written to a temporary name, then
-    renamed), and summarise."""
+    """Stream the chunks in index order into the job's output (written to a temporary name,
+    then renamed), and summarise."""
+    out = job.out
     paths = [parts / f"chunk-{c:06d}.npz" for c in range(n_chunks)]
     missing = [p.name for p in paths if not p.exists()]
     if missing:
@@ -191,8 +202,7 @@ def _assemble(
             seconds += float(data["seconds"])
             made += len(data["index"]) + len(data["failed"])
     info["seconds_per_structure"] = seconds / made if made else None
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.unlink(missing_ok=True)
+    tmp = job.tmp
     totals = {"structures": 0, "failed": [], "redrawn": 0, "restarts": 0, "seconds": 0.0, "made": 0}
 
     fresh_set = set(fresh)
@@ -224,7 +234,7 @@ def _assemble(
         _write_db(tmp, chunks())
     else:
         write_extxyz(tmp, chunks())
-    os.replace(tmp, out)
+    job.publish(tmp)
     n_atoms = len(numbers)
     return {
         "structures": totals["structures"],

@@ -276,15 +276,17 @@ def rebuild(
 
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
                  temperature: float | None = None, md_time: float | None = None,
-                 progress: bool = True, **options: Any) -> dict[str, Any]:  # fmt: skip
+                 progress: bool = True, overwrite: bool = False,
+                 **options: Any) -> dict[str, Any]:  # fmt: skip
     """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
     networks into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
     (chunk c seeded by seed + c); a rerun with the same arguments resumes. ``options`` are
     :func:`rebuild`'s. ``temperature`` (K): write, instead of the inherent structures, one
     frame of each at that temperature after ``md_time`` ps (default 0.5) of MD
     (:func:`repap.sim.md.thermalize`, Vink's SW, the potential the built-in sets were made and
-    relaxed with), as a melt-quench's frames are; its time is counted in the cost. Returns
-    the summary."""
+    relaxed with), as a melt-quench's frames are; its time is counted in the cost. An
+    existing ``out``, or finished chunks of other arguments, are refused unless
+    ``overwrite`` (:mod:`repap.jobs`). Returns the summary."""
     import json
     import shutil
 
@@ -293,13 +295,25 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     from repap.analysis.networks import fingerprints
     from repap.data.references import reference_set
     from repap.data.trajectory import read
-    from repap.jobs import check_output, claim_parts, parts_dir
+    from repap.jobs import (
+        check_memory,
+        check_output,
+        check_space,
+        claim_parts,
+        output_job,
+        parts_dir,
+    )
     from repap.sim.md import check_md, thermalize
 
     out = Path(out)
-    check_output(out)
+    check_output(out, overwrite)
     check_positive_int(n, "n")
     check_positive_int(chunk, "chunk")
+    if atoms not in (64, 216):
+        raise InputError(f"atoms: expected 64 or 216 (the shipped sets), got {atoms!r}")
+    # every network made is kept as a fingerprint (to avoid it) and written twice (chunk, OUT)
+    check_memory(n * atoms * (atoms - 1) / 2 * 8, f"n: {n:,} networks of {atoms} atoms")
+    check_space(out.parent, 2 * n * atoms * 3 * 8, f"n: {n:,} networks of {atoms} atoms")
     networks = reference_set(atoms=atoms).inherent_structures("train")
     options = {"hole": 8, "regions": 1, "max_energy": None, "min_dist": 2.0, "seed": 0,
                "fill": "uniform", **options}  # fmt: skip
@@ -325,7 +339,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     tried = seconds = md_seconds = 0.0
     chunks = -(-n // chunk)
     bar = tqdm(total=n, desc="rebuilding", unit="network", disable=not progress)
-    with claim_parts(parts, settings, announce=True), bar:
+    with output_job(out, overwrite) as job, bar:
+        claim_parts(parts, settings, announce=True, overwrite=overwrite)
         for c in range(chunks):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
             bar.set_postfix_str(f"chunk {c + 1}/{chunks}")
@@ -365,9 +380,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         result.info["seconds_per_structure"] = seconds / n
         if len(sources) == n:  # (parts written before sources were recorded have none)
             result.info["source"] = sources
-        tmp = out.with_name(out.name + ".tmp" + out.suffix)
-        result.write(tmp)
-        os.replace(tmp, out)
+        result.write(job.tmp)
+        job.publish()
         shutil.rmtree(parts)
     return summary
 

@@ -242,23 +242,35 @@ def search(
 
 def search_file(
     out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 32, seed: int = 0,
-    progress: bool = True, **options: Any,
+    progress: bool = True, overwrite: bool = False, **options: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """``repap search``: ``n`` networks by search in the cell of the built-in ``atoms``-atom
     set into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` chains at a time into
     ``OUT.parts/`` (chunk c seeded by seed + c); a rerun with the same arguments resumes.
-    ``options``: :class:`SearchOptions` fields. Returns the summary."""
+    ``options``: :class:`SearchOptions` fields. An existing ``out``, or finished chunks of
+    other arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns the
+    summary."""
     import json
     import shutil
 
     from repap.data.references import reference_set
     from repap.data.trajectory import read
-    from repap.jobs import check_output, claim_parts, parts_dir
+    from repap.jobs import (
+        check_output,
+        check_space,
+        claim_parts,
+        intact_chunk,
+        output_job,
+        parts_dir,
+    )
 
     out = Path(out)
-    check_output(out)
+    check_output(out, overwrite)
     check_positive_int(n, "n")
     check_positive_int(chunk, "chunk")
+    if atoms not in (64, 216):
+        raise InputError(f"atoms: expected 64 or 216 (the shipped sets), got {atoms!r}")
+    check_space(out.parent, 2 * n * atoms * 3 * 8, f"n: {n:,} networks of {atoms} atoms")
     if not (isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0):
         raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
     unknown = sorted(set(options) - set(SearchOptions.__dataclass_fields__))
@@ -272,11 +284,12 @@ def search_file(
     done: list[Trajectory] = []
     records: list[dict[str, Any]] = []
     chunks = -(-n // chunk)
-    with claim_parts(parts, settings, announce=True):
+    with output_job(out, overwrite) as job:
+        claim_parts(parts, settings, announce=True, overwrite=overwrite)
         for c in range(chunks):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
             size = min(chunk, n - c * chunk)
-            if path.exists():
+            if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
                 part, s = read(path), json.loads(record.read_text())
             else:
                 t0 = time.perf_counter()  # a learnt start's sampling counts in the cost
@@ -308,9 +321,8 @@ def search_file(
         result = Trajectory(np.concatenate([d.positions for d in done]), like.cell, like.numbers,
                             like.pbc, np.concatenate([d.energy for d in done]),
                             {"search": summary, "seconds_per_structure": seconds / n})  # fmt: skip
-        tmp = out.with_name(out.name + ".tmp" + out.suffix)
-        result.write(tmp)
-        os.replace(tmp, out)
+        result.write(job.tmp)
+        job.publish()
         shutil.rmtree(parts)
     return {**summary, "out": str(out)}
 

@@ -62,8 +62,16 @@ def save(path: str | os.PathLike, model: RePAP, extra: dict[str, Any] | None = N
         "state_dict": state,
     }
     payload.update(extra or {})
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # unique: two writers never share
+    try:
+        torch.save(payload, tmp)
+    except RuntimeError as err:  # torch's writer reports a failed write (a full disk) so
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"{path}: could not be written ({str(err).splitlines()[0][-80:]}); is "
+                      "the disk full?") from None  # fmt: skip
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path
 
@@ -129,6 +137,15 @@ def build(payload: dict[str, Any], path: str | os.PathLike = "checkpoint") -> Re
     meta = {
         k: v for k, v in payload["meta"].items() if k not in ("config", "n_atoms", "weights_sha256")
     }
+    with torch.device("meta"):  # the recorded config's shapes, before any memory is taken
+        probe = RePAP(payload["config"], payload["n_atoms"], meta)
+    shapes = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    stored = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
+    if shapes != stored:
+        wrong = sorted(k for k in shapes.keys() | stored.keys() if shapes.get(k) != stored.get(k))
+        k = wrong[0]
+        raise InputError(f"{path}: weights do not fit the recorded config ({k}: "
+                         f"{stored.get(k)} stored, {shapes.get(k)} recorded)")  # fmt: skip
     model = RePAP(payload["config"], payload["n_atoms"], meta)
     try:
         model.load_state_dict(payload["state_dict"], strict=True)

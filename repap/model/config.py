@@ -100,6 +100,8 @@ class TrainConfig:
             raise InputError(f"val: expected a fraction in (0, 1), got {self.val!r}")
         if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:
             raise InputError(f"augment: expected 0 or more orderings, got {self.augment!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed: expected an integer >= 0, got {self.seed!r}")
         if self.patience < 0:
             raise InputError(f"patience: expected 0 (off) or more epochs, got {self.patience}")
         if self.frames is not None and self.frames < 2:

@@ -28,7 +28,7 @@ import numpy as np
 from repap._checks import check_positive_int
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
-from repap.jobs import check_output, claim_parts, file_digest, parts_dir
+from repap.jobs import check_output, claim_parts, file_digest, intact_chunk, output_job, parts_dir
 from repap.sim.md import POTENTIALS, SI, empty_box, lammps_session, set_frame, sw_file
 
 STATUSES = ("converged", "max_steps", "stalled", "failed")
@@ -290,15 +290,18 @@ def relax_file(
     out: str | os.PathLike,
     chunk: int = 100,
     progress: bool = True,
+    overwrite: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """``repap relax``: relax every structure of a trajectory file into ``out`` (.npz, .extxyz
     or .db), ``chunk`` structures at a time into ``OUT.parts/``; a rerun with the same
-    arguments resumes. ``options`` are :func:`relax`'s. Returns the summary."""
+    arguments resumes. ``options`` are :func:`relax`'s. An existing ``out``, or finished
+    chunks of other arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns
+    the summary."""
     from repap.data.trajectory import read
 
     out = Path(out)
-    fmt = check_output(out)
+    fmt = check_output(out, overwrite)
     check_positive_int(chunk, "chunk")
     _check(options.get("fmax", 1e-3), options.get("etol", 0.0), options.get("max_steps", 10_000))
     Potential.of(options.get("potential", "vink"))  # a bad potential fails before any work
@@ -309,7 +312,8 @@ def relax_file(
                 **{k: (Potential.of(v).describe() if k == "potential" else v)
                    for k, v in options.items()}}  # fmt: skip
     parts = parts_dir(out)
-    with claim_parts(parts, settings, announce=True):  # locked until OUT is written
+    with output_job(out, overwrite) as job:  # locked until OUT is written
+        claim_parts(parts, settings, announce=True, overwrite=overwrite)
         n_chunks = -(-len(traj) // chunk)
         from tqdm.auto import tqdm
 
@@ -317,13 +321,13 @@ def relax_file(
             for c in range(n_chunks):
                 path = parts / f"chunk-{c:06d}.npz"
                 part = traj[c * chunk : (c + 1) * chunk]
-                if not path.exists():
+                if not (path.exists() and intact_chunk(path, CHUNK_KEYS)):
                     _save(path, relax(part, progress=False, **options))
                 bar.update(len(part))
         result = Relaxed.concat([_load(parts / f"chunk-{c:06d}.npz", traj, c * chunk, chunk)
                                  for c in range(n_chunks)])  # fmt: skip
         result.structures.info["relax"] = settings
-        tmp = out.with_name(out.name + ".tmp" + out.suffix)
+        tmp = job.tmp
         if fmt == "npz":
             result.write_npz(tmp)
         elif fmt == "db":
@@ -338,9 +342,12 @@ def relax_file(
             import ase.io
 
             ase.io.write(tmp, result.to_atoms(), format="extxyz")
-        os.replace(tmp, out)
+        job.publish(tmp)
         shutil.rmtree(parts)
     return {**result.summary(), "out": str(out)}
+
+
+CHUNK_KEYS = ("positions", "cells", "energy_before", "energy_after", "steps", "fmax", "status")
 
 
 def _save(path: Path, r: Relaxed) -> None:

@@ -15,6 +15,7 @@ Files written for ``out="model.pt"``: ``model.pt`` (best validation loss, what
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -31,6 +32,7 @@ import torch.distributed as dist
 from repap.data.sequences import Sequences, prepare, prepare_networks, split
 from repap.data.trajectory import Trajectory, read
 from repap.errors import InputError
+from repap.jobs import check_memory, output_job
 from repap.model import checkpoint
 from repap.model.config import TrainConfig
 from repap.model.lstm import cpu_matmul_dtype
@@ -73,6 +75,11 @@ def _split_networks(nset: Trajectory, config: TrainConfig, source: str):
         )
     val_ids = np.sort(np.random.default_rng(config.seed).permutation(pool)[:n_val])
     fit_ids = np.setdiff1d(pool, val_ids)
+    # each fitted frame's copies: float64 coordinates, int64 bins, and the concatenation's copy
+    per_net = np.bincount(nset.network, minlength=nset.n_networks)[fit_ids]
+    frames = np.minimum(per_net, config.frames or per_net.max()).sum()
+    check_memory(3 * 8 * 3 * nset.n_atoms * frames * (config.augment + 1),
+                 f"augment: {config.augment} extra orderings of {frames:,} frames")  # fmt: skip
     fit = prepare_networks(nset, fit_ids, config.augment, config.seed, config.frames)
     val = prepare_networks(nset, val_ids, 0, config.seed, config.frames)
     if not np.array_equal(fit.seqs.numbers, val.seqs.numbers):
@@ -241,6 +248,7 @@ def train(
     resume: bool = False,
     device: str | torch.device | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> RePAP:
     """Train a RePAP model on a trajectory (or a trajectory file) and return the model with the
     best validation loss, in eval mode.
@@ -248,6 +256,8 @@ def train(
     ``out`` writes the best and last checkpoints and the loss plot (see the module doc);
     ``resume=True`` continues the run recorded in the last checkpoint (same data and config;
     ``epochs`` and ``patience`` may be raised). ``device=None`` picks CUDA when present.
+    The run holds ``out`` (:mod:`repap.jobs`): a second run on it is refused, and existing
+    checkpoints are refused unless ``resume`` or ``overwrite``.
     """
     config = config or TrainConfig()
     shipped = traj.info.get("shipped", "trajectory") if isinstance(traj, Trajectory) else None
@@ -267,122 +277,134 @@ def train(
         except OSError as err:
             raise InputError(f"{paths[0]}: cannot write there ({err.strerror})") from None
 
-    data = _prepare_data(traj, config, source)
-    with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched
-        torch.manual_seed(config.seed)
-        model = RePAP(config.model, traj.n_atoms, data.meta).to(device)
-    model.matmul_dtype = getattr(torch, config.precision)
-    if device.type == "cpu":  # bfloat16 only where the CPU has it natively (one warning)
-        model.matmul_dtype = cpu_matmul_dtype(model.matmul_dtype)
-    precision = str(model.matmul_dtype).removeprefix("torch.")
-    params = list(model.parameters())
-    if config.optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.lr)
-    else:
-        opt = torch.optim.RMSprop(params, lr=config.lr)
-    b = config.batch_size
-    n_batches = -(-len(data.train) // b)  # the same batches for any number of ranks
-    total = max(1, config.epochs * n_batches)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        (lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
-        if config.schedule == "cosine"
-        else (lambda s: 1.0),
-    )
-    history: list[dict[str, float]] = []
-    best = {"val_loss": math.inf, "epoch": 0}
-    best_state = None
-    first_epoch = 1
-    if resume:
-        first_epoch, history, best = _restore(paths[1], model, opt, sched, config, data)
-        best_state = checkpoint.read(paths[0])["state_dict"] if paths[0].is_file() else None
-
-    ddp = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ddp = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-    g = config.model.n_bins
-    stale = history[-1]["epoch"] - best["epoch"] if history else 0
-    for epoch in range(first_epoch, config.epochs + 1):
-        if config.patience and stale >= config.patience:
-            break
-        t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(
-            len(data.train),
-            generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch)),
-        )
-        order = data.train[order.numpy()]
-        seed = _epoch_seed(config.seed, epoch)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        seen = 0
-        bar = _progress(n_batches, f"epoch {epoch}/{config.epochs}", progress and rank == 0)
-        for k in range(n_batches):
-            batch = order[k * b : (k + 1) * b]
-            lo, hi = _shard(len(batch), rank, world)
-            idx = batch[lo:hi]
-            bins, target = _batch(data, idx, g, device)
-            logits = ddp(bins[:, :-1], dropout_seed=seed, row_offset=k * b + lo)
-            per_sample = model.loss(logits, target)
-            loss = per_sample.sum() * (world / len(batch))  # DDP averages: mean over the batch
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += per_sample.detach().sum().double()  # on the device: no sync
-            seen += len(batch)
-            if bar is not None:
-                bar.update()
-                if k % 10 == 0:
-                    bar.set_postfix(loss=f"{per_sample.detach().mean().item():.4g}")
-        if world > 1:
-            dist.all_reduce(loss_sum)
-        record = {"epoch": epoch, "train_loss": loss_sum.item() / max(seen, 1)}
-        record.update(_evaluate(model, data, device, rank, world))
-        record.update(
-            lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0, precision=precision
-        )
-        history.append(record)
-        if record["val_loss"] < best["val_loss"]:
-            best = {"val_loss": record["val_loss"], "epoch": epoch}
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            stale = 0
-            improved = True
-        else:
-            stale += 1
-            improved = False
-        if bar is not None:
-            bar.set_postfix(
-                loss=f"{record['train_loss']:.4g}",
-                val=f"{record['val_loss']:.4g}",
-                nll=f"{record['val_nll']:.3f}",
-            )
-            bar.close()
-        model.meta.update(train=config.to_dict(), history=history, best=best)
+    with contextlib.ExitStack() as held:  # rank 0 holds OUT for the whole run
         error = None
-        if rank == 0 and paths is not None:
+        if paths is not None and rank == 0:
             try:
-                if improved:
-                    checkpoint.save(paths[0], model)
-                state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
-                checkpoint.save(paths[1], model, state)
-                plot_history(history, paths[2],
-                             f"{Path(paths[0]).name}: {config.model.output} G={g}",
-                             config.model.output)  # fmt: skip
-            except OSError as err:  # e.g. a full disk: every rank stops, none waits
+                held.enter_context(output_job(paths[0], overwrite=True, check=False))
+                existing = [str(p) for p in paths[:2] if p.exists()]
+                if existing and not (resume or overwrite):
+                    raise InputError(f"{existing[0]}: exists; pass --overwrite to replace it, "
+                                     "--resume to go on, or another --out")  # fmt: skip
+            except (ValueError, OSError) as err:
                 error = err
         agree(world, error)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.matmul_dtype = torch.float32
-    model.meta.update(train=config.to_dict(), history=history, best=best)
-    if world > 1:
-        dist.barrier()
-    return model.eval()
+        data = _prepare_data(traj, config, source)
+        with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched
+            torch.manual_seed(config.seed)
+            model = RePAP(config.model, traj.n_atoms, data.meta).to(device)
+        model.matmul_dtype = getattr(torch, config.precision)
+        if device.type == "cpu":  # bfloat16 only where the CPU has it natively (one warning)
+            model.matmul_dtype = cpu_matmul_dtype(model.matmul_dtype)
+        precision = str(model.matmul_dtype).removeprefix("torch.")
+        params = list(model.parameters())
+        if config.optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.lr)
+        else:
+            opt = torch.optim.RMSprop(params, lr=config.lr)
+        b = config.batch_size
+        n_batches = -(-len(data.train) // b)  # the same batches for any number of ranks
+        total = max(1, config.epochs * n_batches)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            (lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+            if config.schedule == "cosine"
+            else (lambda s: 1.0),
+        )
+        history: list[dict[str, float]] = []
+        best = {"val_loss": math.inf, "epoch": 0}
+        best_state = None
+        first_epoch = 1
+        if resume:
+            first_epoch, history, best = _restore(paths[1], model, opt, sched, config, data)
+            best_state = checkpoint.read(paths[0])["state_dict"] if paths[0].is_file() else None
+
+        ddp = model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ddp = DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
+
+        g = config.model.n_bins
+        stale = history[-1]["epoch"] - best["epoch"] if history else 0
+        for epoch in range(first_epoch, config.epochs + 1):
+            if config.patience and stale >= config.patience:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            order = torch.randperm(
+                len(data.train),
+                generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch)),
+            )
+            order = data.train[order.numpy()]
+            seed = _epoch_seed(config.seed, epoch)
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            seen = 0
+            bar = _progress(n_batches, f"epoch {epoch}/{config.epochs}", progress and rank == 0)
+            for k in range(n_batches):
+                batch = order[k * b : (k + 1) * b]
+                lo, hi = _shard(len(batch), rank, world)
+                idx = batch[lo:hi]
+                bins, target = _batch(data, idx, g, device)
+                logits = ddp(bins[:, :-1], dropout_seed=seed, row_offset=k * b + lo)
+                per_sample = model.loss(logits, target)
+                loss = per_sample.sum() * (world / len(batch))  # DDP averages: mean over the batch
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += per_sample.detach().sum().double()  # on the device: no sync
+                seen += len(batch)
+                if bar is not None:
+                    bar.update()
+                    if k % 10 == 0:
+                        bar.set_postfix(loss=f"{per_sample.detach().mean().item():.4g}")
+            if world > 1:
+                dist.all_reduce(loss_sum)
+            record = {"epoch": epoch, "train_loss": loss_sum.item() / max(seen, 1)}
+            record.update(_evaluate(model, data, device, rank, world))
+            record.update(
+                lr=opt.param_groups[0]["lr"], seconds=time.perf_counter() - t0, precision=precision
+            )
+            history.append(record)
+            if record["val_loss"] < best["val_loss"]:
+                best = {"val_loss": record["val_loss"], "epoch": epoch}
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                stale = 0
+                improved = True
+            else:
+                stale += 1
+                improved = False
+            if bar is not None:
+                bar.set_postfix(
+                    loss=f"{record['train_loss']:.4g}",
+                    val=f"{record['val_loss']:.4g}",
+                    nll=f"{record['val_nll']:.3f}",
+                )
+                bar.close()
+            model.meta.update(train=config.to_dict(), history=history, best=best)
+            error = None
+            if rank == 0 and paths is not None:
+                try:
+                    if improved:
+                        checkpoint.save(paths[0], model)
+                    state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}
+                    checkpoint.save(paths[1], model, state)
+                    plot_history(history, paths[2],
+                                 f"{Path(paths[0]).name}: {config.model.output} G={g}",
+                                 config.model.output)  # fmt: skip
+                except OSError as err:  # e.g. a full disk: every rank stops, none waits
+                    error = err
+            agree(world, error)
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.matmul_dtype = torch.float32
+        model.meta.update(train=config.to_dict(), history=history, best=best)
+        if world > 1:
+            dist.barrier()
+        return model.eval()
 
 
 def _progress(total: int, desc: str, enabled: bool):

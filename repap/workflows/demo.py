@@ -29,8 +29,9 @@ import torch
 from repap.data.references import reference, reference_set
 from repap.data.sequences import prepare
 from repap.errors import InputError
-from repap.evaluation.snapshots import evaluate, markdown
+from repap.evaluation.snapshots import assess, markdown, write_report
 from repap.generation.chunked import write_extxyz
+from repap.jobs import output_job
 from repap.model.checkpoint import pretrained
 from repap.training.loop import TrainConfig, train
 
@@ -40,12 +41,29 @@ TEMPERATURE = 0.5
 
 
 def run_demo(
-    out: str | Path = "repap-demo", quick: bool = False, progress: bool = True
+    out: str | Path = "repap-demo",
+    quick: bool = False,
+    progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder; pass another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    """The demo into the folder ``out``, written whole at the end (:mod:`repap.jobs`); an
+    existing one is refused unless ``overwrite`` (``make demo`` passes it)."""
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder; pass another --out")
+    with output_job(target, overwrite) as job:
+        job.tmp.mkdir()
+        report = _run(job.tmp, quick, progress)
+        job.publish()
+    print(
+        f"wrote {target}/: generated.extxyz, report.md, report.json, rdf.png, "
+        "coordination.png, angles.png, networks.png, closeness.png, density.png, "
+        f"small-model.pt, small-model.loss.png, and new-networks/ ({report['seconds']:.0f} s)"
+    )
+    return report["evaluation"]
+
+
+def _run(out: Path, quick: bool, progress: bool) -> dict[str, Any]:
     t_start = time.perf_counter()
     ref = reference()
     heldout = reference(heldout=True)
@@ -86,19 +104,18 @@ def run_demo(
     print("\n   evaluating: relaxed and compared as networks with the training network, and as")
     print("   300 K snapshots against the second run and the random baselines")
     ens.info.update(model="recommended", temperature=TEMPERATURE, seed=0, min_dist=2.0)
-    report = evaluate(ens, heldout, training=ref, out=out, energy=not quick,
-                      baseline_size=20 if quick else 200,
-                      names={"ensemble": "repap demo, step 3", "reference": "a-si-30:heldout",
-                             "training": "a-si-30"})  # fmt: skip
+    t0 = time.time()
+    report, curves, net_curves = assess(
+        ens, heldout, ref, energy=not quick, baseline_size=20 if quick else 200,
+        names={"ensemble": "repap demo, step 3", "reference": "a-si-30:heldout",
+               "training": "a-si-30"},
+    )  # fmt: skip
+    report["context"]["seconds"] = round(time.time() - t0, 1)
+    write_report(out, report, curves, net_curves)
     print()
     print(markdown(report))
-    print(
-        f"\nwrote {out}/: generated.extxyz, report.md, report.json, rdf.png, coordination.png, "
-        "angles.png, networks.png, closeness.png, density.png, small-model.pt, "
-        "small-model.loss.png, and "
-        f"new-networks/ ({time.perf_counter() - t_start:.0f} s)"
-    )
-    return report
+    print()
+    return {"evaluation": report, "seconds": time.perf_counter() - t_start}
 
 
 def new_networks(out: Path, n: int, baseline: int, progress: bool) -> dict[str, Any]:
