@@ -45,7 +45,10 @@ def test_light_commands_import_no_torch_or_numba(argv, tmp_path):
 
 
 def test_demo_quick_writes_every_promised_file(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--quick", "--quiet"]) == 0
+    (tmp_path / "demo").mkdir()  # an earlier demo's folder: replaced only with --overwrite
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--quick", "--quiet"]) == 2
+    tmp_path = tmp_path / "demo"
+    assert main(["demo", "--out", str(tmp_path), "--quick", "--quiet", "--overwrite"]) == 0
     out = capsys.readouterr().out
     assert "| Err_RDF vs reference |" in out
     promised = ["generated.extxyz", "report.md", "report.json", "rdf.png", "coordination.png",

@@ -166,7 +166,7 @@ def test_evaluate_report_names_what_it_compares(ensemble30, tmp_path, capsys):
 def test_simulate_keeps_an_existing_file_unless_told(tmp_path):
     path = tmp_path / "a.npz"
     path.write_text("mine")
-    with pytest.raises(ValueError, match=r"a.npz: exists; pass overwrite=True to replace it$"):
+    with pytest.raises(ValueError, match=r"a.npz: exists; pass --overwrite to replace it"):
         repap.simulate(path, progress=False, frames=1)
     assert path.read_text() == "mine"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from repap.cli._common import add_overwrite, add_protocol_options, protocol_of, refuse_existing
+from repap.cli._common import add_overwrite, add_protocol_options, protocol_of
+from repap.errors import InputError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -12,13 +13,21 @@ def run(args: argparse.Namespace) -> int:
 
     from repap.sim.reference_sets import assemble, build_runs
 
-    if args.out and not args.overwrite:
-        refuse_existing(args.out)
+    if args.out:  # all of --out checked before hours of runs
+        from pathlib import Path
+
+        from repap.jobs import check_target
+
+        if Path(args.out).suffix != ".npz":
+            raise InputError(f"{args.out}: a set is written as .npz (repap's format, which "
+                             "keeps its networks); name it so")  # fmt: skip
+        check_target(Path(args.out), args.overwrite)
     build_runs(args.folder, args.runs, seed=args.seed, workers=args.workers,
                relax_every=args.relax_every, progress=not args.quiet,
                **protocol_of(args))  # fmt: skip
     if args.out:
-        nets, report = assemble(args.folder, args.out, heldout_every=args.heldout_every)
+        nets, report = assemble(args.folder, args.out, heldout_every=args.heldout_every,
+                                overwrite=args.overwrite)  # fmt: skip
         path = f"{args.out}.report.json"
         with open(path, "w") as f:
             json.dump(report, f, indent=1)

@@ -38,8 +38,12 @@ def run(args: argparse.Namespace) -> int:
     if traj.energy is not None:
         e = traj.energy / traj.n_atoms
         print(f"energy: {np.nanmean(e):.4f} +- {np.nanstd(e):.4f} eV/atom")
-    if args.write:
-        traj.write(args.write)
+    if args.write:  # whole or not at all: a full disk leaves no truncated file (repap.jobs)
+        from repap.jobs import output_job
+
+        with output_job(args.write, args.overwrite, flag="--write") as job:
+            traj.write(job.tmp)
+            job.publish()
         print(f"wrote {args.write}")
     return 0
 

@@ -14,9 +14,12 @@ def run(args: argparse.Namespace) -> int:
     if args.pair_style or args.pair_coeff:
         if not (args.pair_style and args.pair_coeff):
             raise InputError("--pair-style and --pair-coeff: give both, or neither")
+        if args.potential is not None:
+            raise InputError("--potential: a built-in potential, or --pair-style and "
+                             "--pair-coeff, not both")  # fmt: skip
         potential: object = (args.pair_style, args.pair_coeff)
     else:
-        potential = args.potential
+        potential = args.potential or "vink"
     s = relax_file(
         args.structures, args.out, chunk=args.chunk, progress=not args.quiet,
         overwrite=args.overwrite,
@@ -45,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("structures", help="structures to relax (any format repap.read knows)")
     p.add_argument("--out", required=True, help="output file (.npz, .xyz/.extxyz or .db)")
-    p.add_argument("--potential", choices=["vink", "sw"], default="vink",
+    p.add_argument("--potential", choices=["vink", "sw"], default=None,
                    help="built-in Stillinger-Weber for Si (default: vink)")  # fmt: skip
     p.add_argument("--pair-style", help="any LAMMPS pair_style instead, e.g. tersoff")
     p.add_argument("--pair-coeff", action="append",

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed + run,
             precision=args.precision,
             progress=not args.quiet,
-            overwrite=True,  # refused above without --overwrite (one run) or resumed (several)
+            overwrite=args.overwrite,  # checked again under the output's lock
             **protocol,
         )
         e = traj.energy / traj.n_atoms

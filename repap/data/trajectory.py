@@ -262,7 +262,7 @@ def as_slice(index: str | int | slice, path: Path) -> slice | np.ndarray:
     try:
         parts = [int(p) if p else None for p in str(index).split(":")]
     except ValueError:
-        raise InputError(f"{path}: index {index!r} is not an int or 'start:stop:step'") from None
+        raise InputError(f"index: expected an int or 'start:stop:step', got {index!r}") from None
     if len(parts) == 1:
         return as_slice(parts[0] if parts[0] is not None else ":", path)
     return slice(*parts)
@@ -474,6 +474,8 @@ def _read_npz(path: Path) -> Trajectory:
         raise InputError(f"{path}: damaged or truncated .npz ({err})") from None
     except ValueError as err:
         msg = str(err)
+        if "allow_pickle" in msg:  # numpy's advice to load unsafely: never taken here
+            msg = "damaged, or not a repap .npz (an array in it is not plain data)"
         raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
 
 

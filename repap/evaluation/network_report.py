@@ -60,6 +60,9 @@ def _relaxed(traj: Trajectory, fmax: float, progress: bool) -> tuple[Trajectory,
 
     r = relax(traj, fmax=fmax, progress=progress)
     ok = r.status == "converged"
+    if not ok.any():  # nothing to judge: say so, not "no frames" from an empty selection
+        raise RuntimeError(f"relaxation: none of {len(traj)} structures converged "
+                           f"(statuses {sorted(set(r.status.tolist()))})")  # fmt: skip
     stats = {"relaxed": int(ok.sum()), "not_converged": int((~ok).sum())}
     return r.structures[np.flatnonzero(ok)], stats
 

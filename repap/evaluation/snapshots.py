@@ -194,6 +194,10 @@ def check_options(ensemble: Trajectory, reference: Trajectory, training: Traject
     check_comparable(ensemble, reference, "reference")
     if training is not None:
         check_comparable(ensemble, training, "training")
+    if networks and np.any(ensemble.numbers != SI):  # relaxed with Vink's SW: silicon only
+        found = sorted(set(ensemble.numbers.tolist()) - {SI})
+        raise InputError(f"ensemble: holds Z={found[0]}; evaluation as networks relaxes with "
+                         "Vink's Si potential (--snapshots-only for other elements)")  # fmt: skip
     if ensemble.n_atoms < 2:
         raise InputError(f"ensemble: structures of {ensemble.n_atoms} atom; evaluation needs "
                          "pairs of atoms")  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 
 from repap.data.trajectory import Trajectory, check_writable
 from repap.errors import InputError
+from repap.jobs import output_job
 
 # Stillinger-Weber parameter sets in LAMMPS's .sw order: epsilon (eV), sigma (A), a, lambda,
 # gamma, cos(theta0), A, B, p, q, tol. Vink's set (J. Non-Cryst. Solids 282, 248 (2001)) is
@@ -198,15 +199,29 @@ def _setup_si(lmp: Any, folder: str, potential: str) -> None:
 def random_start(
     n: int, length: float, min_distance: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Random positions in a cubic cell, no two closer than ``min_distance`` (minimum image)."""
+    """Random positions in a cubic cell, no two closer than ``min_distance`` (minimum image).
+    Each trial is checked against the atoms of its own and the neighbouring grid cells only
+    (cells at least ``min_distance`` wide), so large starts take seconds, not hours; the
+    draws and decisions are those of checking every atom."""
     positions = np.empty((n, 3))
+    m = int(length // min_distance) if min_distance > 0 else 0
+    grid: dict[tuple[int, int, int], list[int]] = {}
+    around = [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)]
     for i in range(n):
         for _ in range(100_000):
             trial = rng.random(3) * length
-            d = positions[:i] - trial
+            if m >= 3:  # near atoms only: every one within min_distance is in these cells
+                key = tuple(int(k) % m for k in trial * m // length)
+                cells = [tuple((k + o) % m for k, o in zip(key, o3, strict=True)) for o3 in around]
+                near = [j for cell in cells for j in grid.get(cell, ())]
+                d = positions[near] - trial
+            else:
+                d = positions[:i] - trial
             d -= length * np.round(d / length)
-            if i == 0 or np.min(np.einsum("ij,ij->i", d, d)) >= min_distance**2:
+            if not len(d) or np.min(np.einsum("ij,ij->i", d, d)) >= min_distance**2:
                 positions[i] = trial
+                if m >= 3:
+                    grid.setdefault(key, []).append(i)
                 break
         else:
             raise InputError(
@@ -251,10 +266,17 @@ def simulate(
     """
     cfg = MeltQuench(**protocol)
     cfg.check()
-    if out is not None:  # fail before the MD, not after it
-        if not overwrite and os.path.lexists(out):
-            raise InputError(f"{out}: exists; pass overwrite=True to replace it")
-        check_writable(out, precision)
+    if out is None:
+        return _melt_quench(cfg, progress)
+    check_writable(out, precision)  # fail before the MD, not after it
+    with output_job(out, overwrite) as job:  # held through the MD (repap.jobs)
+        traj = _melt_quench(cfg, progress)
+        traj.write(job.tmp, precision=precision)
+        job.publish()
+    return traj
+
+
+def _melt_quench(cfg: MeltQuench, progress: bool) -> Trajectory:
     length = cfg.box_length
     rng = np.random.default_rng(cfg.seed)
     start = random_start(cfg.atoms, length, cfg.min_distance, rng)
@@ -326,8 +348,6 @@ def simulate(
         energy=energy,
         info={"simulate": asdict(cfg)},
     )
-    if out is not None:
-        traj.write(out, precision=precision)
     return traj
 
 

@@ -34,6 +34,7 @@ from repap.analysis.closeness import CLOSE
 from repap.analysis.metrics import CUTOFF
 from repap.data.trajectory import NetworkSet, Trajectory, read
 from repap.errors import InputError
+from repap.jobs import output_job
 from repap.sim.md import MeltQuench
 
 CRYSTAL_SPREAD = 5.0  # degrees: below, a crystal (diamond: 0; no fully bonded a-Si under 6.6)
@@ -101,7 +102,7 @@ def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) 
         },
     }
     out = _run_path(Path(folder), seed)
-    tmp = out.with_name(out.stem + ".tmp.npz")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")  # unique, and not a run-*.npz
     Trajectory(traj.positions, traj.cell, traj.numbers, traj.pbc, traj.energy, info).write(
         tmp, precision=0.001
     )
@@ -127,11 +128,23 @@ def build_runs(
                          f"{relax_every}")  # fmt: skip
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    with output_job(folder, check=False, flag="folder"):  # one build per folder at a time
+        _build(folder, runs, seed, workers, relax_every, progress, cfg)
+    return [_run_path(folder, s) for s in range(seed, seed + runs)]
+
+
+def _build(folder: Path, runs: int, seed: int, workers: int, relax_every: int, progress: bool,
+           cfg: MeltQuench) -> None:  # fmt: skip
     record = {k: v for k, v in asdict(cfg).items() if k != "seed"}
     record["relax_every"] = relax_every
     path = folder / "protocol.json"
     if path.exists():
-        before = json.loads(path.read_text())
+        try:
+            before = json.loads(path.read_text())
+            assert isinstance(before, dict)
+        except (ValueError, AssertionError):
+            raise InputError(f"{path}: damaged (not a protocol repap dataset wrote); remove it "
+                             "if the folder holds no runs, else restore it") from None  # fmt: skip
         if before != record:
             changed = sorted(k for k in record if before.get(k) != record[k])
             raise InputError(f"{folder}: holds runs of another protocol ({', '.join(changed)})")
@@ -150,8 +163,10 @@ def build_runs(
             bar.set_postfix_str(f"seed {s}")
             one_run(str(folder), s, protocol, relax_every)
             bar.update()
-    else:  # one LAMMPS per process; spawn, so that no parent state (threads, MPI) is copied
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    elif seeds:  # one LAMMPS per process; spawn, so that no parent state (threads, MPI) is copied
+        pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=get_context("spawn"),
+                                   initializer=_worker_start)  # fmt: skip
+        try:
             futures = {pool.submit(one_run, str(folder), s, protocol, relax_every): s
                        for s in seeds}  # fmt: skip
             pending = set(futures)
@@ -162,8 +177,28 @@ def build_runs(
                     bar.update()
                 running = sorted(futures[f] for f in pending if f.running())
                 bar.set_postfix_str(f"running seeds {running}" if running else "", refresh=True)
+        except BaseException:  # Ctrl-C or a failed run: stop every worker now, keep what is done
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     bar.close()
-    return [_run_path(folder, s) for s in range(seed, seed + runs)]
+
+
+def _worker_start() -> None:
+    """In each dataset worker: the parent alone handles Ctrl-C (it stops the workers), and a
+    worker dies with its parent, even one killed with SIGKILL (Linux)."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the line above: nobody to work for
+        os._exit(1)
 
 
 def families(networks: Trajectory, share: float = CLOSE) -> np.ndarray:
@@ -198,6 +233,7 @@ def assemble(
     out: str | os.PathLike | None = None,
     heldout_every: int = 5,
     frames_per_network: int | None = None,
+    overwrite: bool = False,
 ) -> tuple[NetworkSet, dict[str, Any]]:
     """Read the runs of ``folder``, keep one run per distinct network (the first by seed),
     hold out the networks whose seed is a multiple of ``heldout_every`` (a rule that stays the
@@ -209,6 +245,10 @@ def assemble(
     if not paths:
         raise InputError(f"{folder}: no runs (run-*.npz) to assemble")
     every_run = [read(p) for p in paths]
+    for p, r in zip(paths, every_run, strict=True):
+        if not isinstance(r.info.get("run"), dict) or "inherent_positions" not in r.info["run"]:
+            raise InputError(f"{p}: not a run of repap dataset (no run record); move it out "
+                             f"of {folder}")  # fmt: skip
     # A 64-atom cell at 2.33 g/cm3 is exactly a 2 x 2 x 2 diamond supercell: slow quenches can
     # crystallise it (zero angle spread, Vink's diamond energy); a 216-atom one can grow a
     # grain (seed 33: angle spread 5.01, E -3.23 eV/atom; seed 25: 7.9, -3.15). Not a-Si: left
@@ -273,6 +313,8 @@ def assemble(
         inherent_energy=inherent.energy[keep] / first.n_atoms, heldout=held,
         seeds=seeds, family=family,
     )  # fmt: skip
-    if out is not None:
-        result.write(out, precision=0.001)
+    if out is not None:  # an existing one only with overwrite (repap.jobs)
+        with output_job(out, overwrite) as job:
+            result.write(job.tmp, precision=0.001)
+            job.publish()
     return result, report
