@@ -222,8 +222,8 @@ def intact_chunk(path: Path, keys: tuple[str, ...]) -> bool:
 
     import numpy as np
 
-    try:
-        with np.load(path, allow_pickle=False) as data:
+    try:  # the file opened here: numpy leaves it open when the archive is bad
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             ok = all(k in data.files for k in keys) and all(data[k] is not None for k in keys)
     except Exception:  # any failure to read it means: make it again
         ok = False

@@ -157,10 +157,12 @@ def evaluate(
     with contextlib.ExitStack() as stack:
         job = None
         if out is not None:
-            job = stack.enter_context(output_job(out, overwrite))
+            if Path(out).exists() and not Path(out).is_dir():  # a folder, never over a file
+                raise InputError(f"{out}: exists and is not a folder; choose another --out")
             inputs = [t.info.get("source") for t in (ensemble, reference, training) if t]
             if Path(out).resolve() in {Path(s).resolve() for s in inputs if s}:
                 raise InputError(f"{out}: is an input of this evaluation; choose another --out")
+            job = stack.enter_context(output_job(out, overwrite))
         report, curves, net_curves = assess(
             ensemble, reference, training, rmax=rmax, nbins=nbins, cutoff=cutoff,
             min_dist=min_dist, energy=energy, seed=seed, networks=networks, judge=judge,
