@@ -98,6 +98,8 @@ def output_job(out: str | os.PathLike, overwrite: bool = False, flag: str = "--o
     out = Path(out)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: folder {out.parent} is not writable")
     lock = _lock(out.with_name(f".{out.name}.lock"), out, flag)
     job = Job(out, overwrite, flag)
     try:

@@ -196,6 +196,8 @@ def _assert_gone(pids: list[int]) -> None:
          "as .npz"),
         (["inspect", "{ens}", "--index", "abc"], "index: expected an int or 'start:stop:step', "
          "got 'abc'"),
+        (["evaluate", "{carbon}", "--reference", "{carbon}", "--out", "o"], "ensemble: holds "
+         "Z=6; evaluation as networks relaxes with Vink's Si potential"),
     ],
 )  # fmt: skip
 def test_user_mistakes_are_one_line_and_exit_2_before_any_work(argv, message, inputs, tmp_path,
@@ -203,7 +205,11 @@ def test_user_mistakes_are_one_line_and_exit_2_before_any_work(argv, message, in
     monkeypatch.chdir(tmp_path)
     one = repap.Trajectory(np.zeros((2, 1, 3)), np.eye(3) * 5, [14])
     one.write("one.npz")
-    names = {"ens": str(inputs / "frames-3.npz"), "one": "one.npz"}
+    carbon = repap.read(inputs / "frames-3.npz")
+    carbon = repap.Trajectory(carbon.positions, carbon.cell, np.full(30, 6))
+    carbon.write(inputs / "carbon.npz")
+    names = {"ens": str(inputs / "frames-3.npz"), "one": "one.npz",
+             "carbon": str(inputs / "carbon.npz")}  # fmt: skip
     argv = [a.format(**names) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -317,3 +323,44 @@ def test_random_start_checks_only_near_atoms_with_the_same_result():
         np.testing.assert_array_equal(got, brute(n, length, 1.8, np.random.default_rng(n)))
     big = random_start(20_000, MeltQuench(atoms=20_000).box_length, 1.8, np.random.default_rng(0))
     assert np.isfinite(big).all()
+
+
+def test_a_full_disk_leaves_no_partial_file(inputs, tmp_path, monkeypatch, capsys):
+    """inspect --write and train's checkpoints: a failed write leaves nothing behind (so the
+    rerun is not blocked) and says what happened in one line."""
+    import torch
+
+    from repap.data.trajectory import Trajectory
+
+    def full(self, path, *args, **kwargs):
+        Path(path).write_text("half")  # what a full disk leaves, then the failure
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Trajectory, "write", full)
+    out = tmp_path / "i.extxyz"
+    assert main(["inspect", str(inputs / "frames-3.npz"), "--write", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+
+    def torch_full(obj, path, *args, **kwargs):
+        Path(path).write_text("half")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")  # fmt: skip
+
+    monkeypatch.setattr(torch, "save", torch_full)
+    argv = ["train", str(inputs / "train.npz"), "--bins", "12", "--hidden", "16", "--epochs", "1",
+            "--batch-size", "8", "--quiet", "--out", str(tmp_path / "m.pt")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "m.pt: could not be written" in err and "is the disk full?" in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no hidden .m.pt.tmp, no lock
+
+
+def test_a_relaxation_that_fails_everywhere_says_so():
+    from repap.evaluation.network_report import _relaxed
+
+    apart = repap.Trajectory(np.zeros((2, 2, 3)), np.eye(3) * 6, [14, 14])  # atoms on top
+    with pytest.raises(RuntimeError, match=r"^relaxation: none of 2 structures converged"):
+        _relaxed(apart, 1e-3, progress=False)

@@ -27,6 +27,7 @@ from repap._checks import check_positive_int
 from repap.data.trajectory import add_npz_arrays, npz_system
 from repap.jobs import (
     Job,
+    check_memory,
     check_output,
     check_space,
     claim_parts,
@@ -118,6 +119,10 @@ def generate(
     options, device = options.check(net, device)
     precision = options.precision
     _check_space(out, fmt, n, len(net.meta["numbers"]))
+    # a chunk in memory: coordinates, the LSTM's states and one step's distributions, twice
+    cfg, atoms = net.config, len(net.meta["numbers"])
+    per = 12 * atoms + 32 * cfg.hidden * cfg.layers + 8 * cfg.n_bins
+    check_memory(2 * min(batch_size, n) * per, f"batch_size: chunks of {min(batch_size, n):,}")
     settings = {
         "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,

@@ -23,7 +23,7 @@ import numpy as np
 
 from repap.data.trajectory import Trajectory, check_writable
 from repap.errors import InputError
-from repap.jobs import output_job
+from repap.jobs import check_memory, output_job
 
 # Stillinger-Weber parameter sets in LAMMPS's .sw order: epsilon (eV), sigma (A), a, lambda,
 # gamma, cos(theta0), A, B, p, q, tol. Vink's set (J. Non-Cryst. Solids 282, 248 (2001)) is
@@ -266,6 +266,8 @@ def simulate(
     """
     cfg = MeltQuench(**protocol)
     cfg.check()
+    # the frames' dump is read whole (text, ~60 bytes an atom) and becomes float64 arrays
+    check_memory(cfg.frames * cfg.atoms * 100.0, f"frames: {cfg.frames:,} of {cfg.atoms} atoms")
     if out is None:
         return _melt_quench(cfg, progress)
     check_writable(out, precision)  # fail before the MD, not after it
