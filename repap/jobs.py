@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -70,8 +71,9 @@ class Job:
 
     @property
     def tmp(self) -> Path:
-        """A temporary name beside the output, unique to this process, same suffix."""
-        return self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp{self.out.suffix}")
+        """A temporary name beside the output, unique to this process, ending in the
+        output's whole name (so its format, even .xyz.gz, reads the same)."""
+        return self.out.with_name(f".{os.getpid()}.tmp-{self.out.name}")
 
     def publish(self, tmp: Path | None = None) -> Path:
         """Rename ``tmp`` (default :attr:`tmp`) to the output, checking once more that no
@@ -79,7 +81,7 @@ class Job:
         tmp = self.tmp if tmp is None else tmp
         if os.path.lexists(self.out):
             if not self.overwrite:
-                _remove(tmp)
+                discard(tmp)
                 raise InputError(f"{self.out}: appeared while this run worked; kept it (pass "
                                  f"--overwrite to replace it, or another {self.flag})")  # fmt: skip
             if self.out.is_dir() and not self.out.is_symlink():
@@ -95,11 +97,12 @@ def output_job(out: str | os.PathLike, overwrite: bool = False, flag: str = "--o
     process or another, holds it), then check it (see :func:`check_target`; ``check=False``
     for an output the caller checks itself, e.g. a checkpoint being resumed). On leaving, the
     process's temporary files are removed and the lock released."""
-    out = Path(out)
+    shown = out
+    out = Path(os.path.abspath(out))  # "." and ".." have a name here
     if not out.parent.is_dir():
-        raise FileNotFoundError(f"{out}: folder {out.parent} does not exist")
+        raise FileNotFoundError(f"{shown}: folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise InputError(f"{out}: folder {out.parent} is not writable")
+        raise InputError(f"{shown}: folder {out.parent} is not writable")
     lock = _lock(out.with_name(f".{out.name}.lock"), out, flag)
     job = Job(out, overwrite, flag)
     try:
@@ -107,7 +110,7 @@ def output_job(out: str | os.PathLike, overwrite: bool = False, flag: str = "--o
             check_target(out, overwrite, flag)
         yield job
     finally:
-        _remove(job.tmp)
+        discard(job.tmp)
         _unlock(lock)
 
 
@@ -138,7 +141,8 @@ def _unlock(handle: IO[str]) -> None:
     handle.close()
 
 
-def _remove(path: Path) -> None:
+def discard(path: Path) -> None:
+    """Remove a temporary file or folder, if there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -149,6 +153,27 @@ def parts_dir(out: Path) -> Path:
     return out.with_name(out.name + ".parts")
 
 
+FINISHED = re.compile(r"chunk-\d{6}(\.md)?\.npz")  # not the temporary files beside them
+
+
+def refuse_foreign_folder(out: Path, expected: set[str]) -> None:
+    """Before ``--overwrite`` replaces the folder ``out`` whole: refuse one that holds
+    anything but ``expected`` names (a folder of the user's own, not an earlier report)."""
+    if out.is_dir():
+        other = sorted(p.name for p in out.iterdir() if p.name not in expected)
+        if other:
+            raise InputError(f"{out}: holds {other[0]}"
+                             f"{f' and {len(other) - 1} more' if len(other) > 1 else ''}, which "
+                             "this command does not write; --overwrite replaces only its own "
+                             "output, choose another --out")  # fmt: skip
+
+
+def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` is ``folder`` or lies in it."""
+    path, folder = Path(os.path.abspath(path)), Path(os.path.abspath(folder))
+    return path == folder or folder in path.parents
+
+
 def claim_parts(parts: Path, settings: dict[str, Any], announce: bool = False,
                 overwrite: bool = False) -> None:  # fmt: skip
     """Create the parts folder of a locked output (:func:`output_job`), or check that the one
@@ -157,7 +182,7 @@ def claim_parts(parts: Path, settings: dict[str, Any], announce: bool = False,
     discarded), else refused. ``announce``: say on stderr when a run resumes."""
     parts.mkdir(exist_ok=True)
     record = parts / "run.json"
-    chunks = {p.name.split(".")[0] for p in parts.glob("chunk-*.npz")}
+    chunks = {p.name[:12] for p in parts.glob("chunk-*.npz") if FINISHED.fullmatch(p.name)}
     if record.exists() or chunks:
         try:
             before = json.loads(record.read_text())
@@ -209,11 +234,17 @@ def available_memory() -> float:
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def check_memory(need: float, what: str) -> None:
-    """Refuse at once work that would need more memory than is available."""
-    have = available_memory()
+def check_memory(need: float, what: str, device: Any = None) -> None:
+    """Refuse at once work that would need more memory than is available: the host's, or a
+    CUDA ``device``'s free memory."""
+    if device is not None and getattr(device, "type", None) == "cuda":
+        import torch
+
+        have, where = float(torch.cuda.mem_get_info(device)[0]), f"{device}"
+    else:
+        have, where = available_memory(), "this machine"
     if need > have:
-        raise InputError(f"{what} need about {size_text(need)} of memory; this machine has "
+        raise InputError(f"{what} need about {size_text(need)} of memory; {where} has "
                          f"{size_text(have)} available")  # fmt: skip
 
 

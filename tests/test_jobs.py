@@ -183,7 +183,9 @@ def _assert_gone(pids: list[int]) -> None:
         (["evaluate", "{ens}", "--snapshots-only", "--judge", "--out", "o"], "judge: judges "
          "the relaxed networks"),
         (["evaluate", "{one}", "--reference", "{one}", "--out", "o"], "structures of 1 atom"),
-        (["evaluate", "{ens}", "--out", "{ens}", "--overwrite"], "is an input of this "
+        (["evaluate", "{ens}", "--out", "{ens}", "--overwrite"], "holds an input of this "
+         "evaluation"),
+        (["evaluate", "{ens}", "--out", "{inputs}", "--overwrite"], "holds an input of this "
          "evaluation"),
         (["train", "{ens}", "--seed", "-1", "--out", "m.pt"], "seed: expected an integer >= 0"),
         (["train", "a-si-64", "--augment", "100000", "--out", "m.pt"], "augment: 100000 extra "
@@ -209,7 +211,7 @@ def test_user_mistakes_are_one_line_and_exit_2_before_any_work(argv, message, in
     carbon = repap.Trajectory(carbon.positions, carbon.cell, np.full(30, 6))
     carbon.write(inputs / "carbon.npz")
     names = {"ens": str(inputs / "frames-3.npz"), "one": "one.npz",
-             "carbon": str(inputs / "carbon.npz")}  # fmt: skip
+             "carbon": str(inputs / "carbon.npz"), "inputs": str(inputs)}  # fmt: skip
     argv = [a.format(**names) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -364,3 +366,39 @@ def test_a_relaxation_that_fails_everywhere_says_so():
     apart = repap.Trajectory(np.zeros((2, 2, 3)), np.eye(3) * 6, [14, 14])  # atoms on top
     with pytest.raises(RuntimeError, match=r"^relaxation: none of 2 structures converged"):
         _relaxed(apart, 1e-3, progress=False)
+
+
+def test_overwrite_replaces_only_a_folder_of_its_own(inputs, tmp_path, capsys):
+    """evaluate --overwrite over a folder holding the user's own files is refused (nothing
+    deleted); over an earlier report it replaces it whole."""
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["evaluate", str(inputs / "frames-3.npz"), "--snapshots-only", "--no-energy",
+            "--quiet", "--out", str(out), "--overwrite"]  # fmt: skip
+    assert main(argv) == 2
+    assert "rep: holds notes.txt, which this command does not write" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    (out / "report.md").write_text("an earlier report")
+    assert main(argv) == 0
+    assert (out / "report.md").read_text().startswith("# repap evaluate")
+
+
+def test_odd_output_names_work(inputs, tmp_path, monkeypatch):
+    """ "." as a folder output, and compressed formats whose name has two suffixes."""
+    from repap.jobs import claim_parts, output_job
+
+    monkeypatch.chdir(tmp_path)
+    with output_job(".", check=False) as job:
+        assert job.out == tmp_path
+    assert main(["inspect", str(inputs / "frames-3.npz"), "--write", "f.xyz.gz"]) == 0
+    assert len(repap.read(tmp_path / "f.xyz.gz")) == 3
+    # a chunk's temporary file is not a finished chunk: a rerun with other arguments goes on
+    parts = tmp_path / "o.npz.parts"
+    parts.mkdir()
+    (parts / "run.json").write_text('{"a": 1}')
+    (parts / "chunk-000000.npz.tmp.npz").write_bytes(b"half")
+    with output_job(tmp_path / "o.npz"):
+        claim_parts(parts, {"a": 2})
+    assert json.loads((parts / "run.json").read_text()) == {"a": 2}

@@ -22,9 +22,11 @@ def run(args: argparse.Namespace) -> int:
             )
     from pathlib import Path
 
+    from repap.jobs import inside
+
     named = [p for p in (args.ensemble, args.reference, args.training) if p and Path(p).exists()]
-    if Path(args.out).resolve() in {Path(p).resolve() for p in named}:
-        raise InputError(f"{args.out}: is an input of this evaluation; choose another --out")
+    if any(inside(p, args.out) for p in named):
+        raise InputError(f"{args.out}: holds an input of this evaluation; choose another --out")
     ensemble = read(args.ensemble)
     ref_name, train_name = args.reference, args.training
     if ref_name is None:  # the shipped set of the ensemble's size: its held-out part, training

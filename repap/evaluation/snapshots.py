@@ -17,7 +17,7 @@ from repap.analysis.radial import rdf
 from repap.data.trajectory import Trajectory
 from repap.errors import InputError
 from repap.evaluation import baselines
-from repap.jobs import output_job
+from repap.jobs import discard, inside, output_job, refuse_foreign_folder
 
 SI = 14
 ENERGY_FRAMES = 5000  # at most this many structures per ensemble get a LAMMPS energy
@@ -160,9 +160,14 @@ def evaluate(
             if Path(out).exists() and not Path(out).is_dir():  # a folder, never over a file
                 raise InputError(f"{out}: exists and is not a folder; choose another --out")
             inputs = [t.info.get("source") for t in (ensemble, reference, training) if t]
-            if Path(out).resolve() in {Path(s).resolve() for s in inputs if s}:
-                raise InputError(f"{out}: is an input of this evaluation; choose another --out")
+            if any(inside(s, out) for s in inputs if s):
+                raise InputError(f"{out}: holds an input of this evaluation; choose another "
+                                 "--out")  # fmt: skip
             job = stack.enter_context(output_job(out, overwrite))
+            if overwrite:
+                refuse_foreign_folder(Path(out), REPORT_FILES)
+            discard(job.tmp)  # one left by an earlier process of the same id
+            job.tmp.mkdir()
         report, curves, net_curves = assess(
             ensemble, reference, training, rmax=rmax, nbins=nbins, cutoff=cutoff,
             min_dist=min_dist, energy=energy, seed=seed, networks=networks, judge=judge,
@@ -170,10 +175,13 @@ def evaluate(
         )  # fmt: skip
         report["context"]["seconds"] = round(time.time() - started, 1)
         if job is not None:
-            job.tmp.mkdir()
             write_report(job.tmp, report, curves, net_curves)
             job.publish()
     return report
+
+
+REPORT_FILES = {"report.json", "report.md", "rdf.png", "coordination.png", "angles.png",
+                "networks.png", "closeness.png"}  # fmt: skip
 
 
 def write_report(folder: Path, report: dict[str, Any], curves: dict, net_curves: dict | None

@@ -58,15 +58,16 @@ def _save_chunk(path: Path, ens: Ensemble, seconds: float) -> None:
     os.replace(tmp, path)
 
 
-def _finished_chunks(parts: Path) -> set[int]:
-    """Indices of the chunks a previous run left in ``parts`` (finished, intact files only;
-    a damaged one is removed, to be made again)."""
+def _finished_chunks(parts: Path, mine=lambda c: True) -> set[int]:
+    """Indices of the chunks a previous run left in ``parts`` for which ``mine`` holds
+    (a torchrun rank's own), finished, intact files only (a damaged one is removed, to be
+    made again)."""
     if not parts.is_dir():
         return set()
     names = (e.name for e in os.scandir(parts))
     found = {int(nm[6:-4]) for nm in names if nm.startswith("chunk-") and nm.endswith(".npz")}
     keys = ("positions", "index", "redrawn", "restarts", "failed", "seconds")
-    return {c for c in found if intact_chunk(parts / f"chunk-{c:06d}.npz", keys)}
+    return {c for c in found if mine(c) and intact_chunk(parts / f"chunk-{c:06d}.npz", keys)}
 
 
 # bytes per atom: a chunk (float32 xyz, as sampled) and the final file (npz float64, text ~55)
@@ -122,7 +123,8 @@ def generate(
     # a chunk in memory: coordinates, the LSTM's states and one step's distributions, twice
     cfg, atoms = net.config, len(net.meta["numbers"])
     per = 12 * atoms + 32 * cfg.hidden * cfg.layers + 8 * cfg.n_bins
-    check_memory(2 * min(batch_size, n) * per, f"batch_size: chunks of {min(batch_size, n):,}")
+    check_memory(2 * min(batch_size, n) * per, f"batch_size: chunks of {min(batch_size, n):,}",
+                 device)  # fmt: skip
     settings = {
         "model_sha256": file_digest(Path(model)),
         "n": n, "seed": seed, "min_dist": min_dist, "temperature": temperature,
@@ -143,7 +145,7 @@ def generate(
 
         n_chunks = -(-n // batch_size)
         mine = range(rank, n_chunks, world)  # this rank's chunks, never listed: n may be huge
-        done = {c for c in _finished_chunks(parts) if c < n_chunks and c % world == rank}
+        done = _finished_chunks(parts, lambda c: c < n_chunks and c % world == rank)
         bar = None
         if progress and rank == 0:
             from tqdm.auto import tqdm

@@ -300,6 +300,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         check_output,
         check_space,
         claim_parts,
+        intact_chunk,
         output_job,
         parts_dir,
     )
@@ -344,7 +345,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         for c in range(chunks):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
             bar.set_postfix_str(f"chunk {c + 1}/{chunks}")
-            if path.exists():
+            if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
                 part, s = read(path), json.loads(record.read_text())
                 bar.update(len(part))
             else:
@@ -357,7 +358,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
             tried, seconds = tried + s["tried"], seconds + s["seconds"]
             if temperature is not None:
                 path, record = path.with_suffix(".md.npz"), record.with_suffix(".md.json")
-                if path.exists():
+                if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
                     part, s_md = read(path), json.loads(record.read_text())
                 else:
                     t0 = time.perf_counter()

@@ -135,6 +135,8 @@ def build_runs(
 
 def _build(folder: Path, runs: int, seed: int, workers: int, relax_every: int, progress: bool,
            cfg: MeltQuench) -> None:  # fmt: skip
+    for stale in folder.glob(".run-*.tmp.npz"):  # half-written by a run stopped before; ours
+        stale.unlink()  # to clear, under the folder's lock
     record = {k: v for k, v in asdict(cfg).items() if k != "seed"}
     record["relax_every"] = relax_every
     path = folder / "protocol.json"

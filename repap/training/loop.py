@@ -292,7 +292,8 @@ def train(
         # a batch: targets (B, 3N, G) and the LSTM's activations through time, forward and back
         m, steps = config.model, 3 * traj.n_atoms
         per = steps * (4 * m.n_bins * 3 + 4 * 4 * m.hidden * m.layers * 3)
-        check_memory(config.batch_size * per, f"batch_size: {config.batch_size:,} sequences")
+        check_memory(config.batch_size * per, f"batch_size: {config.batch_size:,} sequences",
+                     device)  # fmt: skip
         data = _prepare_data(traj, config, source)
         with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched
             torch.manual_seed(config.seed)

@@ -31,7 +31,7 @@ from repap.data.sequences import prepare
 from repap.errors import InputError
 from repap.evaluation.snapshots import assess, markdown, write_report
 from repap.generation.chunked import write_extxyz
-from repap.jobs import output_job
+from repap.jobs import discard, output_job, refuse_foreign_folder
 from repap.model.checkpoint import pretrained
 from repap.training.loop import TrainConfig, train
 
@@ -52,6 +52,9 @@ def run_demo(
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a folder; pass another --out")
     with output_job(target, overwrite) as job:
+        if overwrite:  # only an earlier demo's folder is replaced
+            refuse_foreign_folder(target, DEMO_FILES)
+        discard(job.tmp)
         job.tmp.mkdir()
         report = _run(job.tmp, quick, progress)
         job.publish()
@@ -61,6 +64,11 @@ def run_demo(
         f"small-model.pt, small-model.loss.png, and new-networks/ ({report['seconds']:.0f} s)"
     )
     return report["evaluation"]
+
+
+DEMO_FILES = {"generated.extxyz", "report.md", "report.json", "rdf.png", "coordination.png",
+              "angles.png", "networks.png", "closeness.png", "density.png", "small-model.pt",
+              "small-model.last.pt", "small-model.loss.png", "new-networks"}  # fmt: skip
 
 
 def _run(out: Path, quick: bool, progress: bool) -> dict[str, Any]:
