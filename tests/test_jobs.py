@@ -61,6 +61,9 @@ def writers(inputs: Path) -> dict:
                     "i.extxyz", by_len(3, 4)),
         "train": ([*train, "--epochs", "1"], [*train, "--epochs", "2"], "m.pt",
                   lambda out: {1: "A", 2: "B"}.get(len(repap.load_model(out).meta["history"]))),
+        "search": (["search", "-n", "1", "--out", "q.npz", "--quiet", "--moves-per-atom", "1"],
+                   ["search", "-n", "2", "--out", "q.npz", "--quiet", "--moves-per-atom", "1"],
+                   "q.npz", by_len(1, 2)),
         "evaluate": ([*evaluate, "--nbins", "50"], [*evaluate, "--nbins", "60"], "rep",
                      lambda out: {50: "A", 60: "B"}.get(
                          json.loads((out / "report.json").read_text())["settings"]["nbins"])),
@@ -103,7 +106,7 @@ def test_a_second_writer_during_or_after_the_first_is_refused(command, inputs, t
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["generate", "relax", "rebuild", "simulate", "inspect",
-                                     "train", "evaluate"])  # fmt: skip
+                                     "train", "evaluate", "search"])  # fmt: skip
 def test_two_writers_at_many_offsets_never_both_finish(command, inputs, tmp_path):
     """The probes of issue 34: B started 0 .. 1.2x A's duration after A, in steps."""
     a, b, name, which = writers(inputs)[command]
