@@ -66,8 +66,9 @@ def check_target(out: Path, overwrite: bool = False, flag: str = "--out") -> Non
 class Job:
     """A locked output (see :func:`output_job`)."""
 
-    def __init__(self, out: Path, overwrite: bool, flag: str) -> None:
+    def __init__(self, out: Path, overwrite: bool, flag: str, shown: Path | None = None) -> None:
         self.out, self.overwrite, self.flag = out, overwrite, flag
+        self.shown = out if shown is None else shown  # the name as the user gave it
 
     @property
     def tmp(self) -> Path:
@@ -82,7 +83,7 @@ class Job:
         if os.path.lexists(self.out):
             if not self.overwrite:
                 discard(tmp)
-                raise InputError(f"{self.out}: appeared while this run worked; kept it (pass "
+                raise InputError(f"{self.shown}: appeared while this run worked; kept it (pass "
                                  f"--overwrite to replace it, or another {self.flag})")  # fmt: skip
             if self.out.is_dir() and not self.out.is_symlink():
                 shutil.rmtree(self.out)
@@ -97,17 +98,17 @@ def output_job(out: str | os.PathLike, overwrite: bool = False, flag: str = "--o
     process or another, holds it), then check it (see :func:`check_target`; ``check=False``
     for an output the caller checks itself, e.g. a checkpoint being resumed). On leaving, the
     process's temporary files are removed and the lock released."""
-    shown = out
+    shown = Path(out)
     out = Path(os.path.abspath(out))  # "." and ".." have a name here
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{shown}: folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise InputError(f"{shown}: folder {out.parent} is not writable")
-    lock = _lock(out.with_name(f".{out.name}.lock"), out, flag)
-    job = Job(out, overwrite, flag)
+    lock = _lock(out.with_name(f".{out.name}.lock"), shown, flag)
+    job = Job(out, overwrite, flag, shown)
     try:
         if check:
-            check_target(out, overwrite, flag)
+            check_target(shown, overwrite, flag)
         yield job
     finally:
         discard(job.tmp)
