@@ -10,7 +10,6 @@ from repap.errors import InputError
 
 def run(args: argparse.Namespace) -> int:
     from repap.data.shipped import BY_ATOMS, structures
-    from repap.data.trajectory import read
     from repap.evaluation.snapshots import check_comparable, evaluate, markdown
 
     if not 1 <= args.nbins <= 100_000:  # beyond, the RDF histograms alone take gigabytes
@@ -20,14 +19,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--{name.replace('_', '-')}: expected a positive number, got {getattr(args, name)}"
             )
-    from pathlib import Path
-
-    from repap.jobs import inside
-
-    named = [p for p in (args.ensemble, args.reference, args.training) if p and Path(p).exists()]
-    if any(inside(p, args.out) for p in named):
-        raise InputError(f"{args.out}: holds an input of this evaluation; choose another --out")
-    ensemble = read(args.ensemble)
+    ensemble = structures(args.ensemble, "ensemble")
     ref_name, train_name = args.reference, args.training
     if ref_name is None:  # the shipped set of the ensemble's size: its held-out part, training
         if ensemble.n_atoms not in BY_ATOMS:

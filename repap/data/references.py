@@ -27,14 +27,19 @@ def reference(heldout: bool = False) -> Trajectory:
     return read(DATA / FILES[bool(heldout)])
 
 
+def check_set_atoms(atoms: int) -> None:
+    """Refuse an atom count no shipped network set has."""
+    if atoms not in NETWORK_SETS:
+        raise InputError(f"atoms: expected one of {tuple(NETWORK_SETS)}, got {atoms!r}")
+
+
 def reference_set(which: str = "all", atoms: int = 64) -> Trajectory:
     """A shipped multi-network set (a :class:`repap.sim.reference_sets.NetworkSet`) of a-Si, one
     melt-quench (1 ns) per distinct network, 200 frames at 300 K each, every network's
     inherent structure; ``which``: "all", "train" or "heldout" (every fifth seed held out);
     ``atoms``: 64 (131 networks) or 216 (38 networks). Built by ``repap dataset`` (docs/guide.md,
     "Sets of many networks")."""
-    if atoms not in NETWORK_SETS:
-        raise InputError(f"atoms: expected one of {tuple(NETWORK_SETS)}, got {atoms!r}")
+    check_set_atoms(atoms)
     path = DATA / NETWORK_SETS[atoms]
     if not path.is_file():
         raise OSError(

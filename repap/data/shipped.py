@@ -60,7 +60,9 @@ def structures(text: str | os.PathLike, what: str):
     from repap.data.trajectory import read
 
     if Path(text).exists():
-        return read(text)
+        traj = read(text)
+        traj.info.setdefault("source", str(text))  # where it came from (evaluate's --out check)
+        return traj
     if str(text) in SETS:
         return open_set(str(text))
     raise InputError(f"{what} {text}: no such file, nor a shipped set ({', '.join(SETS)})")

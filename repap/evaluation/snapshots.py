@@ -157,12 +157,12 @@ def evaluate(
     with contextlib.ExitStack() as stack:
         job = None
         if out is not None:
-            if Path(out).exists() and not Path(out).is_dir():  # a folder, never over a file
-                raise InputError(f"{out}: exists and is not a folder; choose another --out")
             inputs = [t.info.get("source") for t in (ensemble, reference, training) if t]
             if any(inside(s, out) for s in inputs if s):
                 raise InputError(f"{out}: holds an input of this evaluation; choose another "
                                  "--out")  # fmt: skip
+            if Path(out).exists() and not Path(out).is_dir():  # a folder, never over a file
+                raise InputError(f"{out}: exists and is not a folder; choose another --out")
             job = stack.enter_context(output_job(out, overwrite))
             if overwrite:
                 refuse_foreign_folder(Path(out), REPORT_FILES)

@@ -274,6 +274,20 @@ def rebuild(
     return out, summary
 
 
+def check_networks_output(out: Path, n: int, chunk: int, atoms: int, overwrite: bool) -> None:
+    """The checks ``rebuild_file`` and ``search_file`` share, before any work: the output,
+    the sizes, the shipped set of ``atoms``, and the disk for n networks written twice
+    (chunks, then OUT)."""
+    from repap.data.references import check_set_atoms
+    from repap.jobs import check_output, check_space
+
+    check_output(out, overwrite)
+    check_positive_int(n, "n")
+    check_positive_int(chunk, "chunk")
+    check_set_atoms(atoms)
+    check_space(out.parent, 2 * n * atoms * 3 * 8, f"n: {n:,} networks of {atoms} atoms")
+
+
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
                  temperature: float | None = None, md_time: float | None = None,
                  progress: bool = True, overwrite: bool = False,
@@ -295,26 +309,13 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
     from repap.analysis.networks import fingerprints
     from repap.data.references import reference_set
     from repap.data.trajectory import read
-    from repap.jobs import (
-        check_memory,
-        check_output,
-        check_space,
-        claim_parts,
-        intact_chunk,
-        output_job,
-        parts_dir,
-    )
+    from repap.jobs import check_memory, claim_parts, intact_chunk, output_job, parts_dir
     from repap.sim.md import check_md, thermalize
 
     out = Path(out)
-    check_output(out, overwrite)
-    check_positive_int(n, "n")
-    check_positive_int(chunk, "chunk")
-    if atoms not in (64, 216):
-        raise InputError(f"atoms: expected 64 or 216 (the shipped sets), got {atoms!r}")
-    # every network made is kept as a fingerprint (to avoid it) and written twice (chunk, OUT)
+    check_networks_output(out, n, chunk, atoms, overwrite)
+    # every network made is kept as a fingerprint, to avoid it
     check_memory(n * atoms * (atoms - 1) / 2 * 8, f"n: {n:,} networks of {atoms} atoms")
-    check_space(out.parent, 2 * n * atoms * 3 * 8, f"n: {n:,} networks of {atoms} atoms")
     networks = reference_set(atoms=atoms).inherent_structures("train")
     options = {"hole": 8, "regions": 1, "max_energy": None, "min_dist": 2.0, "seed": 0,
                "fill": "uniform", **options}  # fmt: skip

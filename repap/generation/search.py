@@ -255,22 +255,11 @@ def search_file(
 
     from repap.data.references import reference_set
     from repap.data.trajectory import read
-    from repap.jobs import (
-        check_output,
-        check_space,
-        claim_parts,
-        intact_chunk,
-        output_job,
-        parts_dir,
-    )
+    from repap.generation.rebuild import check_networks_output
+    from repap.jobs import claim_parts, intact_chunk, output_job, parts_dir
 
     out = Path(out)
-    check_output(out, overwrite)
-    check_positive_int(n, "n")
-    check_positive_int(chunk, "chunk")
-    if atoms not in (64, 216):
-        raise InputError(f"atoms: expected 64 or 216 (the shipped sets), got {atoms!r}")
-    check_space(out.parent, 2 * n * atoms * 3 * 8, f"n: {n:,} networks of {atoms} atoms")
+    check_networks_output(out, n, chunk, atoms, overwrite)
     if not (isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0):
         raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
     unknown = sorted(set(options) - set(SearchOptions.__dataclass_fields__))
