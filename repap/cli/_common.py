@@ -20,6 +20,18 @@ def add_overwrite(p: argparse.ArgumentParser, what: str = "OUT") -> None:
     p.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
 
 
+def add_cluster_options(p: argparse.ArgumentParser, unit: str,
+                        default: str = "one per core; 1: in this process") -> None:  # fmt: skip
+    """Where the work units run (repap.cluster): local worker processes, or a Dask cluster."""
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help=f"run each {unit} as a task on this Dask cluster: a scheduler "
+                   "address (tcp://host:8786) or scheduler file (.json); "
+                   "docs/cluster.md")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"local worker processes, one {unit} each at a time (default: "
+                   f"{default})")  # fmt: skip
+
+
 PROTOCOL_HELP = {  # MeltQuench field -> help (units), for simulate and dataset
     "atoms": "atoms",
     "density": "g/cm^3, cubic cell",

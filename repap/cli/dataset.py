@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from repap.cli._common import add_overwrite, add_protocol_options, protocol_of
+from repap.cli._common import add_cluster_options, add_overwrite, add_protocol_options, protocol_of
 from repap.errors import InputError
 
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
                              "keeps its networks); name it so")  # fmt: skip
         check_target(Path(args.out), args.overwrite)
     build_runs(args.folder, args.runs, seed=args.seed, workers=args.workers,
-               relax_every=args.relax_every, progress=not args.quiet,
+               scheduler=args.scheduler, relax_every=args.relax_every, progress=not args.quiet,
                **protocol_of(args))  # fmt: skip
     if args.out:
         nets, report = assemble(args.folder, args.out, heldout_every=args.heldout_every,
@@ -44,8 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dataset",
         help="a reference set of many distinct networks: melt-quench runs, relaxed, split",
-        description="Melt-quench RUNS cells (seeds SEED, SEED+1, ...; WORKERS processes), sample "
-        "frames at --temperature, relax every --relax-every-th frame to its inherent structure, "
+        description="Melt-quench RUNS cells (seeds SEED, SEED+1, ...; one task each, on local "
+        "processes or a Dask cluster), sample frames at --temperature, relax every "
+        "--relax-every-th frame to its inherent structure, "
         "one file per run in FOLDER (a rerun resumes). With --out, group the runs' inherent "
         "structures into networks, keep one run per network, hold out the networks whose seed is "
         "a multiple of --heldout-every and "
@@ -54,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", help="folder of the runs (created; a rerun resumes)")
     p.add_argument("--runs", type=int, required=True, help="melt-quench runs wanted in FOLDER")
     add_protocol_options(p, atoms=64, frames=200, stride=250)  # the shipped 64-atom set's
-    p.add_argument("--workers", type=int, default=2, help="processes (default: 2)")
+    add_cluster_options(p, "melt-quench run")
     p.add_argument("--relax-every", type=int, default=20,
                    help="relax every K-th frame of a run (default: 20)")  # fmt: skip
     p.add_argument("--out", help="also assemble the set into this .npz")

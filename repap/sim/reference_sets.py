@@ -1,9 +1,10 @@
 """Reference sets of many a-Si networks: melt-quench runs, their inherent structures, duplicate
 networks dropped, a split by network.
 
-``build_runs`` melt-quenches ``runs`` independent cells (seed, seed + 1, ...; several processes
-at once), samples frames at the final temperature, relaxes every ``relax_every``-th frame to
-its inherent structure and writes one file per run into a folder (``run-SEED.npz``): a rerun
+``build_runs`` melt-quenches ``runs`` independent cells (seed, seed + 1, ...; one task each,
+on local worker processes or a Dask cluster, :mod:`repap.cluster`), samples frames at the
+final temperature, relaxes every ``relax_every``-th frame to its inherent structure and
+writes one file per run into a folder (``run-SEED.npz``): a rerun
 skips the runs already there, so an interrupted build resumes, and a folder started with
 another protocol is refused. ``assemble`` reads the runs, groups their inherent structures into
 networks (:mod:`repap.analysis.networks`), keeps the first run of each network, and writes a
@@ -22,9 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +70,9 @@ def _grain(run: Trajectory) -> bool:
     return bool(diamond_like_fraction(pos, run.cell, cutoff=CUTOFF)[0] > CRYSTAL_FRACTION)
 
 
-def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) -> str:
-    """Melt-quench one cell, relax sampled frames, write ``run-SEED.npz`` (atomically)."""
+def one_run(seed: int, protocol: dict[str, Any], relax_every: int) -> Trajectory:
+    """One work unit of :func:`build_runs`: melt-quench one cell, relax sampled frames; the
+    run's frames with its record (what :func:`write_run` writes)."""
     from repap.analysis.networks import group
     from repap.sim.md import simulate
     from repap.sim.relaxation import relax
@@ -101,40 +101,51 @@ def one_run(folder: str, seed: int, protocol: dict[str, Any], relax_every: int) 
             "inherent_quality": quality(inherent),
         },
     }
-    out = _run_path(Path(folder), seed)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")  # unique, and not a run-*.npz
-    Trajectory(traj.positions, traj.cell, traj.numbers, traj.pbc, traj.energy, info).write(
-        tmp, precision=0.001
-    )
+    return Trajectory(traj.positions, traj.cell, traj.numbers, traj.pbc, traj.energy, info)
+
+
+def write_run(folder: Path, run: Trajectory) -> Path:
+    """``run-SEED.npz`` of a run, written whole (a temporary name that is no run-*.npz)."""
+    out = _run_path(folder, run.info["run"]["seed"])
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.npz")
+    run.write(tmp, precision=0.001)
     os.replace(tmp, out)
-    return str(out)
+    return out
 
 
 def build_runs(
     folder: str | os.PathLike,
     runs: int,
     seed: int = 1,
-    workers: int = 2,
+    workers: int | None = None,
     relax_every: int = 100,
     progress: bool = True,
+    scheduler: str | os.PathLike | None = None,
     **protocol: Any,
 ) -> list[Path]:
     """Melt-quench runs ``seed .. seed + runs - 1`` into ``folder`` (see the module doc);
-    ``protocol``: the fields of :class:`repap.sim.md.MeltQuench` but ``seed``."""
+    ``protocol``: the fields of :class:`repap.sim.md.MeltQuench` but ``seed``. Each run is a
+    task (:mod:`repap.cluster`): on ``workers`` local processes (default: one per core), or on
+    the Dask cluster of ``scheduler``; this process writes the runs."""
+    from repap.cluster import check_scheduler, check_workers
+
     cfg = MeltQuench(**protocol)
     cfg.check()
-    if runs < 1 or workers < 1 or relax_every < 1:
-        raise InputError(f"runs, workers, relax_every: expected >= 1, got {runs}, {workers}, "
-                         f"{relax_every}")  # fmt: skip
+    check_workers(workers)
+    check_scheduler(scheduler)
+    if runs < 1 or relax_every < 1:
+        raise InputError(f"runs, relax_every: expected >= 1, got {runs}, {relax_every}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with output_job(folder, check=False, flag="folder"):  # one build per folder at a time
-        _build(folder, runs, seed, workers, relax_every, progress, cfg)
+        _build(folder, runs, seed, relax_every, progress, cfg, workers, scheduler)
     return [_run_path(folder, s) for s in range(seed, seed + runs)]
 
 
-def _build(folder: Path, runs: int, seed: int, workers: int, relax_every: int, progress: bool,
-           cfg: MeltQuench) -> None:  # fmt: skip
+def _build(folder: Path, runs: int, seed: int, relax_every: int, progress: bool,
+           cfg: MeltQuench, workers: int | None, scheduler: Any) -> None:  # fmt: skip
+    from repap.cluster import tasks
+
     for stale in folder.glob(".run-*.tmp.npz"):  # half-written by a run stopped before; ours
         stale.unlink()  # to clear, under the folder's lock
     record = {k: v for k, v in asdict(cfg).items() if k != "seed"}
@@ -160,47 +171,15 @@ def _build(folder: Path, runs: int, seed: int, workers: int, relax_every: int, p
         print(f"{folder}: resuming, {runs - len(seeds)} of {runs} runs already done")
     bar = tqdm(total=runs, initial=runs - len(seeds), desc="melt-quench runs", unit="run",
                disable=not progress)  # fmt: skip
-    if workers == 1:  # in this process: no start-up cost, and no __main__ guard needed
+    with bar, tasks("run", len(seeds), scheduler, workers, needs=("lammps",)) as work:
         for s in seeds:
-            bar.set_postfix_str(f"seed {s}")
-            one_run(str(folder), s, protocol, relax_every)
+            work.submit(s, one_run, s, protocol, relax_every)
+        left = set(seeds)
+        for s, run in work.results():  # as they finish; only this process writes
+            write_run(folder, run)
+            left.discard(s)
+            bar.set_postfix_str(f"{len(left)} to go" if left else "")
             bar.update()
-    elif seeds:  # one LAMMPS per process; spawn, so that no parent state (threads, MPI) is copied
-        pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=get_context("spawn"),
-                                   initializer=_worker_start)  # fmt: skip
-        try:
-            futures = {pool.submit(one_run, str(folder), s, protocol, relax_every): s
-                       for s in seeds}  # fmt: skip
-            pending = set(futures)
-            while pending:  # wake every few seconds, so the bar's clock runs between runs
-                done, pending = wait(pending, timeout=5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    fut.result()
-                    bar.update()
-                running = sorted(futures[f] for f in pending if f.running())
-                bar.set_postfix_str(f"running seeds {running}" if running else "", refresh=True)
-        except BaseException:  # Ctrl-C or a failed run: stop every worker now, keep what is done
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
-    bar.close()
-
-
-def _worker_start() -> None:
-    """In each dataset worker: the parent alone handles Ctrl-C (it stops the workers), and a
-    worker dies with its parent, even one killed with SIGKILL (Linux)."""
-    import ctypes
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before the line above: nobody to work for
-        os._exit(1)
 
 
 def families(networks: Trajectory, share: float = CLOSE) -> np.ndarray:

