@@ -169,8 +169,9 @@ def _local_worker_plugin() -> Any:
     return kind()
 
 
-def check_scheduler(scheduler: str | os.PathLike | None) -> None:
-    """Refuse a scheduler argument that cannot be one, before any work."""
+def check_scheduler(scheduler: str | os.PathLike | None, reach: bool = True) -> None:
+    """Refuse a scheduler argument that cannot be one, or (``reach``) one that does not
+    answer, before any work."""
     if scheduler is None:
         return
     text = str(scheduler)
@@ -179,6 +180,9 @@ def check_scheduler(scheduler: str | os.PathLike | None) -> None:
                          "scheduler file (.json)")  # fmt: skip
     if text.endswith(".json") and not Path(text).is_file():
         raise InputError(f"--scheduler {text}: no such scheduler file")
+    if reach:
+        with _connect(text):
+            pass
 
 
 def check_workers(workers: int | None) -> None:
@@ -199,7 +203,7 @@ def tasks(
     file ``.json``) joins an existing Dask cluster; else an embedded local cluster of
     ``workers`` processes (default: one per core), or this process when one would do (one
     worker or one unit). ``needs``: modules each worker must have (checked first)."""
-    check_scheduler(scheduler)
+    check_scheduler(scheduler, reach=False)  # reached below
     check_workers(workers)
     if scheduler is None:
         count = min(cores() if workers is None else workers, units)
@@ -210,12 +214,10 @@ def tasks(
         if not importlib.util.find_spec("distributed"):
             raise InputError("--scheduler/--workers: Dask is not installed here "
                              "(pip install 'dask[distributed]')")  # fmt: skip
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         if scheduler is None:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR))  # fmt: skip
+            cluster = stack.enter_context(local_cluster(count))
             client = stack.enter_context(Client(cluster, set_as_default=False))
             client.register_plugin(_local_worker_plugin())
         else:
@@ -229,6 +231,17 @@ def tasks(
             yield runner
         finally:
             runner.cancel()
+
+
+def local_cluster(workers: int, **options: Any) -> Any:
+    """A Dask LocalCluster of ``workers`` single-threaded processes, quiet: its HTTP server on
+    a free local port (not 8787, which another cluster may hold), logs from errors up."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=logging.ERROR,
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        **options)  # fmt: skip
 
 
 @contextlib.contextmanager
