@@ -169,7 +169,9 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(rb, "rebuild", once_then_fail)
-    argv = ["rebuild", "--out", str(out), "-n", "2", "--chunk", "1", "--quiet", "--seed", "7"]
+    # --workers 1: in this process, where the test replaces rebuild
+    argv = ["rebuild", "--out", str(out), "-n", "2", "--chunk", "1", "--quiet", "--seed", "7",
+            "--workers", "1"]  # fmt: skip
     assert main(argv) != 0
     err = capsys.readouterr().err
     assert "interrupted; run the same command again to resume: finished chunks are kept" in err
@@ -227,8 +229,9 @@ def test_cli_resumes_the_md_and_refuses_other_md_settings(tmp_path, capsys, monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(md, "thermalize", once_then_fail)
+    # --workers 1: in this process, where the test replaces thermalize
     argv = ["rebuild", "--out", str(out), "-n", "2", "--chunk", "1", "--quiet", "--seed", "7",
-            "--temperature", "300", "--md-time", "0.1"]  # fmt: skip
+            "--workers", "1", "--temperature", "300", "--md-time", "0.1"]  # fmt: skip
     assert main(argv) != 0
     parts = tmp_path / "hot.npz.parts"
     assert len(list(parts.glob("chunk-*.md.npz"))) == 1  # the first chunk's frames kept

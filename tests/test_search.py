@@ -101,8 +101,9 @@ def test_cli_writes_and_resumes(tmp_path, capsys, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sr, "search", once_then_fail)
+    # --workers 1: in this process, where the test replaces search
     argv = ["search", "--out", str(out), "-n", "2", "--chunk", "1", "--moves-per-atom", "0.2",
-            "--quiet", "--seed", "5"]  # fmt: skip
+            "--quiet", "--seed", "5", "--workers", "1"]  # fmt: skip
     assert main(argv) == 130
     assert not out.exists() and len(list((tmp_path / "s.npz.parts").glob("chunk-*.npz"))) == 1
     monkeypatch.setattr(sr, "search", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
