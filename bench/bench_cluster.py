@@ -5,7 +5,7 @@
    and repap's. ``extra_info``: seconds of overhead per task. The cluster's start and stop
    are measured apart (they come once per command).
 2. Speed-up from 1 worker (in this process: no cluster) to 2 (the embedded cluster, its
-   start included) for ``repap dataset``, ``relax`` and ``rebuild`` at sizes of about 10-30 s
+   start included) for ``repap dataset``, ``relax`` and ``rebuild`` at sizes of about 20-60 s
    on one core. ``extra_info``: the bytes a task ships (pickled arguments and result).
 
 Run on a quiet machine (nothing else on the cores): ``.venv/bin/pytest bench/bench_cluster.py``.
@@ -62,50 +62,50 @@ def _size(*values) -> int:
     return len(pickle.dumps(values))
 
 
-RUN = {"atoms": 30, "frames": 50, "stride": 100, "melt_time": 5.0, "quench_time": 10.0,
-       "equilibrate_time": 1.0}  # fmt: skip
+RUN = {"atoms": 64, "frames": 100, "stride": 250, "melt_time": 10.0, "quench_time": 50.0,
+       "equilibrate_time": 5.0}  # fmt: skip
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.benchmark(group="cluster: repap dataset, 6 runs of 30 atoms (15 ps quench)")
+@pytest.mark.benchmark(group="cluster: repap dataset, 4 runs of 64 atoms (50 ps quench)")
 def test_dataset(benchmark, tmp_path, workers):
-    args = (1, RUN, 10)
+    args = (1, RUN, 20)
     shipped = _size(args) + _size(one_run(*args))
     counter = iter(range(100))
 
     def fn():
-        build_runs(tmp_path / f"runs-{next(counter)}", 6, relax_every=10, workers=workers,
+        build_runs(tmp_path / f"runs-{next(counter)}", 4, relax_every=20, workers=workers,
                    progress=False, **RUN)  # fmt: skip
 
     _speed_up(benchmark, workers, fn, shipped)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.benchmark(group="cluster: repap relax, 96 frames of 64 atoms, 8 chunks")
+@pytest.mark.benchmark(group="cluster: repap relax, 2,400 frames of 64 atoms, 16 chunks")
 def test_relax(benchmark, tmp_path, workers):
-    frames = repap.reference_set(atoms=64)[::50][:96]
+    frames = repap.reference_set(atoms=64)[::5][:2400]
     path = tmp_path / "in.npz"
     frames.write(path)
-    part = frames[:12]
+    part = frames[:150]
     shipped = _size(part) + _size(relax(part, progress=False))
     counter = iter(range(100))
 
     def fn():
-        relax_file(path, tmp_path / f"out-{next(counter)}.npz", chunk=12, workers=workers,
+        relax_file(path, tmp_path / f"out-{next(counter)}.npz", chunk=150, workers=workers,
                    progress=False)  # fmt: skip
 
     _speed_up(benchmark, workers, fn, shipped)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.benchmark(group="cluster: repap rebuild, 96 networks of 64 atoms, 6 chunks")
+@pytest.mark.benchmark(group="cluster: repap rebuild, 384 networks of 64 atoms, 12 chunks")
 def test_rebuild(benchmark, tmp_path, workers):
     networks = repap.reference_set(atoms=64).inherent_structures("train")
-    shipped = _size(networks) + _size(rebuild(networks, 16, seed=99))
+    shipped = _size(networks) + _size(rebuild(networks, 32, seed=99))
     counter = iter(range(100))
 
     def fn():
-        rebuild_file(tmp_path / f"out-{next(counter)}.npz", 96, chunk=16, workers=workers,
+        rebuild_file(tmp_path / f"out-{next(counter)}.npz", 384, chunk=32, workers=workers,
                      progress=False)  # fmt: skip
 
     _speed_up(benchmark, workers, fn, shipped)

@@ -63,6 +63,10 @@ class Tasks:
     def submit(self, key: Hashable, fn: Callable, *args: Any, **kwargs: Any) -> None:
         self._queue.append((key, fn, args, kwargs))
 
+    def submit_first(self, key: Hashable, fn: Callable, *args: Any, **kwargs: Any) -> None:
+        """A task that others wait for: before every task not yet started."""
+        self._queue.appendleft((key, fn, args, kwargs))
+
     def results(self) -> Iterator[tuple[Hashable, Any]]:
         while self._queue:
             key, fn, args, kwargs = self._queue.popleft()
@@ -89,11 +93,16 @@ class DaskTasks(Tasks):
     def share(self, value: Any) -> Any:
         return self.client.scatter(value, broadcast=True, hash=False)
 
-    def submit(self, key: Hashable, fn: Callable, *args: Any, **kwargs: Any) -> None:
+    def submit(self, key: Hashable, fn: Callable, *args: Any, _priority: int = 0,
+               **kwargs: Any) -> None:  # fmt: skip
         name = f"repap-{self.label}-{key}-{self._run}".replace(" ", "")
-        fut = self.client.submit(_task, fn, args, kwargs, key=name, pure=False, retries=0)
+        fut = self.client.submit(_task, fn, args, kwargs, key=name, pure=False, retries=0,
+                                 priority=_priority)  # fmt: skip
         self._keys[fut.key] = key
         self._done.add(fut)
+
+    def submit_first(self, key: Hashable, fn: Callable, *args: Any, **kwargs: Any) -> None:
+        self.submit(key, fn, *args, _priority=1, **kwargs)
 
     def results(self) -> Iterator[tuple[Hashable, Any]]:
         from distributed import KilledWorker
@@ -114,9 +123,18 @@ class DaskTasks(Tasks):
 
 
 def _task(fn: Callable, args: tuple, kwargs: dict) -> Any:
-    """One work unit on a worker; a module missing there is named with the worker."""
+    """One work unit on a worker, its Numba kernels on one thread (a worker is one core:
+    Dask's nannies set OMP_NUM_THREADS=1, not Numba's count, which would start a thread per
+    core in every worker); a module missing there is named with the worker."""
     try:
-        return fn(*args, **kwargs)
+        import numba
+
+        before = numba.get_num_threads()  # Numba's count is per thread: this task's only
+        numba.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            numba.set_num_threads(before)
     except ImportError as err:
         raise ClusterError(f"worker {_where()}: {err}") from None
 

@@ -394,9 +394,10 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                             if ticks is not None:
                                 bar.update(len(new) - len(part))
                             avoid = np.concatenate([earlier, fp[new]])
-                            work.submit(("top-up", c), rebuild, networks, len(part) - len(new),
-                                        seed=_top_up_seed(seed, c), bar=ticks, avoid=avoid,
-                                        **options)  # fmt: skip
+                            missing = len(part) - len(new)  # before the drafts still to run
+                            work.submit_first(("top-up", c), rebuild, networks, missing,
+                                              seed=_top_up_seed(seed, c), bar=ticks,
+                                              avoid=avoid, **options)  # fmt: skip
                             return
                         finalize(c, part, record)
                     made.append(fingerprints(final[c][0]))
