@@ -256,10 +256,26 @@ def local_cluster(workers: int, **options: Any) -> Any:
     a free local port (not 8787, which another cluster may hold), logs from errors up."""
     from distributed import LocalCluster
 
+    _quiet_resource_tracker()
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                         dashboard_address=None, silence_logs=logging.ERROR,
                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                         **options)  # fmt: skip
+
+
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (if not yet running) without its warning about
+    the semaphores of workers stopped mid-task (Ctrl-C), which it cleans up anyway: a line of
+    noise to a user. The option is this process's again at once."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    before = sys.warnoptions[:]
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions[:] = before
 
 
 @contextlib.contextmanager
