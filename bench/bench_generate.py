@@ -24,7 +24,7 @@ import pytest
 import torch
 
 import repap
-from repap.model.checkpoint import PRETRAINED
+from repap.data.shipped import MODELS
 from repap.runtime import keep_freed_memory
 
 THREADS = 2
@@ -40,7 +40,7 @@ keep_freed_memory()  # as `repap generate` does: give every peer the same alloca
 @pytest.fixture(scope="module")
 def model():
     name = os.environ.get("REPAP_BENCH_MODEL", "recommended")
-    return repap.pretrained(name) if name in PRETRAINED else repap.load_model(name)
+    return repap.pretrained(name) if name in MODELS else repap.load_model(name)
 
 
 def distribution(model, logits):

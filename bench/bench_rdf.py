@@ -37,10 +37,10 @@ def large():
     return pos, np.eye(3) * length
 
 
-def freud_small(traj):
+def freud_small(traj, threads=THREADS):
     import freud
 
-    freud.parallel.set_num_threads(THREADS)
+    freud.parallel.set_num_threads(threads)
     box = freud.box.Box.from_matrix(traj.cell.T)
     calc = freud.density.RDF(bins=100, r_max=4.2)
     for frame in traj.positions:
@@ -87,6 +87,20 @@ def test_many_small_frames(benchmark, small, peer):
         "mdanalysis": lambda: mda_small(small),
     }[peer]
     benchmark.pedantic(fn, rounds=3 if peer == "repap" else 1, iterations=1)
+
+
+@pytest.mark.parametrize("peer", ["repap", "freud"])
+def test_many_small_frames_one_thread(benchmark, small, peer):
+    """(a) with one thread each: the kernels themselves, no thread scheduling."""
+    benchmark.group = f"(a) {len(small)} frames x 30 atoms, rmax 4.2, 100 bins, 1 thread"
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        fn = {"repap": lambda: rdf(small, rmax=4.2, nbins=100),
+              "freud": lambda: freud_small(small, threads=1)}[peer]  # fmt: skip
+        benchmark.pedantic(fn, rounds=3 if peer == "repap" else 1, iterations=1)
+    finally:
+        numba.set_num_threads(before)
 
 
 @pytest.mark.parametrize("peer", ["repap", "freud", "ase", "mdanalysis"])

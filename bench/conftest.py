@@ -43,6 +43,9 @@ def cpu_kind() -> dict:
         "features": [f for f in FLAGS if f in flags],
         "cores": len(os.sched_getaffinity(0)),
     }
+    from repap.runtime import numba_target
+
+    kind["numba_target"] = numba_target()[0]  # "generic": Numba's kernels without AVX2
     kind["label"] = (f"{kind['cpu']} {gen} (family {family} model {model}), "
                      f"{'AVX-512' if 'avx512f' in flags else 'AVX2'}"
                      f"{' + bf16' if 'avx512_bf16' in flags else ''}, "

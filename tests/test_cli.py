@@ -281,3 +281,42 @@ def test_generate_refuses_bfloat16_on_the_cpu_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and not out.exists()
     assert len(err) == 1 and "precision: bfloat16 generation runs on CUDA only" in err[0]
+
+
+def test_info_names_numba_target_and_the_generic_fallback(monkeypatch, capsys):
+    """repap info says which CPU Numba compiles for, and when its LLVM fell back to a generic
+    x86-64 on an AVX2 CPU, says how to get the vector code back."""
+    import llvmlite.binding as ll
+
+    import repap.runtime as runtime
+
+    monkeypatch.delenv("NUMBA_CPU_NAME", raising=False)
+    assert main(["info"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("numba_target"))
+    assert ll.get_host_cpu_name() in line and "generic" not in line
+    monkeypatch.setattr(ll, "get_host_cpu_name", lambda: "generic")
+    monkeypatch.setattr(runtime, "_cpu_flag", lambda flag: flag == "avx2")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "numba_target           generic" in out and "NUMBA_CPU_NAME=x86-64-v3" in out
+    monkeypatch.setenv("NUMBA_CPU_NAME", "x86-64-v3")
+    assert runtime.numba_target() == ("x86-64-v3 (NUMBA_CPU_NAME)", False)
+
+
+def test_the_rdf_compiled_for_x86_64_v3_equals_the_host_build(tmp_path):
+    """The advised fallback target (NUMBA_CPU_NAME=x86-64-v3) runs on any AVX2 CPU and gives
+    the host build's histogram."""
+    code = ("import numpy as np, repap; from repap.analysis.radial import rdf; "
+            "r, g = rdf(repap.reference()[:200], rmax=4.2, nbins=100); "
+            "np.save('g.npy', g)")  # fmt: skip
+    runs = {}
+    for name in ("host", "x86-64-v3"):
+        folder = tmp_path / name
+        folder.mkdir()
+        env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(folder / "cache")}
+        env.pop("NUMBA_CPU_NAME", None)
+        if name != "host":
+            env["NUMBA_CPU_NAME"] = name
+        subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, check=True)
+        runs[name] = np.load(folder / "g.npy")
+    np.testing.assert_allclose(runs["x86-64-v3"], runs["host"], rtol=1e-12)

@@ -63,7 +63,10 @@ void export_lstm(py::module_& m) {
       },
       "Inverted-dropout mask (0 or 1/(1-p)) of a T x B x H tensor, keyed by (seed, row, t, j).");
   using C = lstm::CellStep;
-  py::class_<C> cell(m, "CellStep", "Arguments of lstm_cell_step_cuda: sizes, device pointers.");
+  // module_local: a second build of the module (bench: -march=native beside the portable one)
+  // loads in the same process without a clash of registered types
+  py::class_<C> cell(m, "CellStep", "Arguments of lstm_cell_step_cuda: sizes, device pointers.",
+                     py::module_local());
   cell.def(py::init<>())
       .def_readwrite("gates_bf16", &C::gates_bf16)
       .def_readwrite("h_lo_stride", &C::h_lo_stride)

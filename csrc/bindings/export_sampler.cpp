@@ -94,7 +94,8 @@ void pointer_field(py::class_<sampler::RuleRows>& cls, const char* name,
 
 void export_sampler(py::module_& m) {
   py::class_<sampler::RuleRows> rows(m, "RuleRows",
-                                     "Device pointers and sizes of a CUDA generation batch.");
+                                     "Device pointers and sizes of a CUDA generation batch.",
+                                     py::module_local());  // see export_lstm.cpp
   rows.def(py::init<>())
       .def_readwrite("n", &sampler::RuleRows::n)
       .def_readwrite("n_coords", &sampler::RuleRows::n_coords)
