@@ -16,7 +16,9 @@ process: no cluster to start.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import importlib.util
 import logging
@@ -56,8 +58,9 @@ class Tasks:
     workers = 1
     here = True  # tasks run in this process (their own progress bars can show)
 
-    def share(self, value: Any) -> Any:
-        """A value many tasks take (a model's bytes): sent to each worker once."""
+    def share(self, value: Any, broadcast: bool = True) -> Any:
+        """A value tasks take (a model's bytes: sent to each worker once; ``broadcast=False``:
+        held by the cluster, fetched by the worker that needs it), kept out of the task."""
         return value
 
     def submit(self, key: Hashable, fn: Callable, *args: Any, **kwargs: Any) -> None:
@@ -90,8 +93,8 @@ class DaskTasks(Tasks):
     def workers(self) -> int:  # type: ignore[override]
         return len(self.client.scheduler_info(n_workers=-1)["workers"])
 
-    def share(self, value: Any) -> Any:
-        return self.client.scatter(value, broadcast=True, hash=False)
+    def share(self, value: Any, broadcast: bool = True) -> Any:
+        return self.client.scatter(value, broadcast=broadcast, hash=False)
 
     def submit(self, key: Hashable, fn: Callable, *args: Any, _priority: int = 0,
                **kwargs: Any) -> None:  # fmt: skip
@@ -115,6 +118,10 @@ class DaskTasks(Tasks):
                 raise ClusterError(f"{self.label} {key}: its workers died while running it, "
                                    f"again and again ({err}); see the workers' logs"
                                    ) from None  # fmt: skip
+            except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                raise ClusterError(f"{self.label} {key}: cancelled by the cluster (the "
+                                   "scheduler lost, or another client cancelled it); run "
+                                   "the same command again to resume") from None  # fmt: skip
             fut.release()
             yield key, value
 
@@ -148,21 +155,30 @@ def _where() -> str:
         return socket.gethostname()
 
 
-# what a worker must be able to import; found without importing (no torch start-up)
+# what a worker must be able to import, found without importing (no torch start-up), and its
+# repap's version: builtins only, so that a worker without repap can answer
 PROBE = ("(__import__('socket').gethostname(), {m: __import__('importlib.util')"
-         ".util.find_spec(m) is not None for m in %r})")  # fmt: skip
+         ".util.find_spec(m) is not None for m in %r}, __import__('importlib.metadata')"
+         ".metadata.version('repap') if __import__('importlib.util').util.find_spec('repap') "
+         "else None)")  # fmt: skip
 NEEDS = {"repap": "repap", "lammps": "LAMMPS's Python module (lammps)", "torch": "PyTorch"}
 
 
 def _probe(client: Any, needs: tuple[str, ...]) -> None:
     """Refuse, before any task, a cluster whose workers cannot run ours: each worker is asked
     which modules it can import (builtins only: a worker without repap can answer)."""
+    from importlib.metadata import version
+
+    ours = version("repap")
     answers = client.run(eval, PROBE % (("repap", *needs),))
-    for address, (host, found) in sorted(answers.items()):
+    for address, (host, found, theirs) in sorted(answers.items()):
         missing = [NEEDS.get(m, m) for m, ok in found.items() if not ok]
         if missing:
             raise ClusterError(f"worker {address} on {host}: {', '.join(missing)} not installed "
                                "there; install repap in the workers' environment")  # fmt: skip
+        if theirs != ours:
+            raise ClusterError(f"worker {address} on {host}: repap {theirs}, this is {ours}; "
+                               "install the same version on the workers")  # fmt: skip
 
 
 def _setup_local_worker(self: Any, worker: Any) -> None:
@@ -223,11 +239,10 @@ def tasks(
     worker or one unit). ``needs``: modules each worker must have (checked first)."""
     check_scheduler(scheduler, reach=False)  # reached below
     check_workers(workers)
-    if scheduler is None:
-        count = min(cores() if workers is None else workers, units)
-        if count <= 1:
-            yield Tasks()
-            return
+    count = min(cores() if workers is None else workers, units)
+    if units < 1 or (scheduler is None and count <= 1):  # nothing to do, or one worker
+        yield Tasks()
+        return
     with contextlib.ExitStack() as stack:
         if not importlib.util.find_spec("distributed"):
             raise InputError("--scheduler/--workers: Dask is not installed here "
@@ -235,7 +250,14 @@ def tasks(
         from distributed import Client
 
         if scheduler is None:
-            cluster = stack.enter_context(local_cluster(count))
+            try:
+                cluster = stack.enter_context(local_cluster(count))
+            except RuntimeError as err:  # e.g. a script without a __main__ guard, re-run by spawn
+                raise ClusterError(
+                    f"workers: the local cluster's {count} worker processes did not start "
+                    f"({str(err).splitlines()[0]}); in a script, call repap with workers > 1 "
+                    'under `if __name__ == "__main__":`, or pass workers=1'
+                ) from None
             client = stack.enter_context(Client(cluster, set_as_default=False))
             client.register_plugin(_local_worker_plugin())
         else:
@@ -257,8 +279,10 @@ def local_cluster(workers: int, **options: Any) -> Any:
     from distributed import LocalCluster
 
     _quiet_resource_tracker()
+    # memory_limit 0: no pausing or killing of a worker at a share of the RAM (Dask's
+    # default), as repap's process pool had none
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=logging.ERROR,
+                        dashboard_address=None, silence_logs=logging.ERROR, memory_limit=0,
                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                         **options)  # fmt: skip
 

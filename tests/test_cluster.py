@@ -156,8 +156,9 @@ def test_a_scheduler_that_does_not_answer_gets_one_line(tmp_path, structures, ca
     assert "no such scheduler file" in capsys.readouterr().err
 
 
-def test_a_worker_without_lammps_is_named(tmp_path, structures):
-    """A worker that cannot import lammps (hidden by a preload) is refused before any task."""
+def test_a_worker_without_lammps_or_with_another_repap_is_named(tmp_path, structures):
+    """A worker that cannot import lammps (hidden by a preload), or has another repap, is
+    refused before any task."""
     hide = tmp_path / "hide_lammps.py"
     hide.write_text("import sys\nsys.modules['lammps'] = None\n")
     with local_cluster(1, preload=[str(hide)]) as lc:
@@ -170,6 +171,13 @@ def test_a_worker_without_lammps_is_named(tmp_path, structures):
             work.submit(0, __import__, "lammps")
             with pytest.raises(ClusterError, match=r"worker tcp://\S+ on \S+: import of lammps"):
                 list(work.results())
+    other = tmp_path / "other_repap.py"
+    other.write_text("import importlib.metadata as m\nreal = m.version\n"
+                     "m.version = lambda n: '0.0.1' if n == 'repap' else real(n)\n")  # fmt: skip
+    with local_cluster(1, preload=[str(other)]) as lc:
+        with pytest.raises(ClusterError, match=r"worker tcp://\S+ on \S+: repap 0.0.1, this is "):
+            relax_file(structures, tmp_path / "o.npz", scheduler=lc.scheduler_address,
+                       progress=False)  # fmt: skip
 
 
 def test_one_worker_or_one_unit_runs_here_and_bad_workers_are_refused():
@@ -180,15 +188,42 @@ def test_one_worker_or_one_unit_runs_here_and_bad_workers_are_refused():
     with pytest.raises(ValueError, match="workers: expected an integer >= 1, got 0"):
         with tasks("chunk", 5, workers=0):
             pass
-    pids: list[int] = []
     with tasks("chunk", 4, workers=2) as work:
         assert not work.here and work.workers == 2
+        pids = list(work.client.run(os.getpid).values())
         for k in range(4):
             work.submit(k, os.getpid)
-        pids = [pid for _, pid in work.results()]
-    assert len(set(pids)) >= 1 and os.getpid() not in pids
-    for pid in set(pids):  # the embedded cluster's workers end with it
+        ran = {pid for _, pid in work.results()}
+    assert len(pids) == 2 and ran <= set(pids) and os.getpid() not in pids
+    for pid in pids:  # the embedded cluster's workers end with it
         deadline = time.perf_counter() + 10
         while Path(f"/proc/{pid}").exists() and time.perf_counter() < deadline:
             time.sleep(0.05)
         assert not Path(f"/proc/{pid}").exists()
+    with tasks("chunk", 0, scheduler="tcp://127.0.0.1:9") as work:  # nothing to do: no cluster
+        assert work.here
+
+
+def test_a_rebuild_stopped_in_a_top_up_resumes_to_the_same_networks(tmp_path, monkeypatch):
+    """Stopped while it makes a chunk's repeats again, a rerun starts from the drafts kept
+    on disk and ends with the networks of an uninterrupted run."""
+    import repap.generation.rebuild as rb
+
+    args = {"n": 20, "chunk": 4, "hole": 2, "progress": False, "workers": 1}
+    whole = rebuild_file(tmp_path / "whole.extxyz", **args)
+    assert whole["topped_up"] > 0
+    real = rb.rebuild
+
+    def stop_at_a_top_up(*a, **k):
+        if k.get("avoid") is not None:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(rb, "rebuild", stop_at_a_top_up)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_file(tmp_path / "again.extxyz", **args)
+    assert list((tmp_path / "again.extxyz.parts").glob("chunk-*.draft.npz"))
+    monkeypatch.setattr(rb, "rebuild", real)
+    again = rebuild_file(tmp_path / "again.extxyz", **args)
+    assert again["topped_up"] == whole["topped_up"]
+    assert filecmp.cmp(tmp_path / "whole.extxyz", tmp_path / "again.extxyz", shallow=False)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +177,9 @@ def generate(
                    needs=("torch",)) as work:  # fmt: skip
             if work.here:
                 model_ref, how = net, (options, device)
-            else:  # each worker checks the options for its own device
-                model_ref, how = work.share(Path(model).read_bytes()), (raw, given)
+            else:  # the options as resolved here; each worker checks them for its device
+                model_ref = work.share(Path(model).read_bytes())
+                how = (replace(raw, precision=options.precision), given)
             for c in todo:
                 lo = c * batch_size
                 work.submit(c, _sample_chunk, model_ref, *how, lo, min(batch_size, n - lo))
@@ -194,27 +197,31 @@ def generate(
         return summary
 
 
-_LOADED: dict[bytes, Any] = {}  # in a worker process: the last model loaded, by its bytes' hash
+_LOADED: dict[tuple[bytes, str], tuple] = {}  # in a worker: the last model, options, device
+_LOADING = threading.Lock()  # a worker may run several tasks at once (dask worker --nthreads)
 
 
 def _sample_chunk(model: Any, options: SamplingOptions, device: Any, start: int,
                   count: int) -> tuple[Ensemble, float]:  # fmt: skip
     """One work unit of :func:`generate`: structures start .. start + count - 1, and the
-    seconds taken. ``model``: the model, or (on a cluster's worker) its checkpoint's bytes."""
+    seconds taken. ``model``: the model, or (on a cluster's worker) its checkpoint's bytes,
+    loaded once per worker and device; the options are the client's, precision resolved, so
+    that every chunk is made as the file records (a worker that cannot is refused)."""
     if isinstance(model, bytes):
         import hashlib
         import tempfile
 
-        key = hashlib.sha256(model).digest()
-        if key not in _LOADED:
-            device = resolve_device(device)
-            with tempfile.NamedTemporaryFile(suffix=".pt") as fh:
-                fh.write(model)
-                fh.flush()
+        key = (hashlib.sha256(model).digest(), str(device))
+        with _LOADING:
+            if key not in _LOADED:
+                with tempfile.NamedTemporaryFile(suffix=".pt") as fh:
+                    fh.write(model)
+                    fh.flush()
+                    net = load_model(fh.name, "cpu")
+                checked, dev = options.check(net, device)  # the device as this worker sees it
                 _LOADED.clear()
-                _LOADED[key] = load_model(fh.name, device)
-        model = _LOADED[key]
-        options, device = options.check(model, next(model.parameters()).device)
+                _LOADED[key] = (net.to(dev), checked, dev)
+            model, options, device = _LOADED[key]
     t0 = time.perf_counter()
     ens = sample_checked(model, count, options, device, start=start, batch_size=count)
     if device.type == "cuda":

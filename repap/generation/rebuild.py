@@ -290,13 +290,16 @@ def check_networks_output(out: Path, n: int, chunk: int, atoms: int, overwrite: 
 
 def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 100,
                  temperature: float | None = None, md_time: float | None = None,
-                 progress: bool = True, overwrite: bool = False, workers: int | None = None,
+                 progress: bool = True, overwrite: bool = False, workers: int | None = 1,
                  scheduler: str | os.PathLike | None = None,
                  **options: Any) -> dict[str, Any]:  # fmt: skip
     """``repap rebuild``: ``n`` new networks from the built-in ``atoms``-atom set's training
     networks into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` at a time into ``OUT.parts/``
-    (chunk c seeded by seed + c); a rerun with the same arguments resumes. ``options`` are
-    :func:`rebuild`'s. ``temperature`` (K): write, instead of the inherent structures, one
+    (chunk c seeded by seed + c); a rerun with the same arguments resumes. Each chunk is a task
+    (:mod:`repap.cluster`): in this process (``workers=1``, the default), on ``workers`` local
+    processes (None: one per core; the command line's default) or on the Dask cluster of
+    ``scheduler``; the same networks any way. ``options`` are :func:`rebuild`'s.
+    ``temperature`` (K): write, instead of the inherent structures, one
     frame of each at that temperature after ``md_time`` ps (default 0.5) of MD
     (:func:`repap.sim.md.thermalize`, Vink's SW, the potential the built-in sets were made and
     relaxed with), as a melt-quench's frames are; its time is counted in the cost. An
@@ -360,9 +363,12 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         # chunk order, this process drops a chunk's networks that an earlier chunk holds and
         # rebuilds as many again, avoiding every earlier one (a task seeded by (seed, c)): the
         # same networks for any number of workers, in any order of finishing.
-        units = len(todo) + (0 if temperature is None else chunks - len(md))
+        units = len(todo) + len(set(drafts) - set(final))  # drafts may need a top-up
+        units += 0 if temperature is None else chunks - len(md)
         with bar, tasks("chunk", units, scheduler, workers, needs=("lammps",)) as work:
             ticks = bar if work.here else None  # in this process: a tick per network kept
+            if ticks is not None:  # drafts read back count as made, as their task ticked
+                bar.update(sum(size[c] for c in drafts if c not in final))
             for c in todo:
                 work.submit(("draft", c), rebuild, networks, size[c], seed=seed + c, bar=ticks,
                             **options)  # fmt: skip
@@ -372,6 +378,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
             def finalize(c: int, part: Trajectory, record: dict) -> None:
                 _write_part(part, record, *_part_paths(parts, c, ""))
                 final[c] = part, record
+                drafts.pop(c, None)
                 for stale in _part_paths(parts, c, ".draft"):
                     stale.unlink(missing_ok=True)
                 if ticks is None:
@@ -393,7 +400,8 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                             held[c].info["source"] = [part.info["source"][i] for i in new]
                             if ticks is not None:
                                 bar.update(len(new) - len(part))
-                            avoid = np.concatenate([earlier, fp[new]])
+                            # held by the cluster, not sent in the task (it grows with n)
+                            avoid = work.share(np.concatenate([earlier, fp[new]]), False)
                             missing = len(part) - len(new)  # before the drafts still to run
                             work.submit_first(("top-up", c), rebuild, networks, missing,
                                               seed=_top_up_seed(seed, c), bar=ticks,
@@ -412,7 +420,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                     drafts[c] = part, record
                 elif stage == "top-up":
                     kept = held.pop(c)
-                    first = drafts.pop(c)[1]
+                    first = drafts[c][1]
                     both = _joined([kept, part], networks)
                     record = {**first, "tried": first["tried"] + record["tried"],
                               "seconds": first["seconds"] + record["seconds"],
@@ -428,7 +436,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         seconds = sum(r["seconds"] for r in records)
         md_seconds = sum(md[c][1]["seconds"] for c in md) if temperature is not None else 0.0
         sources = [k for c in range(chunks) for k in final[c][0].info.get("source", [])]
-        s = records[-1]
+        s = {k: v for k, v in records[-1].items() if k != "top_up"}
         result = _joined(done, networks)
         seconds += md_seconds
         summary = {**s, "kept": n, "tried": int(tried), "seconds": seconds,

@@ -242,14 +242,15 @@ def search(
 
 def search_file(
     out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 32, seed: int = 0,
-    progress: bool = True, overwrite: bool = False, workers: int | None = None,
+    progress: bool = True, overwrite: bool = False, workers: int | None = 1,
     scheduler: str | os.PathLike | None = None, **options: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """``repap search``: ``n`` networks by search in the cell of the built-in ``atoms``-atom
     set into ``out`` (.npz, .xyz/.extxyz or .db), ``chunk`` chains at a time into
     ``OUT.parts/`` (chunk c seeded by seed + c); a rerun with the same arguments resumes.
-    Each chunk is a task (:mod:`repap.cluster`): on ``workers`` local processes (default: one
-    per core) or the Dask cluster of ``scheduler``; the same output either way.
+    Each chunk is a task (:mod:`repap.cluster`): in this process (``workers=1``, the default),
+    on ``workers`` local processes (None: one per core; the command line's default) or on the
+    Dask cluster of ``scheduler``; the same output any way.
     ``options``: :class:`SearchOptions` fields. An existing ``out``, or finished chunks of
     other arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns the
     summary."""

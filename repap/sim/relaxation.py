@@ -291,16 +291,17 @@ def relax_file(
     chunk: int = 100,
     progress: bool = True,
     overwrite: bool = False,
-    workers: int | None = None,
+    workers: int | None = 1,
     scheduler: str | os.PathLike | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """``repap relax``: relax every structure of a trajectory file into ``out`` (.npz, .extxyz
     or .db), ``chunk`` structures at a time into ``OUT.parts/``; a rerun with the same
-    arguments resumes. Each chunk is a task (:mod:`repap.cluster`): on ``workers`` local
-    processes (default: one per core) or the Dask cluster of ``scheduler``; the same output
-    either way. ``options`` are :func:`relax`'s. An existing ``out``, or finished
-    chunks of other arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns
+    arguments resumes. Each chunk is a task (:mod:`repap.cluster`): in this process
+    (``workers=1``, the default), on ``workers`` local processes (None: one per core; the
+    command line's default) or on the Dask cluster of ``scheduler``; the same output any way.
+    ``options`` are :func:`relax`'s. An existing ``out``, or finished chunks of other
+    arguments, are refused unless ``overwrite`` (:mod:`repap.jobs`). Returns
     the summary."""
     from repap.cluster import check_scheduler, check_workers, tasks
     from repap.data.trajectory import read
