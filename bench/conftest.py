@@ -2,8 +2,6 @@
 in pytest-benchmark's machine_info and in each benchmark's extra_info, so that a saved run
 (``--benchmark-json``) says where its figures come from."""
 
-from pathlib import Path
-
 import pytest
 
 # AMD's families and models (Zen generation), as /proc/cpuinfo gives them
@@ -18,17 +16,11 @@ def cpu_kind() -> dict:
     features that decide the kernels' speed, and the cores this process may use."""
     import os
 
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key and key not in fields:
-                fields[key] = value.strip()
-            if not line.strip() and fields:
-                break  # the first processor tells
-    except OSError:
-        return {"cpu": "unknown"}
+    from repap.runtime import cpu_fields, numba_target
+
+    fields = cpu_fields()
+    if not fields:
+        return {"cpu": "unknown", "label": "unknown CPU"}
     family, model = int(fields.get("cpu family", "0")), int(fields.get("model", "0"))
     gen = ""
     if fields.get("vendor_id") == "AuthenticAMD":
@@ -43,8 +35,6 @@ def cpu_kind() -> dict:
         "features": [f for f in FLAGS if f in flags],
         "cores": len(os.sched_getaffinity(0)),
     }
-    from repap.runtime import numba_target
-
     kind["numba_target"] = numba_target()[0]  # "generic": Numba's kernels without AVX2
     kind["label"] = (f"{kind['cpu']} {gen} (family {family} model {model}), "
                      f"{'AVX-512' if 'avx512f' in flags else 'AVX2'}"

@@ -121,18 +121,29 @@ def resolve_precision(precision: str | None, device: Any) -> str:
     return precision
 
 
+def cpu_fields() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ("model name", "cpu family", "model",
+    "flags", ...); empty where there is none (not Linux)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    if fields:
+                        break  # the first processor tells
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
+
+
 def machine() -> str:
     """This machine in words, for reports: CPU model and cores (Linux), else the platform."""
     import platform
 
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(
-                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
+    name = cpu_fields().get("model name") or platform.processor() or platform.machine()
     return f"{name}, {os.cpu_count()} cores"
 
 
@@ -154,8 +165,4 @@ def numba_target() -> tuple[str, bool]:
 
 
 def _cpu_flag(flag: str) -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and flag in line.split() for line in f)
-    except OSError:
-        return False
+    return flag in cpu_fields().get("flags", "").split()

@@ -1,6 +1,7 @@
 """The repap command: subcommands run, and a user's mistake is one line with exit status 2."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -313,7 +314,7 @@ def test_the_rdf_compiled_for_x86_64_v3_equals_the_host_build(tmp_path):
     for name in ("host", "x86-64-v3"):
         folder = tmp_path / name
         folder.mkdir()
-        env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(folder / "cache")}
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(folder / "cache")}
         env.pop("NUMBA_CPU_NAME", None)
         if name != "host":
             env["NUMBA_CPU_NAME"] = name

@@ -349,12 +349,11 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
         drafts: dict[int, tuple[Trajectory, dict]] = {}  # made, not yet checked against earlier
         md: dict[int, tuple[Trajectory, dict]] = {}  # the frames at temperature
         for c in range(chunks):
-            for stage, into in (("", final), (".draft", drafts), (".md", md)):
+            stages = (("", final), (".draft", drafts), (".md", md))
+            for stage, into in stages if temperature is not None else stages[:2]:
                 path, record = _part_paths(parts, c, stage)
                 if path.exists() and record.exists() and intact_chunk(path, ("positions",)):
                     into[c] = read(path), json.loads(record.read_text())
-        if temperature is None:
-            md.clear()
         size = [min(chunk, n - c * chunk) for c in range(chunks)]
         todo = [c for c in range(chunks) if c not in final and c not in drafts]
         bar = tqdm(total=n, initial=sum(size[c] for c in final), desc="rebuilding",
@@ -374,6 +373,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                             **options)  # fmt: skip
             made: list[np.ndarray] = []  # fingerprints of the chunks final so far, in order
             held: dict[int, Trajectory] = {}  # a chunk's networks kept while it is topped up
+            prints: dict[int, np.ndarray] = {}  # fingerprints computed before a chunk is final
 
             def finalize(c: int, part: Trajectory, record: dict) -> None:
                 _write_part(part, record, *_part_paths(parts, c, ""))
@@ -398,6 +398,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                         if len(new) < len(part):  # some made before: as many again, new
                             held[c] = part[np.asarray(new, dtype=int)]
                             held[c].info["source"] = [part.info["source"][i] for i in new]
+                            prints[c] = fp[new]
                             if ticks is not None:
                                 bar.update(len(new) - len(part))
                             # held by the cluster, not sent in the task (it grows with n)
@@ -407,8 +408,9 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                                               seed=_top_up_seed(seed, c), bar=ticks,
                                               avoid=avoid, **options)  # fmt: skip
                             return
+                        prints[c] = fp
                         finalize(c, part, record)
-                    made.append(fingerprints(final[c][0]))
+                    made.append(prints.pop(c) if c in prints else fingerprints(final[c][0]))
                     if temperature is not None and c not in md:
                         work.submit(("md", c), _thermalized, final[c][0], temperature, md_time,
                                     1 + seed + c * chunk)  # fmt: skip
@@ -422,6 +424,7 @@ def rebuild_file(out: str | os.PathLike, n: int, atoms: int = 64, chunk: int = 1
                     kept = held.pop(c)
                     first = drafts[c][1]
                     both = _joined([kept, part], networks)
+                    prints[c] = np.concatenate([prints[c], fingerprints(part)])
                     record = {**first, "tried": first["tried"] + record["tried"],
                               "seconds": first["seconds"] + record["seconds"],
                               "top_up": len(part)}  # fmt: skip
